@@ -1,0 +1,10 @@
+//! Integration tests of otalab-protocol, one module per concern.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod codes;
+mod credentials;
+mod messages;
+mod properties;
+mod topics;
+mod vectors;
+mod verify;
