@@ -173,7 +173,11 @@ pub(crate) fn id(path: &str, value: &Value) -> Result<MessageId, PayloadError> {
     }
 }
 
-/// A non-negative integer given as a JSON number or a decimal string.
+/// Largest size or stream id accepted: 2^53 - 1, the largest integer every JSON reader
+/// (JavaScript included) represents exactly.
+pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+
+/// A non-negative integer up to [`MAX_SAFE_INTEGER`], given as a JSON number or a decimal string.
 pub(crate) fn unsigned(path: &str, value: &Value) -> Result<u64, PayloadError> {
     let parsed = match value {
         Value::Number(n) => n.as_u64(),
@@ -182,7 +186,9 @@ pub(crate) fn unsigned(path: &str, value: &Value) -> Result<u64, PayloadError> {
         }
         _ => None,
     };
-    parsed.ok_or_else(|| wrong_type(path, "a non-negative integer", value))
+    parsed
+        .filter(|n| *n <= MAX_SAFE_INTEGER)
+        .ok_or_else(|| wrong_type(path, "a non-negative integer", value))
 }
 
 /// A flag given as true/false, 1/0 or "1"/"0".

@@ -22,7 +22,9 @@
 //!
 //! Every error is a value with a stable `code()`; no input makes any function panic.
 
+mod bridge;
 mod credentials;
+mod devices_conf;
 mod error;
 mod json;
 mod message;
@@ -30,11 +32,13 @@ mod topic;
 mod value;
 mod verify;
 
+pub use bridge::{Bridge, BridgeError, DeviceNotice, Outgoing};
 pub use credentials::{
     CredentialOptions, DeviceIdentity, Endpoint, MqttCredentials, MqttSignMethod,
 };
+pub use devices_conf::{DeviceEntry, DevicesConfError, parse_devices_conf};
 pub use error::{CredentialsError, PayloadError, TopicError, ValueError, VerifyError};
-pub use json::MAX_PAYLOAD_BYTES;
+pub use json::{MAX_PAYLOAD_BYTES, MAX_SAFE_INTEGER};
 pub use message::{
     Download, FIRMWARE_GET_METHOD, FirmwareFile, FirmwareGet, OtaMessage, Progress, UpgradeNotice,
     VersionReport,

@@ -215,3 +215,46 @@ fn messages_are_lowercase_and_name_the_place() {
         );
     }
 }
+
+#[test]
+fn devices_conf_and_bridge_codes() {
+    use otalab_protocol::{BridgeError, DevicesConfError};
+    let conf = [
+        (
+            DevicesConfError::Syntax {
+                line: 1,
+                column: 1,
+                message: "m".into(),
+            },
+            "DEVICES_CONF_SYNTAX",
+        ),
+        (
+            DevicesConfError::Device {
+                line: 1,
+                identity: "i".into(),
+                message: "m".into(),
+            },
+            "DEVICES_CONF_DEVICE",
+        ),
+    ];
+    for (error, code) in conf {
+        assert_eq!(error.code(), code, "{error}");
+    }
+    let bridge = [
+        (
+            BridgeError::UnknownDevice {
+                identity: "i".into(),
+            },
+            "UNKNOWN_DEVICE",
+        ),
+        (
+            BridgeError::DuplicateDevice {
+                identity: "i".into(),
+            },
+            "DUPLICATE_DEVICE",
+        ),
+    ];
+    for (error, code) in bridge {
+        assert_eq!(error.code(), code, "{error}");
+    }
+}

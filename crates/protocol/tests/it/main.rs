@@ -1,6 +1,7 @@
 //! Integration tests of otalab-protocol, one module per concern.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod bridge;
 mod codes;
 mod credentials;
 mod messages;

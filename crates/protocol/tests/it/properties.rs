@@ -3,8 +3,8 @@
 use std::collections::BTreeMap;
 
 use otalab_protocol::{
-    Digest, Download, FirmwareFile, FirmwareGet, MessageId, Module, OtaMessage, Progress,
-    SignMethod, Step, Topic, TopicKind, UpgradeNotice, Version, VersionReport,
+    Digest, Download, FirmwareFile, FirmwareGet, MAX_SAFE_INTEGER, MessageId, Module, OtaMessage,
+    Progress, SignMethod, Step, Topic, TopicKind, UpgradeNotice, Version, VersionReport,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -14,7 +14,9 @@ fn decode_everything(bytes: &[u8]) {
         let _ = OtaMessage::decode(kind, bytes);
     }
     let _ = UpgradeNotice::decode_reply(bytes);
-    let _ = Topic::parse(&String::from_utf8_lossy(bytes));
+    let text = String::from_utf8_lossy(bytes);
+    let _ = Topic::parse(&text);
+    let _ = otalab_protocol::parse_devices_conf(&text);
 }
 
 fn any_json() -> impl Strategy<Value = Value> {
@@ -131,21 +133,25 @@ fn notice() -> impl Strategy<Value = UpgradeNotice> {
         };
         let hex = proptest::string::string_regex(&format!("[0-9a-fA-F]{{{}}}", method.hex_len()))
             .expect("valid regex");
-        let file = (prop::option::of("[a-z]{1,8}\\.bin"), any::<u64>(), url, hex).prop_map(
-            move |(name, size, url, sign)| FirmwareFile {
+        let file = (
+            prop::option::of("[a-z]{1,8}\\.bin"),
+            0..=MAX_SAFE_INTEGER,
+            url,
+            hex,
+        )
+            .prop_map(move |(name, size, url, sign)| FirmwareFile {
                 name,
                 size,
                 url,
                 sign: Digest::parse(method, &sign.to_ascii_lowercase()).unwrap(),
                 unknown: Map::new(),
-            },
-        );
+            });
         (
             (id(), name(), module(), any::<bool>()),
             prop::collection::vec(file, 1..4),
             (
-                prop::option::of(any::<u64>()),
-                prop::option::of(any::<u64>()),
+                prop::option::of(0..=MAX_SAFE_INTEGER),
+                prop::option::of(0..=MAX_SAFE_INTEGER),
             ),
             prop::option::of("[A-Za-z0-9+/=]{0,16}"),
             prop::collection::btree_map("[a-z_]{1,8}", ".{0,8}", 0..3),
