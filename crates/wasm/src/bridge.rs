@@ -6,7 +6,9 @@ use serde::Deserialize;
 use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{NumberOrText, coded, from_js, payload_bytes, to_js};
+use crate::convert::{
+    NumberOrText, coded, from_js, optional_string_arg, payload_bytes, string_arg, to_js,
+};
 use crate::error::{JsResult, bad_argument};
 
 #[derive(Deserialize)]
@@ -98,16 +100,16 @@ impl JsOtaBridge {
     pub fn report_ota_version(
         &self,
         request_id: JsValue,
-        original_identity: &str,
-        version: &str,
-        module: Option<String>,
+        original_identity: JsValue,
+        version: JsValue,
+        module: JsValue,
     ) -> JsResult<bool> {
         let id: NumberOrText = from_js("requestId", request_id)?;
         let out = coded(self.bridge.version_report(
             &id.to_text(),
-            original_identity,
-            version,
-            module.as_deref(),
+            &string_arg("originalIdentity", &original_identity)?,
+            &string_arg("version", &version)?,
+            optional_string_arg("module", &module)?.as_deref(),
         ))?;
         Ok(self.send(out))
     }
@@ -117,35 +119,47 @@ impl JsOtaBridge {
     pub fn report_ota_progress(
         &self,
         request_id: JsValue,
-        original_identity: &str,
+        original_identity: JsValue,
         step: JsValue,
-        desc: Option<String>,
-        module: Option<String>,
+        desc: JsValue,
+        module: JsValue,
     ) -> JsResult<bool> {
         let id: NumberOrText = from_js("requestId", request_id)?;
         let step: NumberOrText = from_js("step", step)?;
-        let out = coded(self.bridge.progress(
-            &id.to_text(),
-            original_identity,
-            &step.to_text(),
-            desc.as_deref().unwrap_or_default(),
-            module.as_deref(),
-        ))?;
+        let out = coded(
+            self.bridge.progress(
+                &id.to_text(),
+                &string_arg("originalIdentity", &original_identity)?,
+                &step.to_text(),
+                optional_string_arg("desc", &desc)?
+                    .as_deref()
+                    .unwrap_or_default(),
+                optional_string_arg("module", &module)?.as_deref(),
+            ),
+        )?;
         Ok(self.send(out))
     }
 
     /// `setOtaUpgradeHandler((requestId, firmwareInfo, session) => boolean)`.
     #[wasm_bindgen(js_name = setOtaUpgradeHandler)]
-    pub fn set_ota_upgrade_handler(&mut self, handler: Function) {
+    pub fn set_ota_upgrade_handler(&mut self, handler: JsValue) -> JsResult<()> {
+        let handler = handler.dyn_into::<Function>().map_err(|_| {
+            bad_argument(
+                "handler",
+                "expected a function (requestId, firmwareInfo, session)",
+            )
+        })?;
         self.handler = Some(handler);
+        Ok(())
     }
 
     /// Feeds an incoming message. True when it was an upgrade notice for a configured device
     /// (the handler has then been called); throws `OtaError` when such a message is malformed.
     #[wasm_bindgen(js_name = handleMessage)]
-    pub fn handle_message(&self, topic: &str, payload: JsValue) -> JsResult<bool> {
+    pub fn handle_message(&self, topic: JsValue, payload: JsValue) -> JsResult<bool> {
+        let topic = string_arg("topic", &topic)?;
         let bytes = payload_bytes(&payload)?;
-        let Some(routed) = coded(self.bridge.route(topic, &bytes))? else {
+        let Some(routed) = coded(self.bridge.route(&topic, &bytes))? else {
             return Ok(false);
         };
         let notice = &routed.notice;

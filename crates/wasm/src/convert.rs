@@ -64,6 +64,53 @@ pub fn payload_bytes(payload: &JsValue) -> JsResult<Vec<u8>> {
     Err(bad_argument("payload", "expected a string or a Uint8Array"))
 }
 
+/// A string argument; anything else is an `INVALID_ARGUMENT`.
+pub fn string_arg(argument: &str, value: &JsValue) -> JsResult<String> {
+    value.as_string().ok_or_else(|| {
+        bad_argument(
+            argument,
+            format!("expected a string, found {}", type_name(value)),
+        )
+    })
+}
+
+/// An optional string argument (`undefined` or `null` = absent).
+pub fn optional_string_arg(argument: &str, value: &JsValue) -> JsResult<Option<String>> {
+    if value.is_undefined() || value.is_null() {
+        Ok(None)
+    } else {
+        string_arg(argument, value).map(Some)
+    }
+}
+
+/// Bytes given as a `Uint8Array` (Node `Buffer` included) or an `ArrayBuffer`.
+pub fn bytes_arg(argument: &str, value: &JsValue) -> JsResult<Uint8Array> {
+    if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+        return Ok(bytes.clone());
+    }
+    if let Some(buffer) = value.dyn_ref::<js_sys::ArrayBuffer>() {
+        return Ok(Uint8Array::new(buffer));
+    }
+    Err(bad_argument(
+        argument,
+        format!(
+            "expected a Uint8Array or an ArrayBuffer, found {}",
+            type_name(value)
+        ),
+    ))
+}
+
+/// `typeof`-style name of a value, for error messages.
+pub fn type_name(value: &JsValue) -> String {
+    if value.is_null() {
+        "null".into()
+    } else if js_sys::Array::is_array(value) {
+        "an array".into()
+    } else {
+        value.js_typeof().as_string().unwrap_or_default()
+    }
+}
+
 /// A number or string as JavaScript callers give ids, steps and timestamps.
 #[derive(Deserialize)]
 #[serde(untagged)]

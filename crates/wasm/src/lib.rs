@@ -19,7 +19,8 @@ use wasm_bindgen::prelude::*;
 
 pub use bridge::JsOtaBridge;
 use convert::{
-    NumberOrText, argument_error, coded, from_js, message_id, module, payload_bytes, step, to_js,
+    NumberOrText, argument_error, coded, from_js, message_id, module, payload_bytes, step,
+    string_arg, to_js,
 };
 pub use error::set_error_class;
 use error::{JsResult, bad_argument};
@@ -27,20 +28,23 @@ pub use verifier::{JsFirmwareVerifier, verify_firmware};
 
 /// `topic(kind, productKey, deviceName)`: the topic string.
 #[wasm_bindgen]
-pub fn topic(kind: &str, product_key: &str, device_name: &str) -> JsResult<String> {
-    let kind = TopicKind::from_name(kind).ok_or_else(|| {
+pub fn topic(kind: JsValue, product_key: JsValue, device_name: JsValue) -> JsResult<String> {
+    let kind = string_arg("kind", &kind)?;
+    let product_key = string_arg("productKey", &product_key)?;
+    let device_name = string_arg("deviceName", &device_name)?;
+    let kind = TopicKind::from_name(&kind).ok_or_else(|| {
         bad_argument(
             "kind",
             format!("unknown topic kind {kind:?}; expected inform, upgrade, progress, firmwareGet or firmwareGetReply"),
         )
     })?;
-    coded(Topic::new(kind, product_key, device_name)).map(|t| t.to_string())
+    coded(Topic::new(kind, &product_key, &device_name)).map(|t| t.to_string())
 }
 
 /// `parseTopic(topic)`: `{ kind, productKey, deviceName }`.
 #[wasm_bindgen(js_name = parseTopic)]
-pub fn parse_topic(topic: &str) -> JsResult<JsValue> {
-    to_js(&coded(Topic::parse(topic))?)
+pub fn parse_topic(topic: JsValue) -> JsResult<JsValue> {
+    to_js(&coded(Topic::parse(&string_arg("topic", &topic)?))?)
 }
 
 /// Converts a decoded notice, adding `packageUdi`.
@@ -195,6 +199,6 @@ pub fn aliyun_credentials(options: JsValue) -> JsResult<JsValue> {
 
 /// `parseDevicesConf(text)`: the devices of a bridge `devices.conf`.
 #[wasm_bindgen(js_name = parseDevicesConf)]
-pub fn parse_devices_conf_js(text: &str) -> JsResult<JsValue> {
-    to_js(&coded(parse_devices_conf(text))?)
+pub fn parse_devices_conf_js(text: JsValue) -> JsResult<JsValue> {
+    to_js(&coded(parse_devices_conf(&string_arg("text", &text)?))?)
 }

@@ -4,7 +4,7 @@ use otalab_protocol::{Digest, FirmwareVerifier, MAX_SAFE_INTEGER, SignMethod, Ve
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
-use crate::convert::{argument_error, from_js, to_js};
+use crate::convert::{argument_error, bytes_arg, from_js, to_js};
 use crate::error::{JsResult, bad_argument, throw};
 
 /// What the file should be: `{ size, signMethod, sign }`.
@@ -75,6 +75,32 @@ fn finish(verifier: FirmwareVerifier) -> JsResult<JsValue> {
     to_js(&finished)
 }
 
+/// Chunks are copied into WebAssembly memory through this much space at a time, so memory stays
+/// constant whatever the chunk size.
+const WINDOW: u32 = 64 * 1024;
+
+/// Feeds a JavaScript byte array to the verifier through `window`.
+fn feed(
+    verifier: &mut FirmwareVerifier,
+    window: &mut Vec<u8>,
+    chunk: &js_sys::Uint8Array,
+) -> JsResult<()> {
+    let length = chunk.length();
+    let mut offset = 0;
+    while offset < length {
+        let end = length.min(offset + WINDOW);
+        let size = (end - offset) as usize;
+        if window.len() < size {
+            window.resize(size, 0);
+        }
+        let part = &mut window[..size];
+        chunk.subarray(offset, end).copy_to(part);
+        verifier.update(part).map_err(throw)?;
+        offset = end;
+    }
+    Ok(())
+}
+
 enum State {
     Running(FirmwareVerifier),
     Finished { received: u64 },
@@ -84,6 +110,7 @@ enum State {
 #[wasm_bindgen(js_name = FirmwareVerifier)]
 pub struct JsFirmwareVerifier {
     state: State,
+    window: Vec<u8>,
 }
 
 #[wasm_bindgen(js_class = FirmwareVerifier)]
@@ -93,13 +120,16 @@ impl JsFirmwareVerifier {
     pub fn new(expected: JsValue) -> JsResult<JsFirmwareVerifier> {
         Ok(Self {
             state: State::Running(Expected::verifier(expected)?),
+            window: Vec::new(),
         })
     }
 
     /// Feeds the next chunk; throws `SIZE_EXCEEDED` as soon as too many bytes have arrived.
-    pub fn update(&mut self, chunk: &[u8]) -> JsResult<()> {
+    pub fn update(&mut self, chunk: JsValue) -> JsResult<()> {
         match &mut self.state {
-            State::Running(verifier) => verifier.update(chunk).map_err(throw),
+            State::Running(verifier) => {
+                feed(verifier, &mut self.window, &bytes_arg("chunk", &chunk)?)
+            }
             State::Finished { .. } => Err(throw(VerifyError::Finished)),
         }
     }
@@ -125,9 +155,10 @@ impl JsFirmwareVerifier {
 
 /// Verifies a whole buffer at once; same result as the streaming class.
 #[wasm_bindgen(js_name = verifyFirmware)]
-pub fn verify_firmware(bytes: &[u8], expected: JsValue) -> JsResult<JsValue> {
+pub fn verify_firmware(bytes: JsValue, expected: JsValue) -> JsResult<JsValue> {
+    let bytes = bytes_arg("bytes", &bytes)?;
     let mut verifier = Expected::verifier(expected)?;
     // Too many bytes is reported by finish() as SIZE_MISMATCH, like the streaming class.
-    let _ = verifier.update(bytes);
+    let _ = feed(&mut verifier, &mut Vec::new(), &bytes);
     finish(verifier)
 }

@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use js_sys::{Array, Function, JSON, Object, Reflect, Uint8Array};
+use js_sys::{Array, JSON, Object, Reflect, Uint8Array};
 use otalab_wasm::*;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::wasm_bindgen_test;
@@ -18,6 +18,10 @@ fn text(value: &JsValue, key: &str) -> String {
     get(value, key)
         .as_string()
         .unwrap_or_else(|| panic!("{key} is not a string"))
+}
+
+fn bytes(data: &[u8]) -> JsValue {
+    Uint8Array::from(data).into()
 }
 
 fn json(text: &str) -> JsValue {
@@ -38,20 +42,23 @@ const NOTICE: &str = r#"{"code":"1000","id":1626969597470,"message":"success","d
 
 #[wasm_bindgen_test]
 fn topics() {
-    let t = topic("upgrade", "pk", "dn").unwrap();
+    let t = topic("upgrade".into(), "pk".into(), "dn".into()).unwrap();
     assert_eq!(t, "/ota/device/upgrade/pk/dn");
-    let parsed = parse_topic(&t).unwrap();
+    let parsed = parse_topic(t.as_str().into()).unwrap();
     assert_eq!(text(&parsed, "kind"), "upgrade");
     assert_eq!(text(&parsed, "productKey"), "pk");
     assert_eq!(
-        code(topic("upgrade", "p+k", "dn").unwrap_err()),
+        code(topic("upgrade".into(), "p+k".into(), "dn".into()).unwrap_err()),
         "TOPIC_ILLEGAL_CHAR"
     );
     assert_eq!(
-        code(topic("downgrade", "pk", "dn").unwrap_err()),
+        code(topic("downgrade".into(), "pk".into(), "dn".into()).unwrap_err()),
         "INVALID_ARGUMENT"
     );
-    assert_eq!(code(parse_topic("/a/b").unwrap_err()), "TOPIC_UNKNOWN");
+    assert_eq!(
+        code(parse_topic("/a/b".into()).unwrap_err()),
+        "TOPIC_UNKNOWN"
+    );
 }
 
 #[wasm_bindgen_test]
@@ -141,28 +148,28 @@ fn streaming_verifier() {
     let expected =
         json(r#"{"size":5,"signMethod":"MD5","sign":"5d41402abc4b2a76b9719d911017c592"}"#);
     let mut verifier = JsFirmwareVerifier::new(expected.clone()).unwrap();
-    verifier.update(b"he").unwrap();
-    verifier.update(b"llo").unwrap();
+    verifier.update(bytes(b"he")).unwrap();
+    verifier.update(bytes(b"llo")).unwrap();
     assert_eq!(verifier.received(), 5.0);
     let result = verifier.finish().unwrap();
     assert_eq!(get(&result, "ok"), JsValue::TRUE);
     assert_eq!(text(&result, "digest"), "5d41402abc4b2a76b9719d911017c592");
     assert_eq!(
-        code(verifier.update(b"x").unwrap_err()),
+        code(verifier.update(bytes(b"x")).unwrap_err()),
         "VERIFIER_FINISHED"
     );
     assert_eq!(code(verifier.finish().unwrap_err()), "VERIFIER_FINISHED");
 
     let mut long = JsFirmwareVerifier::new(expected.clone()).unwrap();
-    long.update(b"hello").unwrap();
-    let error = long.update(b"!").unwrap_err();
+    long.update(bytes(b"hello")).unwrap();
+    let error = long.update(bytes(b"!")).unwrap_err();
     assert_eq!(get(&error, "expected").as_f64(), Some(5.0));
     assert_eq!(code(error), "SIZE_EXCEEDED");
     let result = long.finish().unwrap();
     assert_eq!(get(&result, "ok"), JsValue::FALSE);
     assert_eq!(text(&result, "failure"), "SIZE_MISMATCH");
 
-    let wrong = verify_firmware(b"hellx", expected.clone()).unwrap();
+    let wrong = verify_firmware(bytes(b"hellx"), expected.clone()).unwrap();
     assert_eq!(text(&wrong, "failure"), "DIGEST_MISMATCH");
     assert_eq!(
         code(
@@ -206,9 +213,10 @@ fn credentials_and_devices_conf() {
         "UNKNOWN_MQTT_SIGN_METHOD"
     );
     let devices =
-        parse_devices_conf_js("a {\n productKey: p\n deviceName: d\n deviceSecret: s\n}").unwrap();
+        parse_devices_conf_js("a {\n productKey: p\n deviceName: d\n deviceSecret: s\n}".into())
+            .unwrap();
     assert_eq!(text(&Array::from(&devices).get(0), "originalIdentity"), "a");
-    let error = parse_devices_conf_js("a {\n productKey p\n}").unwrap_err();
+    let error = parse_devices_conf_js("a {\n productKey p\n}".into()).unwrap_err();
     assert_eq!(get(&error, "line").as_f64(), Some(2.0));
     assert_eq!(code(error), "DEVICES_CONF_SYNTAX");
 }
@@ -224,7 +232,8 @@ fn bridge_publishes_and_routes() {
     Reflect::set(
         &options,
         &"devices".into(),
-        &parse_devices_conf_js("m1 { productKey: pk, deviceName: dn, deviceSecret: s }").unwrap(),
+        &parse_devices_conf_js("m1 { productKey: pk, deviceName: dn, deviceSecret: s }".into())
+            .unwrap(),
     )
     .unwrap();
     Reflect::set(&options, &"publish".into(), publish.as_ref()).unwrap();
@@ -232,24 +241,24 @@ fn bridge_publishes_and_routes() {
 
     assert!(
         bridge
-            .report_ota_version("1".into(), "m1", "1.0.0", None)
+            .report_ota_version("1".into(), "m1".into(), "1.0.0".into(), JsValue::UNDEFINED)
             .unwrap()
     );
     assert!(
         bridge
             .report_ota_progress(
                 2.into(),
-                "m1",
+                "m1".into(),
                 "57".into(),
-                Some("downloading".into()),
-                None
+                "downloading".into(),
+                JsValue::NULL
             )
             .unwrap()
     );
     assert_eq!(
         code(
             bridge
-                .report_ota_version("1".into(), "m2", "1.0.0", None)
+                .report_ota_version("1".into(), "m2".into(), "1.0.0".into(), JsValue::UNDEFINED)
                 .unwrap_err()
         ),
         "UNKNOWN_DEVICE"
@@ -290,22 +299,28 @@ fn bridge_publishes_and_routes() {
             true
         },
     );
-    bridge.set_ota_upgrade_handler(handler.as_ref().unchecked_ref::<Function>().clone());
+    bridge
+        .set_ota_upgrade_handler(handler.as_ref().clone())
+        .unwrap();
+    assert_eq!(
+        code(bridge.set_ota_upgrade_handler(5.into()).unwrap_err()),
+        "INVALID_ARGUMENT"
+    );
     assert!(
         bridge
-            .handle_message("/ota/device/upgrade/pk/dn", NOTICE.into())
+            .handle_message("/ota/device/upgrade/pk/dn".into(), NOTICE.into())
             .unwrap()
     );
     assert!(
         !bridge
-            .handle_message("/ota/device/upgrade/pk/other", NOTICE.into())
+            .handle_message("/ota/device/upgrade/pk/other".into(), NOTICE.into())
             .unwrap()
     );
     assert_eq!(*seen.borrow(), ["1626969597470 2.0.0 https://h/fw.bin m1"]);
     assert_eq!(
         code(
             bridge
-                .handle_message("/ota/device/upgrade/pk/dn", "{".into())
+                .handle_message("/ota/device/upgrade/pk/dn".into(), "{".into())
                 .unwrap_err()
         ),
         "INVALID_JSON"

@@ -1,0 +1,252 @@
+// Type definitions for otalab: Alibaba Cloud IoT OTA in WebAssembly.
+
+/** A message payload: JSON text or its UTF-8 bytes. Payloads over 256 KiB are refused. */
+export type Payload = string | Uint8Array;
+
+/** The five OTA topics (T1..T5). */
+export type TopicKind = 'inform' | 'upgrade' | 'progress' | 'firmwareGet' | 'firmwareGetReply';
+
+/** Firmware digest algorithm, canonical spelling (decoding accepts any case). */
+export type SignMethod = 'MD5' | 'SHA256';
+
+/** A parsed topic. */
+export interface ParsedTopic {
+  kind: TopicKind;
+  productKey: string;
+  deviceName: string;
+}
+
+/** One file of an upgrade package. Single-file notices give one file without `name`. */
+export interface FirmwareFile {
+  /** `fileName` of a multi-file package. */
+  name?: string;
+  /** Size in bytes. */
+  size: number;
+  /** http(s) download URL; absent for MQTT downloads. */
+  url?: string;
+  /** Expected digest, lowercase hex. */
+  sign: string;
+  /** Unknown fields of a multi-file entry. */
+  unknown?: Record<string, unknown>;
+}
+
+/** A decoded upgrade notice (T2 push or T5 reply), normalised. */
+export interface UpgradeNotice {
+  /** Message id (decimal digits, as received). */
+  id: string;
+  /** Target version. */
+  version: string;
+  /** Module; 'default' when the wire leaves it out. */
+  module: string;
+  /** Differential package. */
+  isDiff: boolean;
+  signMethod: SignMethod;
+  /** Single-file and multi-file packages as one list. */
+  files: FirmwareFile[];
+  download: 'https' | 'mqtt';
+  streamId?: number;
+  streamFileId?: number;
+  /** `digestsign`: Base64 RSA signature over the package digest. */
+  digestSign?: string;
+  /** Batch tags. */
+  extData: Record<string, string>;
+  /** `extData._package_udi`, when present. */
+  packageUdi?: string;
+  /** Unknown fields inside `data`, kept as received. */
+  unknown: Record<string, unknown>;
+  /** Unknown top-level fields, kept as received. */
+  unknownEnvelope: Record<string, unknown>;
+}
+
+/** A decoded T1 version report. */
+export interface VersionReport {
+  id: string;
+  version: string;
+  module: string;
+  unknown: Record<string, unknown>;
+  unknownEnvelope: Record<string, unknown>;
+}
+
+/** A decoded T3 progress message. `step` is 0..100 or -1 (upgrade), -2 (download), -3 (verify), -4 (flash). */
+export interface ProgressReport {
+  id: string;
+  step: number;
+  desc: string;
+  module: string;
+  unknown: Record<string, unknown>;
+  unknownEnvelope: Record<string, unknown>;
+}
+
+/** A decoded T4 pull request. */
+export interface FirmwareGetRequest {
+  id: string;
+  module: string;
+  unknown: Record<string, unknown>;
+  unknownEnvelope: Record<string, unknown>;
+}
+
+/** What a firmware file must be. */
+export interface ExpectedFirmware {
+  size: number;
+  /** MD5 or SHA256, any case. */
+  signMethod: string;
+  /** Hex digest, either case. */
+  sign: string;
+}
+
+/** The outcome of a verification. */
+export interface VerifyResult {
+  ok: boolean;
+  /** Bytes received. */
+  size: number;
+  /** Digest of the bytes received, lowercase hex. */
+  digest: string;
+  failure?: 'SIZE_MISMATCH' | 'DIGEST_MISMATCH';
+  /** Human-readable failure. */
+  message?: string;
+}
+
+/** Streams a firmware file through size and digest checks in constant memory. */
+export class FirmwareVerifier {
+  constructor(expected: ExpectedFirmware);
+  /** Feeds the next chunk; throws OtaError `SIZE_EXCEEDED` as soon as too many bytes arrive. */
+  update(chunk: Uint8Array): void;
+  /** Bytes received so far. */
+  readonly received: number;
+  /** Ends the stream. Any call after it throws OtaError `VERIFIER_FINISHED`. */
+  finish(): VerifyResult;
+  /** Frees the WebAssembly memory now (otherwise freed when garbage-collected). */
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Verifies a whole buffer. */
+export function verifyFirmware(bytes: Uint8Array, expected: ExpectedFirmware): VerifyResult;
+
+/** Aliyun MQTT login options. */
+export interface AliyunCredentialOptions {
+  productKey: string;
+  deviceName: string;
+  deviceSecret: string;
+  /** Free client id (MAC, SN, ...); `${productKey}.${deviceName}` when absent. */
+  clientId?: string;
+  /** Milliseconds since 1970; left out of the signature when absent. */
+  timestamp?: string | number;
+  /** Default 'hmacsha256'. */
+  signMethod?: 'hmacmd5' | 'hmacsha1' | 'hmacsha256';
+  /** wss with securemode=2 (default true), or ws with securemode=3. */
+  tls?: boolean;
+  /** Region of an older public instance, e.g. 'cn-shanghai'. */
+  region?: string;
+  /** Instance id, e.g. 'iot-06z00ax1o4d9lh8'. */
+  instanceId?: string;
+}
+
+/** MQTT CONNECT fields (and the WebSocket URL when a region or instance was given). */
+export interface AliyunCredentials {
+  clientId: string;
+  username: string;
+  password: string;
+  url?: string;
+}
+
+/** One device of a bridge `devices.conf`. */
+export interface DeviceEntry {
+  originalIdentity: string;
+  productKey: string;
+  deviceName: string;
+  deviceSecret: string;
+}
+
+/** The bridge SDK's `OtaFirmwareInfo`, plus the whole notice. */
+export interface FirmwareInfo {
+  /** Total size of the package's files. */
+  size: number;
+  signMethod: SignMethod;
+  /** Digest of the first file. */
+  sign: string;
+  version: string;
+  /** URL of the first file ('' for MQTT downloads). */
+  url: string;
+  notice: UpgradeNotice;
+}
+
+/** The device a notice is for. */
+export interface BridgeSession {
+  originalIdentity: string;
+  productKey: string;
+  deviceName: string;
+}
+
+/** Handler of upgrade notices, as the bridge SDK's `onUpgrade`. */
+export type OtaUpgradeHandler = (requestId: string, firmwareInfo: FirmwareInfo, session: BridgeSession) => boolean;
+
+/** Publishes a message; return false (or throw) when it could not be sent. */
+export type PublishFunction = (topic: string, payload: string, qos: 0 | 1) => unknown;
+
+/** The bridge SDK's three OTA calls over any MQTT client. */
+export class OtaBridge {
+  constructor(options: { devices: DeviceEntry[]; publish: PublishFunction });
+  /** Publishes T1. False when publish failed; throws OtaError on bad arguments or an unknown device. */
+  reportOtaVersion(requestId: string | number, originalIdentity: string, version: string, module?: string): boolean;
+  /** Sets the handler called for every upgrade notice of a configured device. */
+  setOtaUpgradeHandler(handler: OtaUpgradeHandler): void;
+  /** Publishes T3: step 0..100 or -1..-4. */
+  reportOtaProgress(requestId: string | number, originalIdentity: string, step: string | number, desc: string, module?: string): boolean;
+  /** Feed every incoming message; true if it was an upgrade notice for a configured device. */
+  handleMessage(topic: string, payload: Payload): boolean;
+  /** Topics to subscribe to (T2 and T5 of every device). */
+  subscriptions(): string[];
+  free(): void;
+  [Symbol.dispose](): void;
+}
+
+/** Builds a topic. */
+export function topic(kind: TopicKind, productKey: string, deviceName: string): string;
+/** Parses one of the five OTA topics. */
+export function parseTopic(topic: string): ParsedTopic;
+/** Encodes T1. */
+export function encodeVersionReport(report: { id: string | number; version: string; module?: string }): string;
+/** Decodes T1. */
+export function decodeVersionReport(payload: Payload): VersionReport;
+/** Decodes a T2 upgrade notice. */
+export function decodeUpgradeNotice(payload: Payload): UpgradeNotice;
+/** Decodes a T5 pull reply; null when the cloud has no package. */
+export function decodeFirmwareGetReply(payload: Payload): UpgradeNotice | null;
+/** Encodes T4. */
+export function encodeFirmwareGet(request: { id: string | number; module?: string }): string;
+/** Decodes T4. */
+export function decodeFirmwareGet(payload: Payload): FirmwareGetRequest;
+/** Encodes T3 (step as a string on the wire). */
+export function encodeProgress(progress: { id: string | number; step: number | string; desc?: string; module?: string }): string;
+/** Decodes T3. */
+export function decodeProgress(payload: Payload): ProgressReport;
+/** Aliyun MQTT login for a device. */
+export function aliyunCredentials(options: AliyunCredentialOptions): AliyunCredentials;
+/** Reads a bridge `devices.conf` (HOCON); errors carry `line` (and `column`). */
+export function parseDevicesConf(text: string): DeviceEntry[];
+
+/** Every error otalab throws. */
+export class OtaError extends Error {
+  name: 'OtaError';
+  /** Stable code, e.g. 'WRONG_TYPE', 'DIGEST_MISMATCH', 'INVALID_ARGUMENT'. */
+  code: string;
+  /** The field the error is about, for payload and argument errors. */
+  path?: string;
+  /** Expected and actual values, for verification errors. */
+  expected?: string | number;
+  actual?: string | number;
+  /** 1-based position, for devices.conf errors. */
+  line?: number;
+  column?: number;
+  /** The topic, for malformed messages seen by OtaBridge.handleMessage. */
+  topic?: string;
+}
+
+/** Accepted by `init`. */
+export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;
+
+/** Loads the WebAssembly module. Required once in browsers and bundlers; a no-op in Node. */
+export default function init(input?: InitInput | Promise<InitInput>): Promise<void>;
+/** Synchronous init from bytes or a compiled module (browsers; a no-op in Node). */
+export function initSync(module: BufferSource | WebAssembly.Module): void;

@@ -1,0 +1,107 @@
+// Starts a real mosquitto for a test: a plain MQTT listener and a WebSocket listener on
+// 127.0.0.1, optional password file and ACL, logging to a file. Used by every test that needs
+// a broker; the broker is never faked.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync, readFileSync, existsSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+
+/** A free TCP port on 127.0.0.1. */
+export async function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(port, child, deadline) {
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) return false;
+    const ok = await new Promise((resolve) => {
+      const socket = net.connect(port, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(true); });
+      socket.once('error', () => resolve(false));
+    });
+    if (ok) return true;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return false;
+}
+
+/**
+ * Starts mosquitto. `users` is `{ name: password }` (none: anonymous access), `acl` the text of
+ * an ACL file. Returns `{ port, wsPort, url, wsUrl, dir, log(), stop(), restart() }`.
+ */
+export async function startMosquitto({ users, acl, port, wsPort } = {}) {
+  const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
+  if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
+  port ??= await freePort();
+  wsPort ??= await freePort();
+  const auth = [];
+  if (users) {
+    const passwd = path.join(dir, 'passwd');
+    writeFileSync(passwd, '');
+    for (const [name, password] of Object.entries(users)) {
+      execFileSync('mosquitto_passwd', ['-b', passwd, name, password]);
+    }
+    auth.push('allow_anonymous false', `password_file ${passwd}`);
+  } else {
+    auth.push('allow_anonymous true');
+  }
+  if (acl) {
+    writeFileSync(path.join(dir, 'acl'), acl);
+    auth.push(`acl_file ${path.join(dir, 'acl')}`);
+  }
+  const logFile = path.join(dir, 'mosquitto.log');
+  writeFileSync(path.join(dir, 'mosquitto.conf'), [
+    'persistence false',
+    `log_dest file ${logFile}`,
+    'log_type all',
+    'max_queued_messages 100000',
+    'max_inflight_messages 1000',
+    'user root',
+    ...auth,
+    `listener ${port} 127.0.0.1`,
+    'socket_domain ipv4',
+    `listener ${wsPort} 127.0.0.1`,
+    'socket_domain ipv4',
+    'protocol websockets',
+    '',
+  ].join('\n'));
+
+  let child;
+  const start = async () => {
+    child = spawn(binary, ['-c', path.join(dir, 'mosquitto.conf')], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d) => { stderr += d; });
+    const deadline = Date.now() + 10_000;
+    if (!(await waitForPort(port, child, deadline)) || !(await waitForPort(wsPort, child, deadline))) {
+      child.kill('SIGKILL');
+      throw new Error(`mosquitto did not start: ${stderr}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
+    }
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill('SIGTERM');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 3000))]);
+    if (child.exitCode === null) child.kill('SIGKILL');
+  };
+  await start();
+  return {
+    port,
+    wsPort,
+    url: `mqtt://127.0.0.1:${port}`,
+    wsUrl: `ws://127.0.0.1:${wsPort}`,
+    dir,
+    log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
+    stop,
+    restart: async () => { await stop(); await start(); },
+  };
+}
