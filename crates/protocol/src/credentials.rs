@@ -229,10 +229,10 @@ impl MqttCredentials {
             }
             None => format!("{}.{}", identity.product_key, identity.device_name),
         };
-        if let Some(ts) = &options.timestamp {
-            if ts.is_empty() || ts.len() > 20 || !ts.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(CredentialsError::Timestamp { value: quote(ts) });
-            }
+        if let Some(ts) = &options.timestamp
+            && (ts.is_empty() || ts.len() > 20 || !ts.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(CredentialsError::Timestamp { value: quote(ts) });
         }
 
         let securemode = if options.tls { 2 } else { 3 };

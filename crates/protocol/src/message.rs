@@ -213,10 +213,10 @@ impl FirmwareGet {
         let mut params = take_params(&mut root)?;
         let module = params.take_module()?;
         for (key, canonical) in [("version", "1.0"), ("method", FIRMWARE_GET_METHOD)] {
-            if let Some(value) = root.take(key) {
-                if value.as_str() != Some(canonical) {
-                    root.keep(key, value);
-                }
+            if let Some(value) = root.take(key)
+                && value.as_str() != Some(canonical)
+            {
+                root.keep(key, value);
             }
         }
         Ok(Self {
@@ -334,10 +334,10 @@ fn check_code(root: &mut Object) -> Result<(), PayloadError> {
         other => return Err(wrong_type("code", "a string or number code", other)),
     };
     if matches!(text.as_str(), "1000" | "200") {
-        if let Some(message) = message {
-            if message.as_str() != Some("success") {
-                root.keep("message", message);
-            }
+        if let Some(message) = message
+            && message.as_str() != Some("success")
+        {
+            root.keep("message", message);
         }
         Ok(())
     } else {
