@@ -219,12 +219,12 @@ fn every_vector_passes() {
                             case["expect"]
                         ));
                     }
-                    if let (Some(want), Some(got)) = (case.get("canonical"), canonical) {
-                        if want.as_str() != Some(got.as_str()) {
-                            problems.push(format!(
-                                "{name}\n  canonical expected {want}\n  canonical actual   {got}"
-                            ));
-                        }
+                    if let (Some(want), Some(got)) = (case.get("canonical"), canonical)
+                        && want.as_str() != Some(got.as_str())
+                    {
+                        problems.push(format!(
+                            "{name}\n  canonical expected {want}\n  canonical actual   {got}"
+                        ));
                     }
                 }
                 (None, Err(f)) => problems.push(format!(
@@ -241,27 +241,26 @@ fn every_vector_passes() {
                             f.code, f.message
                         ));
                     }
-                    if let Some(path) = case.get("path") {
-                        if path.as_str() != f.path.as_deref() {
-                            problems
-                                .push(format!("{name}: expected path {path}, got {:?}", f.path));
-                        }
+                    if let Some(path) = case.get("path")
+                        && path.as_str() != f.path.as_deref()
+                    {
+                        problems.push(format!("{name}: expected path {path}, got {:?}", f.path));
                     }
-                    if let Some(message) = case.get("message") {
-                        if message.as_str() != Some(f.message.as_str()) {
-                            problems.push(format!(
-                                "{name}:\n  expected message {message}\n  actual message   {:?}",
-                                f.message
-                            ));
-                        }
+                    if let Some(message) = case.get("message")
+                        && message.as_str() != Some(f.message.as_str())
+                    {
+                        problems.push(format!(
+                            "{name}:\n  expected message {message}\n  actual message   {:?}",
+                            f.message
+                        ));
                     }
-                    if let Some(chunk) = case.get("failedChunk") {
-                        if chunk.as_u64() != f.chunk.map(|c| c as u64) {
-                            problems.push(format!(
-                                "{name}: expected failure at chunk {chunk}, got {:?}",
-                                f.chunk
-                            ));
-                        }
+                    if let Some(chunk) = case.get("failedChunk")
+                        && chunk.as_u64() != f.chunk.map(|c| c as u64)
+                    {
+                        problems.push(format!(
+                            "{name}: expected failure at chunk {chunk}, got {:?}",
+                            f.chunk
+                        ));
                     }
                 }
             }
