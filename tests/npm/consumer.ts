@@ -1,0 +1,74 @@
+// A strict TypeScript consumer of otalab. Every API is used with its declared types; the
+// expect-error lines below prove the types are precise (they fail to compile if a type were `any`).
+import init, {
+  topic, parseTopic, encodeVersionReport, decodeVersionReport, decodeUpgradeNotice,
+  decodeFirmwareGetReply, encodeFirmwareGet, decodeFirmwareGet, encodeProgress, decodeProgress,
+  FirmwareVerifier, verifyFirmware, aliyunCredentials, parseDevicesConf, OtaBridge, OtaError,
+  initSync,
+  type UpgradeNotice, type VerifyResult, type DeviceEntry, type FirmwareInfo, type BridgeSession,
+  type TopicKind, type AliyunCredentials, type ProgressReport,
+} from 'otalab';
+
+export async function main(): Promise<string[]> {
+  await init();
+  const kind: TopicKind = parseTopic(topic('upgrade', 'pk', 'dn')).kind;
+  const report: string = encodeVersionReport({ id: 1, version: '1.0', module: 'MCU' });
+  const decoded: { id: string; version: string; module: string } = decodeVersionReport(report);
+  const notice: UpgradeNotice = decodeUpgradeNotice(new Uint8Array());
+  const sizes: number[] = notice.files.map((f) => f.size);
+  const udi: string | undefined = notice.packageUdi;
+  const method: 'MD5' | 'SHA256' = notice.signMethod;
+  const reply: UpgradeNotice | null = decodeFirmwareGetReply('{}');
+  const get: string = encodeFirmwareGet({ id: '1' });
+  const getDecoded: string = decodeFirmwareGet(get).module;
+  const progress: string = encodeProgress({ id: 1, step: -3, desc: 'x' });
+  const p: ProgressReport = decodeProgress(progress);
+  const step: number = p.step;
+
+  const verifier = new FirmwareVerifier({ size: 1, signMethod: 'MD5', sign: '' });
+  verifier.update(new Uint8Array(1));
+  const received: number = verifier.received;
+  const result: VerifyResult = verifier.finish();
+  const failure: 'SIZE_MISMATCH' | 'DIGEST_MISMATCH' | undefined = result.failure;
+  const whole: boolean = verifyFirmware(new Uint8Array(), { size: 0, signMethod: 'MD5', sign: '' }).ok;
+
+  const login: AliyunCredentials = aliyunCredentials({ productKey: 'p', deviceName: 'd', deviceSecret: 's', signMethod: 'hmacsha1', timestamp: 1 });
+  const url: string | undefined = login.url;
+  const devices: DeviceEntry[] = parseDevicesConf('');
+  const bridge = new OtaBridge({ devices, publish: (t: string, payload: string, qos: 0 | 1) => t.length + payload.length + qos > 0 });
+  bridge.setOtaUpgradeHandler((requestId: string, info: FirmwareInfo, session: BridgeSession): boolean => {
+    const target: string = info.notice.version;
+    return bridge.reportOtaProgress(requestId, session.originalIdentity, 100, target);
+  });
+  const sent: boolean = bridge.reportOtaVersion(1, 'm1', '1.0');
+  const handled: boolean = bridge.handleMessage('/t', new Uint8Array());
+  const subs: string[] = bridge.subscriptions();
+  bridge.free();
+  initSync(new Uint8Array());
+
+  try {
+    topic('inform', '', '');
+  } catch (e) {
+    if (e instanceof OtaError) {
+      const code: string = e.code;
+      const where: string | undefined = e.path;
+      return [code, where ?? ''];
+    }
+  }
+
+  // @ts-expect-error: not a topic kind
+  topic('downgrade', 'pk', 'dn');
+  // @ts-expect-error: step is a number or string
+  encodeProgress({ id: 1, step: true });
+  // @ts-expect-error: payloads are strings or Uint8Array
+  decodeUpgradeNotice(42);
+  // @ts-expect-error: size is required
+  new FirmwareVerifier({ signMethod: 'MD5', sign: '' });
+  // @ts-expect-error: unknown MQTT sign method
+  aliyunCredentials({ productKey: 'p', deviceName: 'd', deviceSecret: 's', signMethod: 'rsa' });
+  // @ts-expect-error: version is a string
+  const wrong: number = notice.version;
+
+  return [kind, decoded.module, String(sizes), udi ?? '', method, String(reply), getDecoded, String(step),
+    String(received), String(failure), String(whole), url ?? '', String(sent), String(handled), subs.join(), String(wrong)];
+}

@@ -1,0 +1,216 @@
+// Packaging tests: the tarball from scripts/build-npm, installed into fresh projects, used the
+// way a consumer would: Node ESM, Node CommonJS, the README's examples, TypeScript (strict),
+// a plain browser page and a Vite bundle in headless Chromium.
+// Usage: node --test tests/npm/  (OTALAB_TARBALL overrides target/npm/otalab-<version>.tgz)
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { bigFirmware } from './suite.mjs';
+import { startStaticServer } from '../support/static-server.mjs';
+import { launchChromium } from '../support/browser.mjs';
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const repo = path.resolve(here, '../..');
+const version = JSON.parse(readFileSync(path.join(repo, 'crates/wasm/npm/package.json'), 'utf8')).version;
+const tarball = path.resolve(process.env.OTALAB_TARBALL ?? path.join(repo, `target/npm/otalab-${version}.tgz`));
+const bin = (name) => path.join(repo, 'node_modules/.bin', name);
+
+let work;
+let reference;
+
+function run(cmd, args, cwd) {
+  const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', timeout: 240_000 });
+  if (r.status !== 0) {
+    throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stdout}\n${r.stderr}`);
+  }
+  return r.stdout;
+}
+
+/** A fresh project with the tarball installed. */
+function project(name, packageJson) {
+  const dir = path.join(work, name);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, ...packageJson }, null, 2));
+  run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball], dir);
+  cpSync(path.join(here, 'suite.mjs'), path.join(dir, 'suite.mjs'));
+  return dir;
+}
+
+/** Runs a script that prints `[{name, error}]` for every suite case; checks them all. */
+function checkCases(output, where) {
+  const results = JSON.parse(output.trim().split('\n').pop());
+  assert.ok(results.length >= 10, `${where}: only ${results.length} cases ran`);
+  const failed = results.filter((r) => r.error);
+  assert.deepEqual(failed, [], `${where}: failing cases`);
+}
+
+const RUNNER = `
+const out = [];
+for (const [name, fn] of Object.entries(cases(lib, reference))) {
+  try { fn(); out.push({ name }); } catch (e) { out.push({ name, error: String(e && e.stack || e) }); }
+}
+console.log(JSON.stringify(out));
+`;
+
+before(() => {
+  assert.ok(existsSync(tarball), `no tarball at ${tarball}: run scripts/build-npm first`);
+  work = mkdtempSync(path.join(os.tmpdir(), 'otalab-npm-'));
+  const data = bigFirmware();
+  reference = {
+    md5: createHash('md5').update(data).digest('hex'),
+    sha256: createHash('sha256').update(data).digest('hex'),
+  };
+});
+
+describe('the tarball', () => {
+  test('contains the entries, types, wasm, README and license, and nothing from the build tree', () => {
+    const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').sort();
+    for (const file of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/index.d.ts',
+      'package/index.d.mts', 'package/web/index.js', 'package/web/otalab_wasm.js', 'package/web/otalab_wasm_bg.wasm',
+      'package/node/index.cjs', 'package/node/index.mjs', 'package/node/otalab_wasm.js', 'package/node/otalab_wasm_bg.wasm']) {
+      assert.ok(list.includes(file), `${file} missing from ${list.join(', ')}`);
+    }
+    assert.ok(list.every((f) => !f.includes('.rs') && !f.includes('target/')), list.join(', '));
+  });
+
+  test('the web wasm is at most 120 KB gzipped', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-tar-'));
+    execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+    const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_wasm_bg.wasm')]).length;
+    assert.ok(gz <= 120_000, `web wasm is ${gz} bytes gzipped`);
+  });
+});
+
+describe('Node', () => {
+  let esm;
+  before(() => {
+    esm = project('consumer-esm', { type: 'module' });
+  });
+
+  test('ES module import runs every case without an init call', () => {
+    writeFileSync(path.join(esm, 'run.mjs'), `
+import * as lib from 'otalab';
+import { cases } from './suite.mjs';
+import { createRequire } from 'node:module';
+const reference = ${JSON.stringify(reference)};
+if (!createRequire(import.meta.url).resolve('otalab').endsWith('node/index.cjs')) throw new Error('resolution');
+${RUNNER}`);
+    checkCases(run('node', ['run.mjs'], esm), 'ESM');
+  });
+
+  test('CommonJS require runs every case', () => {
+    const cjs = project('consumer-cjs', {});
+    writeFileSync(path.join(cjs, 'run.cjs'), `
+const lib = require('otalab');
+const reference = ${JSON.stringify(reference)};
+if (typeof lib.default !== 'function' || typeof lib.OtaError !== 'function') throw new Error('exports');
+import('./suite.mjs').then(({ cases }) => {
+${RUNNER}
+});`);
+    checkCases(run('node', ['run.cjs'], cjs), 'CJS');
+  });
+
+  test('ESM and CJS entries share one instance and one OtaError class', () => {
+    writeFileSync(path.join(esm, 'same.mjs'), `
+import { OtaError, topic } from 'otalab';
+import { createRequire } from 'node:module';
+import init from 'otalab';
+await init();
+const cjs = createRequire(import.meta.url)('otalab');
+if (cjs.OtaError !== OtaError || cjs.topic !== topic) throw new Error('two instances');
+try { cjs.topic('x', 'p', 'd'); } catch (e) { if (!(e instanceof OtaError)) throw e; console.log('ok'); }
+`);
+    assert.equal(run('node', ['same.mjs'], esm).trim(), 'ok');
+  });
+
+  test("the README's examples run as written", () => {
+    const readme = readFileSync(path.join(repo, 'crates/wasm/npm/README.md'), 'utf8');
+    const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]);
+    assert.ok(blocks.length >= 5, `only ${blocks.length} js blocks`);
+    blocks.forEach((code, i) => {
+      const file = path.join(esm, `readme-${i}.mjs`);
+      writeFileSync(file, code);
+      run('node', [file], esm);
+    });
+  });
+});
+
+describe('TypeScript', () => {
+  test('a strict consumer type-checks (bundler and node16 resolution, ESM and CJS) and the types are not any', () => {
+    const ts = project('consumer-ts', { type: 'module' });
+    cpSync(path.join(here, 'consumer.ts'), path.join(ts, 'consumer.ts'));
+    cpSync(path.join(here, 'consumer.cts'), path.join(ts, 'consumer.cts'));
+    const common = { strict: true, noEmit: true, target: 'ES2022', lib: ['ES2022', 'DOM', 'ESNext.Disposable'], skipLibCheck: false, types: [] };
+    writeFileSync(path.join(ts, 'tsconfig.bundler.json'), JSON.stringify({ compilerOptions: { ...common, module: 'ESNext', moduleResolution: 'bundler' }, files: ['consumer.ts'] }));
+    writeFileSync(path.join(ts, 'tsconfig.node16.json'), JSON.stringify({ compilerOptions: { ...common, module: 'node16', moduleResolution: 'node16' }, files: ['consumer.ts', 'consumer.cts'] }));
+    run(bin('tsc'), ['-p', 'tsconfig.bundler.json'], ts);
+    run(bin('tsc'), ['-p', 'tsconfig.node16.json'], ts);
+  });
+});
+
+describe('browsers', () => {
+  let browser;
+  before(async () => {
+    browser = await launchChromium();
+  });
+  after(async () => {
+    await browser?.close();
+  });
+
+  async function runPage(root, pagePath) {
+    const server = await startStaticServer({ root });
+    try {
+      const page = await browser.newPage();
+      const errors = [];
+      page.on('pageerror', (e) => errors.push(String(e)));
+      page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
+      await page.goto(`${server.url}${pagePath}#${encodeURIComponent(JSON.stringify(reference))}`);
+      await page.waitForFunction(() => window.__results !== undefined, null, { timeout: 120_000 });
+      const results = await page.evaluate(() => window.__results);
+      await page.close();
+      assert.deepEqual(errors, [], 'page errors');
+      checkCases(JSON.stringify(results), pagePath);
+    } finally {
+      await server.close();
+    }
+  }
+
+  const PAGE_SCRIPT = (importLine) => `
+${importLine}
+import { cases } from './suite.mjs';
+try {
+  await init();
+  const reference = JSON.parse(decodeURIComponent(location.hash.slice(1)));
+  const out = [];
+  for (const [name, fn] of Object.entries(cases(lib, reference))) {
+    try { fn(); out.push({ name }); } catch (e) { out.push({ name, error: String(e && e.stack || e) }); }
+  }
+  window.__results = out;
+} catch (e) {
+  window.__results = [{ name: 'load', error: String(e && e.stack || e) }];
+}`;
+
+  test('a <script type="module"> page runs every case', async () => {
+    const dir = project('consumer-page', { type: 'module' });
+    writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module">${PAGE_SCRIPT("import init, * as lib from './node_modules/otalab/web/index.js';")}</script>`);
+    await runPage(dir, '/index.html');
+  });
+
+  test('a Vite build runs every case', async () => {
+    const dir = project('consumer-vite', { type: 'module' });
+    writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module" src="./main.js"></script>`);
+    writeFileSync(path.join(dir, 'main.js'), PAGE_SCRIPT("import init, * as lib from 'otalab';"));
+    writeFileSync(path.join(dir, 'vite.config.mjs'), 'export default { logLevel: "error", build: { target: "es2022" } };');
+    run('node', [path.join(repo, 'node_modules/vite/bin/vite.js'), 'build'], dir);
+    assert.ok(readFileSync(path.join(dir, 'dist/index.html'), 'utf8').includes('<script type="module"'));
+    await runPage(path.join(dir, 'dist'), '/index.html');
+  });
+});
