@@ -35,9 +35,9 @@ async function waitForPort(port, child, deadline) {
 
 /**
  * Starts mosquitto. `users` is `{ name: password }` (none: anonymous access), `acl` the text of
- * an ACL file. Returns `{ port, wsPort, url, wsUrl, dir, log(), stop(), restart() }`.
+ * an ACL file; `persistence` keeps sessions and queued QoS 1 messages across restarts. Returns `{ port, wsPort, url, wsUrl, dir, log(), stop(), restart() }`.
  */
-export async function startMosquitto({ users, acl, port, wsPort } = {}) {
+export async function startMosquitto({ users, acl, port, wsPort, persistence = false } = {}) {
   const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
   if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
@@ -60,7 +60,9 @@ export async function startMosquitto({ users, acl, port, wsPort } = {}) {
   }
   const logFile = path.join(dir, 'mosquitto.log');
   writeFileSync(path.join(dir, 'mosquitto.conf'), [
-    'persistence false',
+    ...(persistence
+      ? ['persistence true', `persistence_location ${dir}/`, 'autosave_interval 1']
+      : ['persistence false']),
     `log_dest file ${logFile}`,
     'log_type all',
     'max_queued_messages 100000',

@@ -1,0 +1,477 @@
+//! MQTT over a browser WebSocket.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::rc::{Rc, Weak};
+
+use futures_channel::{mpsc, oneshot};
+use gloo_timers::callback::Timeout;
+use js_sys::{ArrayBuffer, Uint8Array};
+use otalab_mqtt::{
+    DisconnectReason, Message, Options, Output, QoS, RequestError, Session, State, Token,
+};
+use otalab_protocol::{
+    CredentialOptions, CredentialsError, DeviceIdentity, Endpoint, MqttCredentials,
+};
+use thiserror::Error;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, MessageEvent, WebSocket};
+
+/// Where and how to connect.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ClientOptions {
+    /// `ws://` or `wss://` URL of the broker's WebSocket listener.
+    pub url: String,
+    /// Session options (client id, credentials, keep-alive, back-off, ...).
+    pub session: Options,
+}
+
+impl ClientOptions {
+    /// Any broker.
+    pub fn new(url: impl Into<String>, session: Options) -> Self {
+        Self {
+            url: url.into(),
+            session,
+        }
+    }
+
+    /// An Alibaba Cloud IoT device: client id, user name and HMAC password from its secret, the
+    /// region or instance endpoint's URL, and a keep-alive the cloud accepts (30..=1200 s).
+    pub fn aliyun(
+        device: &DeviceIdentity,
+        credentials: &CredentialOptions,
+        endpoint: &Endpoint,
+        keep_alive_secs: u16,
+    ) -> Result<Self, ClientError> {
+        if !(30..=1200).contains(&keep_alive_secs) {
+            return Err(ClientError::KeepAlive {
+                secs: keep_alive_secs,
+            });
+        }
+        let login = MqttCredentials::new(device, credentials)?;
+        let mut session = Options::new(login.client_id).credentials(login.username, login.password);
+        session.keep_alive_secs = keep_alive_secs;
+        Ok(Self {
+            url: endpoint.websocket_url(&device.product_key, credentials.tls),
+            session,
+        })
+    }
+}
+
+/// Why a client call failed.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The request was refused before sending.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// Aliyun credentials could not be made.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// Keep-alive outside what Alibaba Cloud IoT accepts.
+    #[error("keep-alive {secs} s is outside 30..=1200 s, which Alibaba Cloud IoT refuses")]
+    KeepAlive {
+        /// The value asked for.
+        secs: u16,
+    },
+    /// The client stopped (disconnect, permanent refusal) before the request completed.
+    #[error("the client stopped before the request completed")]
+    Stopped,
+}
+
+impl ClientError {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Request(e) => e.code(),
+            Self::Credentials(e) => e.code(),
+            Self::KeepAlive { .. } => "MQTT_KEEP_ALIVE_RANGE",
+            Self::Stopped => "MQTT_STOPPED",
+        }
+    }
+}
+
+/// What listeners are told, in order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// The state changed.
+    State(State),
+    /// CONNACK accepted.
+    Connected,
+    /// The link was lost or refused.
+    Disconnected(DisconnectReason),
+    /// Next attempt scheduled.
+    Reconnecting {
+        /// When (ms since 1970).
+        at_ms: u64,
+        /// Attempt number.
+        attempt: u32,
+    },
+    /// SUBACK for a filter (`None`: refused).
+    Subscribed {
+        /// The filter.
+        filter: String,
+        /// Granted QoS.
+        granted: Option<QoS>,
+    },
+    /// A message arrived.
+    Message(Message),
+    /// A publish completed.
+    Acked(Token),
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+type Listener = Rc<dyn Fn(&ClientEvent)>;
+
+/// The socket with the closures it calls, owned together: dropping it detaches and closes.
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut()>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut()>,
+}
+
+impl Drop for Socket {
+    fn drop(&mut self) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        self.ws.set_onerror(None);
+        let _ = self.ws.close();
+    }
+}
+
+struct Inner {
+    session: Session,
+    url: String,
+    socket: Option<Socket>,
+    generation: u64,
+    timer: Option<Timeout>,
+    acks: HashMap<Token, oneshot::Sender<Result<(), ClientError>>>,
+    subs: HashMap<String, Vec<oneshot::Sender<Result<Option<QoS>, ClientError>>>>,
+    listeners: Vec<Listener>,
+    last_state: State,
+}
+
+/// An MQTT client over a browser WebSocket. Cheap to clone (all clones are one client).
+#[derive(Clone)]
+pub struct MqttClient {
+    inner: Rc<RefCell<Inner>>,
+}
+
+impl std::fmt::Debug for MqttClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.inner.try_borrow() {
+            Ok(inner) => write!(f, "MqttClient({} {:?})", inner.url, inner.session.state()),
+            Err(_) => f.write_str("MqttClient(busy)"),
+        }
+    }
+}
+
+impl MqttClient {
+    /// A client that has not connected yet.
+    pub fn new(options: ClientOptions) -> Self {
+        let session = Session::new(options.session);
+        Self {
+            inner: Rc::new(RefCell::new(Inner {
+                last_state: session.state(),
+                session,
+                url: options.url,
+                socket: None,
+                generation: 0,
+                timer: None,
+                acks: HashMap::new(),
+                subs: HashMap::new(),
+                listeners: Vec::new(),
+            })),
+        }
+    }
+
+    /// Calls `listener` for every event from now on.
+    pub fn on_event(&self, listener: impl Fn(&ClientEvent) + 'static) {
+        self.inner.borrow_mut().listeners.push(Rc::new(listener));
+    }
+
+    /// Every event from now on, as a stream.
+    pub fn events(&self) -> mpsc::UnboundedReceiver<ClientEvent> {
+        let (tx, rx) = mpsc::unbounded();
+        self.on_event(move |event| {
+            let _ = tx.unbounded_send(event.clone());
+        });
+        rx
+    }
+
+    /// The session state.
+    pub fn state(&self) -> State {
+        self.inner.borrow().session.state()
+    }
+
+    /// Messages waiting for a connection or an acknowledgement.
+    pub fn pending(&self) -> usize {
+        self.inner.borrow().session.pending()
+    }
+
+    /// Starts connecting (and reconnecting after losses).
+    pub fn connect(&self) {
+        drive(&self.inner, |inner| inner.session.start());
+    }
+
+    /// Disconnects for good (DISCONNECT, no reconnect).
+    pub fn disconnect(&self) {
+        drive(&self.inner, |inner| inner.session.stop(now_ms()));
+    }
+
+    /// Publishes; the future resolves when QoS 1 is acknowledged or QoS 0 is written.
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+    ) -> impl std::future::Future<Output = Result<(), ClientError>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        let result = self.publish_token(topic, payload, qos);
+        if let Ok(token) = result {
+            self.inner.borrow_mut().acks.insert(token, tx);
+        }
+        async move {
+            result?;
+            rx.await.unwrap_or(Err(ClientError::Stopped))
+        }
+    }
+
+    /// Publishes without waiting; [`ClientEvent::Acked`] names the token when done.
+    pub fn publish_token(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+    ) -> Result<Token, ClientError> {
+        let mut token = None;
+        let mut error = None;
+        drive(&self.inner, |inner| {
+            match inner.session.publish(topic, payload, qos, now_ms()) {
+                Ok((t, out)) => {
+                    token = Some(t);
+                    out
+                }
+                Err(e) => {
+                    error = Some(e);
+                    Vec::new()
+                }
+            }
+        });
+        match (token, error) {
+            (Some(token), _) => Ok(token),
+            (None, Some(e)) => Err(e.into()),
+            (None, None) => Err(ClientError::Stopped),
+        }
+    }
+
+    /// Subscribes (now, and again after every reconnect). Resolves with the first SUBACK's
+    /// granted QoS (`None` when the broker refused the filter).
+    pub fn subscribe(
+        &self,
+        filter: &str,
+        qos: QoS,
+    ) -> impl std::future::Future<Output = Result<Option<QoS>, ClientError>> + 'static {
+        let (tx, rx) = oneshot::channel();
+        let mut error = None;
+        self.inner
+            .borrow_mut()
+            .subs
+            .entry(filter.to_owned())
+            .or_default()
+            .push(tx);
+        drive(&self.inner, |inner| {
+            match inner.session.subscribe(filter, qos) {
+                Ok(out) => out,
+                Err(e) => {
+                    error = Some(e);
+                    Vec::new()
+                }
+            }
+        });
+        if error.is_some() {
+            self.inner.borrow_mut().subs.remove(filter);
+        }
+        async move {
+            if let Some(e) = error {
+                return Err(e.into());
+            }
+            rx.await.unwrap_or(Err(ClientError::Stopped))
+        }
+    }
+}
+
+/// Runs one session step, carries out its outputs, then tells listeners (outside the borrow,
+/// so listeners may call the client again).
+fn drive(rc: &Rc<RefCell<Inner>>, step: impl FnOnce(&mut Inner) -> Vec<Output>) {
+    let events = {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            return;
+        };
+        let outputs = step(&mut inner);
+        inner.apply(outputs, rc)
+    };
+    if events.is_empty() {
+        return;
+    }
+    let (listeners, mut acks, mut subs) = {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            return;
+        };
+        let mut acks = Vec::new();
+        let mut subs = Vec::new();
+        for event in &events {
+            match event {
+                ClientEvent::Acked(token) => {
+                    if let Some(tx) = inner.acks.remove(token) {
+                        acks.push((tx, Ok(())));
+                    }
+                }
+                ClientEvent::Subscribed { filter, granted } => {
+                    for tx in inner.subs.remove(filter).unwrap_or_default() {
+                        subs.push((tx, Ok(*granted)));
+                    }
+                }
+                ClientEvent::State(State::Stopped) => {
+                    for (_, tx) in inner.acks.drain() {
+                        acks.push((tx, Err(ClientError::Stopped)));
+                    }
+                    for (_, txs) in inner.subs.drain() {
+                        subs.extend(txs.into_iter().map(|tx| (tx, Err(ClientError::Stopped))));
+                    }
+                }
+                _ => {}
+            }
+        }
+        (
+            inner.listeners.clone(),
+            std::mem::take(&mut acks),
+            std::mem::take(&mut subs),
+        )
+    };
+    for (tx, result) in acks.drain(..) {
+        let _ = tx.send(result);
+    }
+    for (tx, result) in subs.drain(..) {
+        let _ = tx.send(result);
+    }
+    for event in &events {
+        for listener in &listeners {
+            listener(event);
+        }
+    }
+}
+
+impl Inner {
+    /// Carries out outputs (socket, timer) and turns them into listener events.
+    fn apply(&mut self, outputs: Vec<Output>, rc: &Rc<RefCell<Inner>>) -> Vec<ClientEvent> {
+        let mut events = Vec::new();
+        let mut queue: VecDeque<Output> = outputs.into();
+        while let Some(output) = queue.pop_front() {
+            match output {
+                Output::Open => {
+                    self.socket = None;
+                    match self.open_socket(rc) {
+                        Ok(socket) => self.socket = Some(socket),
+                        // An unusable URL fails like a refused connection: back off, retry.
+                        Err(_) => queue.extend(self.session.closed(now_ms())),
+                    }
+                }
+                Output::Send(bytes) => {
+                    if let Some(socket) = &self.socket {
+                        let _ = socket.ws.send_with_u8_array(&bytes);
+                    }
+                }
+                Output::Close => self.socket = None,
+                Output::Connected { .. } => events.push(ClientEvent::Connected),
+                Output::Disconnected(reason) => events.push(ClientEvent::Disconnected(reason)),
+                Output::Reconnecting { at_ms, attempt } => {
+                    events.push(ClientEvent::Reconnecting { at_ms, attempt });
+                }
+                Output::Subscribed { filter, granted } => {
+                    events.push(ClientEvent::Subscribed { filter, granted });
+                }
+                Output::Message(message) => events.push(ClientEvent::Message(message)),
+                Output::Acked(token) => events.push(ClientEvent::Acked(token)),
+            }
+        }
+        let state = self.session.state();
+        if state != self.last_state {
+            self.last_state = state;
+            events.push(ClientEvent::State(state));
+        }
+        self.schedule(rc);
+        events
+    }
+
+    /// Wakes the session at its next deadline (one timer, replaced each time).
+    fn schedule(&mut self, rc: &Rc<RefCell<Inner>>) {
+        self.timer = self.session.next_deadline().map(|deadline| {
+            let delay = deadline.saturating_sub(now_ms()).min(u64::from(u32::MAX)) as u32;
+            let weak = Rc::downgrade(rc);
+            Timeout::new(delay, move || {
+                if let Some(rc) = weak.upgrade() {
+                    drive(&rc, |inner| inner.session.tick(now_ms()));
+                }
+            })
+        });
+    }
+
+    fn open_socket(&mut self, rc: &Rc<RefCell<Inner>>) -> Result<Socket, JsValue> {
+        let ws = WebSocket::new_with_str(&self.url, "mqtt")?;
+        ws.set_binary_type(BinaryType::Arraybuffer);
+        self.generation += 1;
+        let generation = self.generation;
+        // Events of a replaced socket are ignored: only the current generation drives the session.
+        let handler = |weak: Weak<RefCell<Inner>>, step: fn(&mut Inner) -> Vec<Output>| {
+            move || {
+                if let Some(rc) = weak.upgrade() {
+                    let current = rc
+                        .try_borrow()
+                        .map(|i| i.generation == generation)
+                        .unwrap_or(false);
+                    if current {
+                        drive(&rc, step);
+                    }
+                }
+            }
+        };
+        let on_open = Closure::<dyn FnMut()>::new(handler(Rc::downgrade(rc), |inner| {
+            inner.session.opened(now_ms())
+        }));
+        let on_close = Closure::<dyn FnMut()>::new(handler(Rc::downgrade(rc), |inner| {
+            inner.socket = None;
+            inner.session.closed(now_ms())
+        }));
+        let weak = Rc::downgrade(rc);
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |event: MessageEvent| {
+            let Some(rc) = weak.upgrade() else { return };
+            let current = rc
+                .try_borrow()
+                .map(|i| i.generation == generation)
+                .unwrap_or(false);
+            if !current {
+                return;
+            }
+            if let Ok(buffer) = event.data().dyn_into::<ArrayBuffer>() {
+                let bytes = Uint8Array::new(&buffer).to_vec();
+                drive(&rc, |inner| inner.session.received(&bytes, now_ms()));
+            }
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        Ok(Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        })
+    }
+}
