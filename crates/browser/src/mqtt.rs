@@ -126,6 +126,8 @@ fn now_ms() -> u64 {
 }
 
 type Listener = Rc<dyn Fn(&ClientEvent)>;
+type AckWaiter = oneshot::Sender<Result<(), ClientError>>;
+type SubscribeWaiter = oneshot::Sender<Result<Option<QoS>, ClientError>>;
 
 /// The socket with the closures it calls, owned together: dropping it detaches and closes.
 struct Socket {
@@ -151,8 +153,8 @@ struct Inner {
     socket: Option<Socket>,
     generation: u64,
     timer: Option<Timeout>,
-    acks: HashMap<Token, oneshot::Sender<Result<(), ClientError>>>,
-    subs: HashMap<String, Vec<oneshot::Sender<Result<Option<QoS>, ClientError>>>>,
+    acks: HashMap<Token, AckWaiter>,
+    subs: HashMap<String, Vec<SubscribeWaiter>>,
     listeners: Vec<Listener>,
     last_state: State,
 }
