@@ -152,7 +152,10 @@ struct Inner {
     url: String,
     socket: Option<Socket>,
     generation: u64,
-    timer: Option<Timeout>,
+    timer: Option<(u64, Timeout)>,
+    /// Packets written in this JS task, sent as one WebSocket frame in a microtask.
+    out_buf: Vec<u8>,
+    flush_queued: bool,
     acks: HashMap<Token, AckWaiter>,
     subs: HashMap<String, Vec<SubscribeWaiter>>,
     listeners: Vec<Listener>,
@@ -186,6 +189,8 @@ impl MqttClient {
                 socket: None,
                 generation: 0,
                 timer: None,
+                out_buf: Vec::new(),
+                flush_queued: false,
                 acks: HashMap::new(),
                 subs: HashMap::new(),
                 listeners: Vec::new(),
@@ -378,6 +383,8 @@ impl Inner {
         while let Some(output) = queue.pop_front() {
             match output {
                 Output::Open => {
+                    // Bytes not flushed belonged to the old socket; the session re-sends.
+                    self.out_buf.clear();
                     self.socket = None;
                     match self.open_socket(rc) {
                         Ok(socket) => self.socket = Some(socket),
@@ -386,11 +393,16 @@ impl Inner {
                     }
                 }
                 Output::Send(bytes) => {
-                    if let Some(socket) = &self.socket {
-                        let _ = socket.ws.send_with_u8_array(&bytes);
+                    if self.socket.is_some() {
+                        self.out_buf.extend_from_slice(&bytes);
+                        self.queue_flush(rc);
                     }
                 }
-                Output::Close => self.socket = None,
+                Output::Close => {
+                    // A DISCONNECT written just before must still go out.
+                    self.flush();
+                    self.socket = None;
+                }
                 Output::Connected { .. } => events.push(ClientEvent::Connected),
                 Output::Disconnected(reason) => events.push(ClientEvent::Disconnected(reason)),
                 Output::Reconnecting { at_ms, attempt } => {
@@ -412,17 +424,58 @@ impl Inner {
         events
     }
 
-    /// Wakes the session at its next deadline (one timer, replaced each time).
-    fn schedule(&mut self, rc: &Rc<RefCell<Inner>>) {
-        self.timer = self.session.next_deadline().map(|deadline| {
-            let delay = deadline.saturating_sub(now_ms()).min(u64::from(u32::MAX)) as u32;
-            let weak = Rc::downgrade(rc);
-            Timeout::new(delay, move || {
-                if let Some(rc) = weak.upgrade() {
-                    drive(&rc, |inner| inner.session.tick(now_ms()));
-                }
-            })
+    /// Writes the buffered packets as one frame.
+    fn flush(&mut self) {
+        if let Some(socket) = &self.socket
+            && !self.out_buf.is_empty()
+        {
+            let _ = socket.ws.send_with_u8_array(&self.out_buf);
+        }
+        self.out_buf.clear();
+    }
+
+    /// Flushes at the end of the current JS task (a microtask), so that packets produced
+    /// together (a burst of publishes, resubscribe + outbox after CONNACK) share one frame.
+    fn queue_flush(&mut self, rc: &Rc<RefCell<Inner>>) {
+        if self.flush_queued {
+            return;
+        }
+        self.flush_queued = true;
+        let weak = Rc::downgrade(rc);
+        wasm_bindgen_futures::spawn_local(async move {
+            if let Some(rc) = weak.upgrade()
+                && let Ok(mut inner) = rc.try_borrow_mut()
+            {
+                inner.flush_queued = false;
+                inner.flush();
+            }
         });
+    }
+
+    /// Wakes the session at its next deadline. One timer; it is only replaced when the deadline
+    /// moves earlier (sending pushes the keep-alive deadline later on every packet, and an
+    /// early wake-up just ticks and re-arms), so busy links do not churn browser timers.
+    fn schedule(&mut self, rc: &Rc<RefCell<Inner>>) {
+        let Some(deadline) = self.session.next_deadline() else {
+            self.timer = None;
+            return;
+        };
+        if let Some((armed_for, _)) = &self.timer
+            && *armed_for <= deadline
+        {
+            return;
+        }
+        let delay = deadline.saturating_sub(now_ms()).min(u64::from(u32::MAX)) as u32;
+        let weak = Rc::downgrade(rc);
+        let timeout = Timeout::new(delay, move || {
+            if let Some(rc) = weak.upgrade() {
+                if let Ok(mut inner) = rc.try_borrow_mut() {
+                    inner.timer = None;
+                }
+                drive(&rc, |inner| inner.session.tick(now_ms()));
+            }
+        });
+        self.timer = Some((deadline, timeout));
     }
 
     fn open_socket(&mut self, rc: &Rc<RefCell<Inner>>) -> Result<Socket, JsValue> {

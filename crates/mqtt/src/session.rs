@@ -2,6 +2,7 @@
 //! (subscriptions, the QoS 1 outbox, the reconnect schedule).
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 
 use mqtt_protocol_core::mqtt;
 use mqtt_protocol_core::mqtt::prelude::*;
@@ -127,7 +128,8 @@ pub enum Output {
 struct Pending {
     token: Token,
     topic: String,
-    payload: Vec<u8>,
+    /// Shared with the packets built from it: re-sends do not copy the payload.
+    payload: Arc<[u8]>,
     qos: QoS,
     /// Packet id once sent (kept across reconnects so the re-send carries it with DUP).
     packet_id: Option<u16>,
@@ -207,6 +209,8 @@ pub struct Session {
     subscriptions: Vec<(String, QoS)>,
     sub_requests: Vec<(u16, Vec<String>)>,
     outbox: VecDeque<Pending>,
+    /// Outbox entries not yet sent on the current connection (always the tail of the outbox).
+    unsent: usize,
     next_token: Token,
     attempt: u32,
     rng: u64,
@@ -237,6 +241,7 @@ impl Session {
             subscriptions: Vec::new(),
             sub_requests: Vec::new(),
             outbox: VecDeque::new(),
+            unsent: 0,
             next_token: 1,
             attempt: 0,
             rng,
@@ -480,23 +485,24 @@ impl Session {
         let mut pending = Pending {
             token,
             topic: topic.to_owned(),
-            payload: payload.to_vec(),
+            payload: Arc::from(payload),
             qos,
             packet_id: None,
         };
         let mut out = Vec::new();
-        if self.state == State::Connected && self.outbox.is_empty() {
+        if self.state == State::Connected && self.unsent == 0 {
             // QoS 1 waits for its PUBACK; anything unsent waits for the next connection.
             let sent = self.send_publish(&mut pending, now, &mut out);
-            if !sent || qos == QoS::AtLeastOnce {
+            if !sent {
+                self.unsent += 1;
+                self.outbox.push_back(pending);
+            } else if qos == QoS::AtLeastOnce {
                 self.outbox.push_back(pending);
             }
         } else {
-            // Keep order: anything queued goes out before this one.
+            // Keep order: what is queued goes out first (at the next CONNACK).
+            self.unsent += 1;
             self.outbox.push_back(pending);
-            if self.state == State::Connected {
-                self.flush_unsent(now, &mut out);
-            }
         }
         Ok((token, out))
     }
@@ -538,27 +544,18 @@ impl Session {
     fn flush_outbox(&mut self, now: u64, out: &mut Vec<Output>) {
         let mut queue = std::mem::take(&mut self.outbox);
         let mut kept = VecDeque::with_capacity(queue.len());
+        let mut unsent = 0;
         while let Some(mut pending) = queue.pop_front() {
-            let sent = self.send_publish(&mut pending, now, out);
-            if !sent || pending.qos == QoS::AtLeastOnce {
+            let sent = unsent == 0 && self.send_publish(&mut pending, now, out);
+            if !sent {
+                unsent += 1;
+                kept.push_back(pending);
+            } else if pending.qos == QoS::AtLeastOnce {
                 kept.push_back(pending);
             }
         }
         self.outbox = kept;
-    }
-
-    /// Sends outbox entries that have not gone out on this connection yet.
-    fn flush_unsent(&mut self, now: u64, out: &mut Vec<Output>) {
-        let mut queue = std::mem::take(&mut self.outbox);
-        let mut kept = VecDeque::with_capacity(queue.len());
-        while let Some(mut pending) = queue.pop_front() {
-            let unsent = pending.packet_id.is_none();
-            let sent = !unsent || self.send_publish(&mut pending, now, out);
-            if !sent || pending.qos == QoS::AtLeastOnce {
-                kept.push_back(pending);
-            }
-        }
-        self.outbox = kept;
+        self.unsent = unsent;
     }
 
     /// Ends the session: DISCONNECT if connected, no reconnects. The outbox is kept.
@@ -600,6 +597,8 @@ impl Session {
 
     fn link_lost(&mut self, reason: DisconnectReason, now: u64, out: &mut Vec<Output>) {
         self.drop_connection();
+        // The whole outbox goes out again after the next CONNACK, which recounts this.
+        self.unsent = 0;
         let permanent = matches!(&reason, DisconnectReason::Refused(e) if e.is_permanent());
         out.push(Output::Disconnected(reason));
         if self.state == State::Stopped || permanent || !self.options.reconnect {

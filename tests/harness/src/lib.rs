@@ -31,6 +31,8 @@ fn state_name(state: State) -> &'static str {
 
 #[derive(Default)]
 struct Log {
+    /// Keep message contents (tests) or only count them (benchmarks).
+    record: bool,
     events: Vec<String>,
     messages: Vec<(String, String, bool)>,
     received: u64,
@@ -68,7 +70,10 @@ impl Harness {
         };
         options.seed = (js_sys::Math::random() * 9.0e15) as u64;
         let client = MqttClient::new(ClientOptions::new(url, options));
-        let log: Rc<RefCell<Log>> = Rc::default();
+        let log = Rc::new(RefCell::new(Log {
+            record: true,
+            ..Log::default()
+        }));
         let sink = log.clone();
         client.on_event(move |event| {
             let mut log = sink.borrow_mut();
@@ -84,6 +89,9 @@ impl Harness {
                 }
                 ClientEvent::Message(m) => {
                     log.received += 1;
+                    if !log.record {
+                        return;
+                    }
                     log.messages.push((
                         m.topic.clone(),
                         String::from_utf8_lossy(&m.payload).into_owned(),
@@ -96,6 +104,12 @@ impl Harness {
             log.events.push(entry.to_string());
         });
         Harness { client, log }
+    }
+
+    /// Keep message contents (default) or only count them.
+    #[wasm_bindgen(js_name = setRecord)]
+    pub fn set_record(&self, record: bool) {
+        self.log.borrow_mut().record = record;
     }
 
     /// Starts connecting.
