@@ -1,0 +1,54 @@
+//! The Aliyun options helper (pure: runs natively).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use otalab_browser::{ClientError, ClientOptions};
+use otalab_protocol::{CredentialOptions, DeviceIdentity, Endpoint, MqttSignMethod};
+
+#[test]
+fn aliyun_options_carry_the_signed_login_and_the_endpoint_url() {
+    let device = DeviceIdentity {
+        product_key: "a1FlMDWCTf1".into(),
+        device_name: "device1".into(),
+        device_secret: "secret1".into(),
+    };
+    let credentials = CredentialOptions {
+        client_id: Some("12345".into()),
+        timestamp: Some("1700000000000".into()),
+        sign_method: MqttSignMethod::HmacSha256,
+        tls: true,
+    };
+    let endpoint = Endpoint::region("cn-shanghai").unwrap();
+    let options = ClientOptions::aliyun(&device, &credentials, &endpoint, 60).unwrap();
+    assert_eq!(
+        options.url,
+        "wss://a1FlMDWCTf1.iot-as-mqtt.cn-shanghai.aliyuncs.com:443/"
+    );
+    assert_eq!(
+        options.session.client_id,
+        "12345|securemode=2,signmethod=hmacsha256,timestamp=1700000000000|"
+    );
+    assert_eq!(
+        options.session.username.as_deref(),
+        Some("device1&a1FlMDWCTf1")
+    );
+    // printf %s clientId12345deviceNamedevice1productKeya1FlMDWCTf1timestamp1700000000000 | openssl dgst -sha256 -hmac secret1
+    assert_eq!(
+        options.session.password.as_deref(),
+        Some("7be1cb5440351ebc347f696c5051bac301a653e6f4e6d803d0ec6522d724a5e6")
+    );
+    assert_eq!(options.session.keep_alive_secs, 60);
+
+    for bad in [29, 1201] {
+        let error = ClientOptions::aliyun(&device, &credentials, &endpoint, bad).unwrap_err();
+        assert_eq!(error, ClientError::KeepAlive { secs: bad });
+        assert_eq!(error.code(), "MQTT_KEEP_ALIVE_RANGE");
+    }
+    let mut empty = device.clone();
+    empty.device_secret.clear();
+    assert_eq!(
+        ClientOptions::aliyun(&empty, &credentials, &endpoint, 60)
+            .unwrap_err()
+            .code(),
+        "CREDENTIALS_EMPTY_FIELD"
+    );
+}
