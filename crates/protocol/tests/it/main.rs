@@ -4,6 +4,7 @@
 mod bridge;
 mod codes;
 mod credentials;
+mod device;
 mod messages;
 mod properties;
 mod topics;

@@ -1,0 +1,656 @@
+//! The simulated device's OTA flow (reference §3) as a sans-IO state machine: messages, download
+//! bytes and time in; [`Action`]s out (publish, fetch from an offset, disconnect, connect, wake).
+//! The dashboard drives one per simulated device; tests drive it directly.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use crate::error::PayloadError;
+use crate::message::{Download, FirmwareGet, Progress, UpgradeNotice, VersionReport};
+use crate::topic::{Topic, TopicKind};
+use crate::value::{Failure, MessageId, Module, Step, Version};
+use crate::verify::FirmwareVerifier;
+
+/// A failure or misbehaviour injected into one device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Fault {
+    /// Behave.
+    None,
+    /// Report `failure` (-1 upgrade, -2 download, -3 verify, -4 flash) once the download reaches
+    /// `at_percent` (verify: after the download; flash: at the end of flashing).
+    Fail {
+        /// Which failure code.
+        failure: FailureKind,
+        /// Download percent where it happens (download and general failures).
+        at_percent: u8,
+    },
+    /// After the reboot, report this version instead of the target.
+    WrongVersion {
+        /// The version reported.
+        version: String,
+    },
+    /// Stop everything (no more reports) once the download reaches `at_percent`.
+    Stall {
+        /// Download percent.
+        at_percent: u8,
+    },
+    /// Go offline at `at_percent` for `for_ms`, then reconnect (the cloud pushes again).
+    Offline {
+        /// Download percent.
+        at_percent: u8,
+        /// How long offline.
+        for_ms: u64,
+    },
+}
+
+/// The failure codes a [`Fault::Fail`] can inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum FailureKind {
+    /// -1.
+    Upgrade,
+    /// -2.
+    Download,
+    /// -3.
+    Verify,
+    /// -4.
+    Flash,
+}
+
+impl FailureKind {
+    fn failure(self) -> Failure {
+        match self {
+            Self::Upgrade => Failure::Upgrade,
+            Self::Download => Failure::Download,
+            Self::Verify => Failure::Verify,
+            Self::Flash => Failure::Flash,
+        }
+    }
+}
+
+/// How a simulated device behaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceConfig {
+    /// productKey.
+    pub product_key: String,
+    /// deviceName.
+    pub device_name: String,
+    /// Current version per module (`default` = the whole device).
+    pub modules: BTreeMap<String, String>,
+    /// Report progress every this many percent (and at 100).
+    pub cadence_percent: u8,
+    /// How long "flashing" takes.
+    pub flash_ms: u64,
+    /// How long the "reboot" takes (offline).
+    pub reboot_ms: u64,
+    /// Start downloading as soon as a notice arrives (otherwise wait for [`Device::start`]).
+    pub auto_upgrade: bool,
+    /// How many times a broken download is resumed with `Range` before giving up with -2.
+    pub max_resumes: u32,
+    /// Read at most this many bytes per second (0 = unthrottled); the driver honours it.
+    pub throttle_bytes_per_sec: u32,
+    /// Injected misbehaviour.
+    pub fault: Fault,
+}
+
+impl DeviceConfig {
+    /// A device running `version` on the default module, with the defaults: cadence 5 %,
+    /// flash 1.5 s, reboot 1 s, automatic upgrades, 3 resumes, no fault.
+    pub fn new(product_key: &str, device_name: &str, version: &str) -> Self {
+        Self {
+            product_key: product_key.to_owned(),
+            device_name: device_name.to_owned(),
+            modules: BTreeMap::from([(Module::DEFAULT.to_owned(), version.to_owned())]),
+            cadence_percent: 5,
+            flash_ms: 1500,
+            reboot_ms: 1000,
+            auto_upgrade: true,
+            max_resumes: 3,
+            throttle_bytes_per_sec: 0,
+            fault: Fault::None,
+        }
+    }
+}
+
+/// What the driver must do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Publish (QoS 1).
+    Publish {
+        /// Topic.
+        topic: String,
+        /// JSON payload.
+        payload: String,
+    },
+    /// Download `url` from byte `offset` (a `Range: bytes=offset-` request when > 0) and feed
+    /// the body to [`Device::data`], then call [`Device::fetch_ended`] or [`Device::fetch_failed`].
+    Fetch {
+        /// http(s) URL.
+        url: String,
+        /// First byte wanted.
+        offset: u64,
+    },
+    /// Stop the running download (its later events are ignored by the machine anyway).
+    AbortFetch,
+    /// Close the MQTT connection (reboot, injected offline).
+    Disconnect,
+    /// Open the MQTT connection again.
+    Connect,
+    /// Call [`Device::tick`] at this time (ms).
+    WakeAt(u64),
+}
+
+/// Where the device is in the flow.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "phase", rename_all = "camelCase")]
+pub enum Phase {
+    /// Running, no upgrade under way.
+    Idle,
+    /// A notice arrived; waiting for [`Device::start`] (manual mode).
+    Notified,
+    /// Downloading and verifying.
+    Downloading {
+        /// Bytes received over all files.
+        received: u64,
+        /// Total bytes.
+        total: u64,
+    },
+    /// Writing the image.
+    Flashing,
+    /// Rebooting (offline).
+    Rebooting,
+    /// Back up after the reboot; reported the new version.
+    Upgraded {
+        /// The version reported.
+        version: String,
+    },
+    /// Reported a failure code.
+    Failed {
+        /// The code.
+        code: i64,
+        /// The description sent.
+        desc: String,
+    },
+    /// Stopped reporting (injected).
+    Stalled,
+    /// Offline (injected); back at the given time.
+    Offline,
+}
+
+/// One progress report the device sent.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StepRecord {
+    /// When (ms).
+    pub at_ms: u64,
+    /// The step sent (0..=100 or -1..=-4).
+    pub step: i64,
+    /// The description sent.
+    pub desc: String,
+}
+
+/// The download under way.
+#[derive(Debug)]
+struct Transfer {
+    file: usize,
+    verifier: FirmwareVerifier,
+    file_received: u64,
+    before_file: u64,
+    resumes: u32,
+}
+
+/// A simulated device.
+#[derive(Debug)]
+pub struct Device {
+    config: DeviceConfig,
+    phase: Phase,
+    notice: Option<UpgradeNotice>,
+    transfer: Option<Transfer>,
+    last_reported: Option<u8>,
+    history: Vec<StepRecord>,
+    next_id: u64,
+    wake_at: Option<u64>,
+    booting: bool,
+}
+
+fn desc_of(error: &impl std::fmt::Display) -> String {
+    error.to_string()
+}
+
+impl Device {
+    /// A device in [`Phase::Idle`].
+    pub fn new(config: DeviceConfig) -> Self {
+        Self {
+            config,
+            phase: Phase::Idle,
+            notice: None,
+            transfer: None,
+            last_reported: None,
+            history: Vec::new(),
+            next_id: 1,
+            wake_at: None,
+            booting: false,
+        }
+    }
+
+    /// The configuration (faults can be changed between upgrades with [`config_mut`](Self::config_mut)).
+    pub fn config(&self) -> &DeviceConfig {
+        &self.config
+    }
+
+    /// Mutable configuration.
+    pub fn config_mut(&mut self) -> &mut DeviceConfig {
+        &mut self.config
+    }
+
+    /// The current phase.
+    pub fn phase(&self) -> &Phase {
+        &self.phase
+    }
+
+    /// The last notice received.
+    pub fn notice(&self) -> Option<&UpgradeNotice> {
+        self.notice.as_ref()
+    }
+
+    /// Every progress report sent, in order.
+    pub fn history(&self) -> &[StepRecord] {
+        &self.history
+    }
+
+    /// The download percent (0..=100) of the upgrade under way, if any.
+    pub fn percent(&self) -> Option<u8> {
+        match &self.phase {
+            Phase::Downloading { received, total } => Some(percent(*received, *total)),
+            Phase::Flashing | Phase::Rebooting | Phase::Upgraded { .. } => Some(100),
+            _ => None,
+        }
+    }
+
+    /// The topics to subscribe to (T2, T5).
+    pub fn subscriptions(&self) -> Vec<String> {
+        [TopicKind::Upgrade, TopicKind::FirmwareGetReply]
+            .map(|kind| self.topic(kind))
+            .to_vec()
+    }
+
+    fn topic(&self, kind: TopicKind) -> String {
+        Topic {
+            kind,
+            product_key: self.config.product_key.clone(),
+            device_name: self.config.device_name.clone(),
+        }
+        .to_string()
+    }
+
+    fn id(&mut self) -> MessageId {
+        let id = MessageId::from(self.next_id);
+        self.next_id += 1;
+        id
+    }
+
+    /// Reports the current version of every module (T1), as on every connect.
+    pub fn report_versions(&mut self) -> Vec<Action> {
+        let modules: Vec<(String, String)> = self
+            .config
+            .modules
+            .iter()
+            .map(|(m, v)| (m.clone(), v.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for (module, version) in modules {
+            // Invalid names in a hand-edited config are skipped rather than sent.
+            if let (Ok(module), Ok(version)) = (Module::parse(&module), Version::parse(&version)) {
+                let id = self.id();
+                out.push(Action::Publish {
+                    topic: self.topic(TopicKind::Inform),
+                    payload: VersionReport::new(id, version, module).encode(),
+                });
+            }
+        }
+        out
+    }
+
+    /// The MQTT connection is up: report versions; after a reboot this is the new version.
+    pub fn connected(&mut self, _now: u64) -> Vec<Action> {
+        if self.booting {
+            self.booting = false;
+            if let Some(notice) = &self.notice {
+                let reported = match &self.config.fault {
+                    Fault::WrongVersion { version } => version.clone(),
+                    _ => notice.version.as_str().to_owned(),
+                };
+                self.config
+                    .modules
+                    .insert(notice.module.as_str().to_owned(), reported.clone());
+                self.phase = Phase::Upgraded { version: reported };
+            }
+        } else if self.phase == Phase::Offline {
+            // Back from an injected outage: the upgrade was lost; the cloud pushes again.
+            self.phase = Phase::Idle;
+        }
+        self.report_versions()
+    }
+
+    /// Asks the cloud for a package (T4).
+    pub fn check_for_update(&mut self, module: &Module) -> Vec<Action> {
+        let id = self.id();
+        vec![Action::Publish {
+            topic: self.topic(TopicKind::FirmwareGet),
+            payload: FirmwareGet::new(id, module.clone()).encode(),
+        }]
+    }
+
+    /// Publishes any step by hand (manual mode).
+    pub fn manual_progress(&mut self, step: Step, desc: &str, now: u64) -> Vec<Action> {
+        let module = self
+            .notice
+            .as_ref()
+            .map(|n| n.module.clone())
+            .unwrap_or_default();
+        self.progress(step, desc, &module, now)
+    }
+
+    fn progress(&mut self, step: Step, desc: &str, module: &Module, now: u64) -> Vec<Action> {
+        let id = self.id();
+        self.history.push(StepRecord {
+            at_ms: now,
+            step: step.value(),
+            desc: desc.to_owned(),
+        });
+        vec![Action::Publish {
+            topic: self.topic(TopicKind::Progress),
+            payload: Progress::new(id, step, desc, module.clone()).encode(),
+        }]
+    }
+
+    fn fail(&mut self, failure: Failure, desc: &str, now: u64) -> Vec<Action> {
+        let module = self
+            .notice
+            .as_ref()
+            .map(|n| n.module.clone())
+            .unwrap_or_default();
+        let mut out = Vec::new();
+        if self.transfer.take().is_some() {
+            out.push(Action::AbortFetch);
+        }
+        self.phase = Phase::Failed {
+            code: i64::from(failure.code()),
+            desc: desc.to_owned(),
+        };
+        out.extend(self.progress(Step::Failed(failure), desc, &module, now));
+        out
+    }
+
+    /// A message arrived on one of [`subscriptions`](Self::subscriptions). `Ok(None)` when it is
+    /// not a notice for this device (or a pull reply without a package).
+    pub fn message(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        now: u64,
+    ) -> Result<Option<Vec<Action>>, PayloadError> {
+        let Ok(parsed) = Topic::parse(topic) else {
+            return Ok(None);
+        };
+        if parsed.product_key != self.config.product_key
+            || parsed.device_name != self.config.device_name
+        {
+            return Ok(None);
+        }
+        let notice = match parsed.kind {
+            TopicKind::Upgrade => UpgradeNotice::decode(payload)?,
+            TopicKind::FirmwareGetReply => match UpgradeNotice::decode_reply(payload)? {
+                Some(notice) => notice,
+                None => return Ok(None),
+            },
+            _ => return Ok(None),
+        };
+        let busy = matches!(
+            self.phase,
+            Phase::Downloading { .. }
+                | Phase::Flashing
+                | Phase::Rebooting
+                | Phase::Stalled
+                | Phase::Offline
+        );
+        if busy {
+            // One upgrade at a time; the notice is kept for display only.
+            return Ok(Some(Vec::new()));
+        }
+        self.notice = Some(notice);
+        self.phase = Phase::Notified;
+        if self.config.auto_upgrade {
+            Ok(Some(self.start(now)))
+        } else {
+            Ok(Some(Vec::new()))
+        }
+    }
+
+    /// Starts the upgrade of the last notice.
+    pub fn start(&mut self, now: u64) -> Vec<Action> {
+        let Some(notice) = self.notice.clone() else {
+            return Vec::new();
+        };
+        if !matches!(
+            self.phase,
+            Phase::Notified | Phase::Failed { .. } | Phase::Upgraded { .. } | Phase::Idle
+        ) {
+            return Vec::new();
+        }
+        self.last_reported = None;
+        self.history.clear();
+        if notice.download == Download::Mqtt {
+            return self.fail(
+                Failure::Download,
+                "download over MQTT (dProtocol=mqtt) is not simulated",
+                now,
+            );
+        }
+        let total = notice.total_size();
+        self.phase = Phase::Downloading { received: 0, total };
+        let mut out = self.progress(Step::Percent(0), "downloading", &notice.module, now);
+        self.last_reported = Some(0);
+        out.extend(self.begin_file(0, 0, now));
+        out
+    }
+
+    fn begin_file(&mut self, file: usize, before_file: u64, now: u64) -> Vec<Action> {
+        let Some(notice) = &self.notice else {
+            return Vec::new();
+        };
+        let Some(entry) = notice.files.get(file) else {
+            return Vec::new();
+        };
+        let Some(url) = entry.url.clone() else {
+            return self.fail(Failure::Download, "the notice has no download URL", now);
+        };
+        self.transfer = Some(Transfer {
+            file,
+            verifier: FirmwareVerifier::new(entry.size, notice.sign_method, entry.sign.clone()),
+            file_received: 0,
+            before_file,
+            resumes: 0,
+        });
+        vec![Action::Fetch { url, offset: 0 }]
+    }
+
+    /// Bytes of the running download arrived.
+    pub fn data(&mut self, bytes: &[u8], now: u64) -> Vec<Action> {
+        let Some(transfer) = self.transfer.as_mut() else {
+            return Vec::new();
+        };
+        if let Err(error) = transfer.verifier.update(bytes) {
+            return self.fail(Failure::Verify, &desc_of(&error), now);
+        }
+        transfer.file_received += bytes.len() as u64;
+        let received = transfer.before_file + transfer.file_received;
+        let total = match &self.phase {
+            Phase::Downloading { total, .. } => *total,
+            _ => return Vec::new(),
+        };
+        self.phase = Phase::Downloading { received, total };
+        // While downloading, report at most 99: 100 means downloaded and verified.
+        let percent = percent(received, total).min(99);
+        let mut out = Vec::new();
+        match self.config.fault.clone() {
+            Fault::Fail {
+                failure,
+                at_percent,
+            } if percent >= at_percent
+                && matches!(failure, FailureKind::Download | FailureKind::Upgrade) =>
+            {
+                let desc = format!(
+                    "injected {} failure at {percent}%",
+                    failure.failure().name()
+                );
+                return self.fail(failure.failure(), &desc, now);
+            }
+            Fault::Stall { at_percent } if percent >= at_percent => {
+                self.transfer = None;
+                self.phase = Phase::Stalled;
+                return vec![Action::AbortFetch];
+            }
+            Fault::Offline { at_percent, for_ms } if percent >= at_percent => {
+                self.transfer = None;
+                self.phase = Phase::Offline;
+                self.wake_at = Some(now + for_ms);
+                return vec![
+                    Action::AbortFetch,
+                    Action::Disconnect,
+                    Action::WakeAt(now + for_ms),
+                ];
+            }
+            _ => {}
+        }
+        let cadence = self.config.cadence_percent.max(1);
+        let due = self
+            .last_reported
+            .is_none_or(|last| percent >= last.saturating_add(cadence));
+        if due {
+            let reported = percent - percent % cadence;
+            if self.last_reported != Some(reported) {
+                self.last_reported = Some(reported);
+                let module = self
+                    .notice
+                    .as_ref()
+                    .map(|n| n.module.clone())
+                    .unwrap_or_default();
+                out.extend(self.progress(Step::Percent(reported), "downloading", &module, now));
+            }
+        }
+        out
+    }
+
+    /// The response body ended. A short body is a broken connection: resume with `Range`.
+    pub fn fetch_ended(&mut self, now: u64) -> Vec<Action> {
+        let Some(notice) = self.notice.clone() else {
+            return Vec::new();
+        };
+        let Some(transfer) = self.transfer.as_ref() else {
+            return Vec::new();
+        };
+        let size = notice.files.get(transfer.file).map_or(0, |f| f.size);
+        if transfer.file_received < size {
+            return self.resume("the connection closed early", now);
+        }
+        let Some(transfer) = self.transfer.take() else {
+            return Vec::new();
+        };
+        let next = transfer.file + 1;
+        let before = transfer.before_file + transfer.file_received;
+        if let Err(error) = transfer.verifier.finish() {
+            return self.fail(Failure::Verify, &desc_of(&error), now);
+        }
+        if next < notice.files.len() {
+            return self.begin_file(next, before, now);
+        }
+        if let Fault::Fail {
+            failure: FailureKind::Verify,
+            ..
+        } = self.config.fault
+        {
+            return self.fail(Failure::Verify, "injected verify failure", now);
+        }
+        self.phase = Phase::Flashing;
+        let mut out = self.progress(
+            Step::Percent(100),
+            "downloaded and verified",
+            &notice.module,
+            now,
+        );
+        self.last_reported = Some(100);
+        self.wake_at = Some(now + self.config.flash_ms);
+        out.push(Action::WakeAt(now + self.config.flash_ms));
+        out
+    }
+
+    /// The download failed: an HTTP status (no retry) or a network error (resume with `Range`).
+    pub fn fetch_failed(&mut self, status: Option<u16>, message: &str, now: u64) -> Vec<Action> {
+        if self.transfer.is_none() {
+            return Vec::new();
+        }
+        match status {
+            Some(status) => self.fail(Failure::Download, &format!("HTTP {status}: {message}"), now),
+            None => self.resume(message, now),
+        }
+    }
+
+    fn resume(&mut self, why: &str, now: u64) -> Vec<Action> {
+        let max = self.config.max_resumes;
+        let Some(transfer) = self.transfer.as_mut() else {
+            return Vec::new();
+        };
+        if transfer.resumes >= max {
+            let desc = format!("download failed after {max} resumes: {why}");
+            return self.fail(Failure::Download, &desc, now);
+        }
+        transfer.resumes += 1;
+        let offset = transfer.file_received;
+        let file = transfer.file;
+        let url = self
+            .notice
+            .as_ref()
+            .and_then(|n| n.files.get(file))
+            .and_then(|f| f.url.clone())
+            .unwrap_or_default();
+        vec![Action::Fetch { url, offset }]
+    }
+
+    /// Time passed: flashing ends, the reboot ends, an outage ends.
+    pub fn tick(&mut self, now: u64) -> Vec<Action> {
+        if self.wake_at.is_none_or(|at| now < at) {
+            return Vec::new();
+        }
+        self.wake_at = None;
+        match self.phase {
+            Phase::Flashing => {
+                if let Fault::Fail {
+                    failure: FailureKind::Flash,
+                    ..
+                } = self.config.fault
+                {
+                    return self.fail(Failure::Flash, "injected flash failure", now);
+                }
+                self.phase = Phase::Rebooting;
+                self.booting = true;
+                self.wake_at = Some(now + self.config.reboot_ms);
+                vec![
+                    Action::Disconnect,
+                    Action::WakeAt(now + self.config.reboot_ms),
+                ]
+            }
+            Phase::Rebooting | Phase::Offline => vec![Action::Connect],
+            _ => Vec::new(),
+        }
+    }
+}
+
+fn percent(received: u64, total: u64) -> u8 {
+    if total == 0 {
+        return 100;
+    }
+    (u128::from(received.min(total)) * 100 / u128::from(total)) as u8
+}
