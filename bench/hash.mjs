@@ -8,7 +8,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createMD5, createSHA256 } from 'hash-wasm';
 
-import { startStaticServer } from '../tests/support/static-server.mjs';
+import { startStaticServer } from '../sandbox/static-server.mjs';
 import { launchChromium } from '../tests/support/browser.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

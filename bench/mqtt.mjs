@@ -10,8 +10,8 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { startMosquitto } from '../tests/support/mosquitto.mjs';
-import { startStaticServer } from '../tests/support/static-server.mjs';
+import { startMosquitto } from '../sandbox/mosquitto.mjs';
+import { startStaticServer } from '../sandbox/static-server.mjs';
 import { launchChromium } from '../tests/support/browser.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');

@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
-import { startMosquitto } from '../support/mosquitto.mjs';
-import { startStaticServer } from '../support/static-server.mjs';
+import { startMosquitto } from '../../sandbox/mosquitto.mjs';
+import { startStaticServer } from '../../sandbox/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

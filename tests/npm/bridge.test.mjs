@@ -11,7 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
-import { startMosquitto } from '../support/mosquitto.mjs';
+import { startMosquitto } from '../../sandbox/mosquitto.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const repo = path.resolve(here, '../..');

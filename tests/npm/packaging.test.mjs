@@ -12,7 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { bigFirmware } from './suite.mjs';
-import { startStaticServer } from '../support/static-server.mjs';
+import { startStaticServer } from '../../sandbox/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));

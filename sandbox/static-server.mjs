@@ -1,6 +1,7 @@
 // A static file server for tests and the sandbox: correct MIME types (application/wasm),
 // CORS, HEAD, and single-range `Range: bytes=a-b` requests (206 / 416). Only files under `root`
-// are served. Optional `routes` (path -> handler(req, res)) run first, for fault injection.
+// are served. Optional `routes` (path -> handler(req, res)) and `handle(req, res, url)` (returns
+// true when it answered) run first: uploads, fault injection.
 import http from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -40,19 +41,24 @@ export function parseRange(header, size) {
 
 function cors(res) {
   res.setHeader('Access-Control-Allow-Origin', '*');
-  res.setHeader('Access-Control-Allow-Headers', 'Range');
+  res.setHeader('Access-Control-Allow-Headers', 'Range, Content-Type');
+  res.setHeader('Access-Control-Allow-Methods', 'GET, HEAD, PUT, OPTIONS');
   res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges, ETag');
 }
 
 /** Starts serving `root` on 127.0.0.1:`port` (0 = any). Returns `{ port, url, close() }`. */
-export async function startStaticServer({ root, port = 0, routes = {}, log = () => {} }) {
-  const base = path.resolve(root);
+export async function startStaticServer({ root, mounts = {}, port = 0, routes = {}, handle, log = () => {} }) {
+  // `mounts` serves other directories under a path prefix, e.g. { '/firmware/': dir }.
+  const roots = [
+    ...Object.entries(mounts).map(([prefix, dir]) => [prefix, path.resolve(dir)]),
+    ['/', path.resolve(root)],
+  ];
   const server = http.createServer(async (req, res) => {
     cors(res);
     const url = new URL(req.url, 'http://127.0.0.1');
     log(`${req.method} ${url.pathname} ${req.headers.range ?? ''}`);
     if (req.method === 'OPTIONS') {
-      res.writeHead(204, { 'Access-Control-Allow-Methods': 'GET, HEAD, OPTIONS' });
+      res.writeHead(204);
       res.end();
       return;
     }
@@ -61,11 +67,13 @@ export async function startStaticServer({ root, port = 0, routes = {}, log = () 
       route(req, res, url);
       return;
     }
+    if (handle && (await handle(req, res, url))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
       res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
       return;
     }
-    let file = path.join(base, decodeURIComponent(url.pathname));
+    const [prefix, base] = roots.find(([p]) => url.pathname.startsWith(p));
+    let file = path.join(base, decodeURIComponent(url.pathname.slice(prefix.length - 1)));
     if (!file.startsWith(base)) {
       res.writeHead(403).end('forbidden');
       return;

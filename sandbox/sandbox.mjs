@@ -1,0 +1,142 @@
+// The local sandbox: mosquitto with a WebSocket listener on 127.0.0.1, and one HTTP server for
+// the dashboard, firmware files (Range, CORS), firmware uploads and deliberately broken URLs.
+// Used by `scripts/run` and by the end-to-end tests.
+import { createHash } from 'node:crypto';
+import { createReadStream, createWriteStream, existsSync, mkdtempSync, promises as fs, statSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
+
+import { startMosquitto } from './mosquitto.mjs';
+import { parseRange, startStaticServer } from './static-server.mjs';
+
+const NAME = /^[A-Za-z0-9._-]{1,128}$/;
+const MAX_UPLOAD = 1024 * 1024 * 1024;
+
+/** Deterministic demo firmware: `size` bytes from a linear congruential generator. */
+export function demoFirmware(size, seed) {
+  const bytes = Buffer.alloc(size);
+  let x = seed >>> 0;
+  for (let i = 0; i < size; i++) {
+    x = (Math.imul(x, 1103515245) + 12345) >>> 0;
+    bytes[i] = x >>> 24;
+  }
+  return bytes;
+}
+
+async function describe(dir, name, url) {
+  const data = await fs.readFile(path.join(dir, name));
+  return {
+    name,
+    url,
+    size: data.length,
+    md5: createHash('md5').update(data).digest('hex'),
+    sha256: createHash('sha256').update(data).digest('hex'),
+  };
+}
+
+/**
+ * Starts the sandbox. `dist` is the built dashboard (Trunk output). Ports 0 pick free ones.
+ * Returns `{ url, brokerWs, brokerUrl, firmwareDir, info, broker, stop() }`.
+ */
+export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, log = () => {} } = {}) {
+  const firmwareDir = mkdtempSync(path.join(os.tmpdir(), 'otalab-firmware-'));
+  await fs.writeFile(path.join(firmwareDir, 'demo-2.0.0.bin'), demoFirmware(1024 * 1024, 1));
+  await fs.writeFile(path.join(firmwareDir, 'demo-2.1.0.bin'), demoFirmware(4 * 1024 * 1024, 2));
+  const broker = await startMosquitto({ port: brokerPort, wsPort: brokerWsPort });
+
+  let base = '';
+  const info = async () => ({
+    brokerWs: broker.wsUrl,
+    firmwareBase: `${base}/firmware/`,
+    demo: [
+      { version: '2.0.0', ...(await describe(firmwareDir, 'demo-2.0.0.bin', `${base}/firmware/demo-2.0.0.bin`)) },
+      { version: '2.1.0', ...(await describe(firmwareDir, 'demo-2.1.0.bin', `${base}/firmware/demo-2.1.0.bin`)) },
+    ],
+    faults: {
+      flaky: `${base}/flaky/`,
+      expired: `${base}/expired/`,
+      missing: `${base}/missing/`,
+    },
+  });
+
+  const json = (res, status, body) => {
+    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
+  };
+
+  // Serves a firmware file, or the first half of it and then a reset connection (once per
+  // request without Range or from byte 0): the device must resume with Range.
+  const flaky = (req, res, name) => {
+    const file = path.join(firmwareDir, name);
+    if (!NAME.test(name) || !existsSync(file)) return json(res, 404, { error: 'no such firmware' });
+    const size = statSync(file).size;
+    const range = req.headers.range ? parseRange(req.headers.range, size) : null;
+    if (range && range.start > 0) {
+      res.writeHead(206, {
+        'Content-Type': 'application/octet-stream',
+        'Content-Length': String(range.end - range.start + 1),
+        'Content-Range': `bytes ${range.start}-${range.end}/${size}`,
+        'Accept-Ranges': 'bytes',
+      });
+      createReadStream(file, range).pipe(res);
+      return;
+    }
+    res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size), 'Accept-Ranges': 'bytes' });
+    const half = Math.floor(size / 2);
+    const stream = createReadStream(file, { start: 0, end: half - 1 });
+    stream.pipe(res, { end: false });
+    stream.on('end', () => setTimeout(() => req.socket.destroy(), 50));
+  };
+
+  const handle = async (req, res, url) => {
+    const [, section, name = ''] = url.pathname.split('/');
+    if (url.pathname === '/sandbox.json') {
+      json(res, 200, await info());
+      return true;
+    }
+    if (section === 'upload' && (req.method === 'PUT' || req.method === 'POST')) {
+      if (!NAME.test(name)) {
+        json(res, 400, { error: 'file names are 1-128 characters of A-Z a-z 0-9 . _ -' });
+        return true;
+      }
+      const length = Number(req.headers['content-length'] ?? NaN);
+      if (!(length >= 0 && length <= MAX_UPLOAD)) {
+        json(res, 413, { error: `uploads need a Content-Length of at most ${MAX_UPLOAD} bytes` });
+        return true;
+      }
+      const target = path.join(firmwareDir, name);
+      await pipeline(req, createWriteStream(target));
+      json(res, 201, await describe(firmwareDir, name, `${base}/firmware/${name}`));
+      return true;
+    }
+    if (section === 'flaky') {
+      flaky(req, res, name);
+      return true;
+    }
+    if (section === 'expired') {
+      res.writeHead(403, { 'Content-Type': 'application/xml' })
+        .end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>');
+      return true;
+    }
+    if (section === 'missing') {
+      json(res, 404, { error: 'not found' });
+      return true;
+    }
+    return false;
+  };
+
+  const server = await startStaticServer({ root: dist, mounts: { '/firmware/': firmwareDir }, port, log, handle });
+  base = server.url;
+  return {
+    url: server.url,
+    brokerWs: broker.wsUrl,
+    brokerUrl: broker.url,
+    firmwareDir,
+    broker,
+    info,
+    stop: async () => {
+      await server.close();
+      await broker.stop();
+    },
+  };
+}

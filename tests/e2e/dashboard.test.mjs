@@ -1,0 +1,195 @@
+// End-to-end: the built dashboard (dist/) in headless Chromium against the real sandbox
+// (mosquitto + firmware server with Range). MQTT.js, connected over plain TCP, is the
+// independent observer and, where a test needs it, the cloud.
+// Needs `scripts/build-dashboard` first (scripts/test runs it).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import mqtt from 'mqtt';
+
+import { startSandbox } from '../../sandbox/sandbox.mjs';
+import { launchChromium } from '../support/browser.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const shots = path.join(repo, 'target/screenshots');
+
+let sandbox;
+let browser;
+let observer;
+const seen = []; // { topic, payload } as the observer received them
+const requests = []; // firmware server log lines
+
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  sandbox = await startSandbox({ dist: path.join(repo, 'dist'), log: (line) => requests.push(line) });
+  observer = await mqtt.connectAsync(sandbox.brokerUrl, { clientId: 'e2e-observer', protocolVersion: 4 });
+  observer.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
+  await observer.subscribeAsync(['/ota/#', '/sys/#'], { qos: 1 });
+  browser = await launchChromium();
+});
+
+after(async () => {
+  await browser?.close();
+  await observer?.endAsync(true);
+  await sandbox?.stop();
+});
+
+async function until(what, fn, ms = 30_000) {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await fn();
+    if (value) return value;
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+const pages = new Set();
+
+/** A fresh page with `count` devices named from `template` under `pk`, all connected. */
+async function openFleet(pk, template, count, version = '1.0.0') {
+  // Pages of earlier tests are closed even when those tests failed.
+  await Promise.all([...pages].map((p) => p.close()));
+  pages.clear();
+  const page = await browser.newPage();
+  pages.add(page);
+  const errors = [];
+  page.on('pageerror', (e) => errors.push(String(e)));
+  page.errors = errors;
+  await page.goto(`${sandbox.url}/?demo=0`);
+  await page.waitForSelector('[data-testid=package-info]:not(:empty)');
+  await page.fill('[data-testid=pk]', pk);
+  await page.fill('[data-testid=template]', template);
+  await page.fill('[data-testid=version]', version);
+  await page.click('[data-testid=add]');
+  await page.click('[data-testid=connect-all]');
+  await until(`${count} online`, async () => (await count_of(page, 'count-online')) === count, 30_000 + count * 600);
+  return page;
+}
+
+async function count_of(page, testid) {
+  return Number(await page.textContent(`[data-testid=${testid}] b`));
+}
+
+/** What the observer saw from one device: progress steps and reported versions. */
+function observed(pk, dn) {
+  const mine = seen.filter((m) => m.topic.endsWith(`/${pk}/${dn}`) || m.topic.includes(`/${pk}/${dn}/`));
+  return {
+    steps: mine.filter((m) => m.topic.startsWith('/ota/device/progress/')).map((m) => JSON.parse(m.payload).params),
+    versions: mine.filter((m) => m.topic.startsWith('/ota/device/inform/')).map((m) => JSON.parse(m.payload).params.version),
+  };
+}
+
+async function push(page, kind = 'correct') {
+  await page.selectOption('[data-testid=notice-kind]', kind);
+  await page.click('[data-testid=push]');
+}
+
+describe('the dashboard', () => {
+  test('3 devices connect and report their versions; a correct notice upgrades them all; the report matches the observer', async () => {
+    const pk = 'a1E2eBasic0';
+    const page = await openFleet(pk, 'meter-{0001..0003}', 3);
+    const names = ['meter-0001', 'meter-0002', 'meter-0003'];
+    await until('T1 at the observer', () => names.every((dn) => observed(pk, dn).versions.includes('1.0.0')));
+
+    await push(page);
+    await until('3 succeeded', async () => (await count_of(page, 'count-succeeded')) === 3, 60_000);
+    for (const dn of names) {
+      const { steps, versions } = observed(pk, dn);
+      const values = steps.map((s) => Number(s.step));
+      assert.equal(values[0], 0, `${dn}: ${values}`);
+      assert.equal(values.at(-1), 100, `${dn}: ${values}`);
+      assert.deepEqual([...values].sort((a, b) => a - b), values, `${dn}: steps in order`);
+      assert.equal(versions.at(-1), '2.0.0', dn);
+      assert.equal(await page.textContent(`[data-testid=device-${dn}] [data-role=verdict]`), 'Succeeded');
+    }
+    await page.click('[data-testid=device-meter-0002]');
+    await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
+
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+    const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert.deepEqual(report.summary, { total: 3, pending: 0, upgrading: 0, succeeded: 3, failed: 0 });
+    for (const dn of names) {
+      const row = report.devices.find((d) => d.deviceName === dn);
+      const { steps, versions } = observed(pk, dn);
+      assert.deepEqual(row.steps.map((s) => [s.step, s.desc]), steps.map((s) => [Number(s.step), s.desc]), dn);
+      assert.equal(row.finalVersion, versions.at(-1));
+      assert.equal(row.targetVersion, '2.0.0');
+      assert.equal(row.verdict, 'succeeded');
+    }
+    const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-csv]')]);
+    const lines = readFileSync(await csv.path(), 'utf8').trim().split('\n');
+    assert.equal(lines.length - 1, report.devices.reduce((n, d) => n + d.steps.length, 0));
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  for (const [kind, code, pk] of [['bad_digest', -3, 'a1E2eDigest'], ['missing_url', -2, 'a1E2eMissin'], ['expired_url', -2, 'a1E2eExpire']]) {
+    test(`a notice with ${kind} makes the device report ${code}`, async () => {
+      const page = await openFleet(pk, 'dev-1', 1);
+      await push(page, kind);
+      await until('failed', async () => (await count_of(page, 'count-failed')) === 1, 30_000);
+      const { steps } = observed(pk, 'dev-1');
+      assert.equal(Number(steps.at(-1).step), code, JSON.stringify(steps));
+      await page.close();
+    });
+  }
+
+  test('an injected flash failure is -4', async () => {
+    const pk = 'a1E2eFlash0';
+    const page = await openFleet(pk, 'dev-1', 1);
+    await page.click('[data-testid=device-dev-1]');
+    await page.selectOption('[data-testid=fault-kind]', 'flash');
+    await page.click('[data-testid=fault-selected]');
+    await push(page);
+    await until('failed', async () => (await count_of(page, 'count-failed')) === 1, 30_000);
+    const values = observed(pk, 'dev-1').steps.map((s) => Number(s.step));
+    assert.deepEqual(values.slice(-2), [100, -4]);
+    await page.close();
+  });
+
+  test('a download broken mid-file is resumed with Range and verified', async () => {
+    const pk = 'a1E2eFlaky0';
+    const page = await openFleet(pk, 'dev-1', 1);
+    await push(page, 'flaky_url');
+    await until('succeeded', async () => (await count_of(page, 'count-succeeded')) === 1, 60_000);
+    assert.ok(requests.some((r) => /^GET \/flaky\/demo-2\.0\.0\.bin bytes=\d+-$/.test(r)), requests.filter((r) => r.includes('flaky')).join('\n'));
+    assert.equal(observed(pk, 'dev-1').versions.at(-1), '2.0.0');
+    await page.close();
+  });
+
+  test('hostile text in a notice is shown as text and runs nothing', async () => {
+    const pk = 'a1E2eXss000';
+    const page = await openFleet(pk, 'dev-1', 1);
+    const info = await sandbox.info();
+    const hostile = '<img src=x onerror="window.__xss=1">';
+    const notice = {
+      code: '1000', id: '4242', message: 'success',
+      data: {
+        size: info.demo[0].size, version: '2.0.0', url: info.demo[0].url, sign: info.demo[0].sha256, signMethod: 'SHA256',
+        extData: { note: hostile, _package_udi: hostile }, desc: `<script>window.__xss=2</script>`,
+      },
+    };
+    await observer.publishAsync(`/ota/device/upgrade/${pk}/dev-1`, JSON.stringify(notice), { qos: 1 });
+    await page.click('[data-testid=device-dev-1]');
+    await until('notice shown', async () => (await page.textContent('[data-testid=notice-ext]'))?.includes('<img src=x'));
+    assert.equal(await page.evaluate(() => document.querySelectorAll('[data-testid=notice] img, [data-testid=log] img').length), 0);
+    assert.equal(await page.evaluate(() => [...document.scripts].some((s) => s.textContent.includes('__xss'))), false);
+    await page.waitForTimeout(500);
+    assert.equal(await page.evaluate(() => window.__xss), undefined);
+    await page.close();
+  });
+
+  test('100 devices go through one full upgrade in one tab', async () => {
+    const pk = 'a1E2eFleet0';
+    const page = await openFleet(pk, 'node-{001..100}', 100);
+    await push(page);
+    await until('100 succeeded', async () => (await count_of(page, 'count-succeeded')) === 100, 180_000);
+    await page.screenshot({ path: path.join(shots, 'fleet-100.png') });
+    assert.equal(await count_of(page, 'count-failed'), 0);
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+});

@@ -1,0 +1,118 @@
+//! The application shell: state, start-up (sandbox discovery), layout.
+
+use std::time::Duration;
+
+use leptos::prelude::*;
+use wasm_bindgen_futures::spawn_local;
+
+use crate::components::connection::Connection;
+use crate::components::fleet_table::FleetTable;
+use crate::components::fleet_tools::FleetTools;
+use crate::components::header::Header;
+use crate::components::injection::Injection;
+use crate::components::log::Log;
+use crate::components::notice::NoticeDetail;
+use crate::components::platform::Platform;
+use crate::components::report::ReportExport;
+use crate::components::summary::Summary;
+use crate::sim;
+use crate::sim::cloud;
+use crate::state::fleet::DeviceSpec;
+use crate::state::{AppState, Profile, Sample, SandboxInfo, now_ms};
+
+/// Demo devices added when the page opens on the sandbox profile.
+const DEMO_DEVICES: [&str; 3] = ["meter-0001", "meter-0002", "meter-0003"];
+
+fn wants_demo() -> bool {
+    web_sys::window()
+        .and_then(|w| w.location().search().ok())
+        .is_none_or(|q| !q.contains("demo=0"))
+}
+
+/// Finds the sandbox (served next to the page by scripts/run) and sets it up.
+fn discover_sandbox(state: AppState) {
+    spawn_local(async move {
+        let Ok(text) = otalab_browser::http::get_text("/sandbox.json").await else {
+            state
+                .notice_line
+                .set("no local sandbox here: choose Alibaba Cloud IoT or a broker".into());
+            return;
+        };
+        let Ok(info) = serde_json::from_str::<SandboxInfo>(&text) else {
+            state.notice_line.set("sandbox.json is not readable".into());
+            return;
+        };
+        cloud::start(state, &info.broker_ws);
+        state.package.set(info.demo.first().cloned());
+        state.sandbox.set(Some(info));
+        if state.profile.get_untracked() == Profile::Sandbox && wants_demo() {
+            sim::add_devices(
+                DEMO_DEVICES
+                    .iter()
+                    .map(|name| DeviceSpec {
+                        product_key: "a1Sandbox01".into(),
+                        device_name: (*name).into(),
+                        device_secret: String::new(),
+                        version: "1.0.0".into(),
+                    })
+                    .collect(),
+            );
+            sim::connect_all();
+        }
+    });
+}
+
+/// Samples the verdict counts once a second while anything is under way.
+fn sample(state: AppState) {
+    let start = now_ms();
+    let _ = set_interval_with_handle(
+        move || {
+            let c = state.devices.with_untracked(|rows| {
+                crate::state::report::Summary::of(rows.iter().map(|r| r.verdict.get_untracked()))
+            });
+            let active = c.upgrading + c.succeeded + c.failed > 0;
+            if active {
+                state.samples.update(|s| {
+                    s.push(Sample {
+                        t: (now_ms() - start) as f64 / 1000.0,
+                        upgrading: c.upgrading,
+                        succeeded: c.succeeded,
+                        failed: c.failed,
+                    });
+                    if s.len() > 900 {
+                        s.remove(0);
+                    }
+                });
+            }
+        },
+        Duration::from_secs(1),
+    );
+}
+
+/// The dashboard.
+#[component]
+pub fn App() -> impl IntoView {
+    let state = AppState::new();
+    provide_context(state);
+    sim::init(state);
+    discover_sandbox(state);
+    sample(state);
+    view! {
+        <Header />
+        <main class="layout">
+            <aside>
+                <Connection />
+                <FleetTools />
+                <Platform />
+                <Injection />
+                <ReportExport />
+            </aside>
+            <div class="content">
+                <Summary />
+                <FleetTable />
+                <NoticeDetail />
+                <Log />
+            </div>
+        </main>
+    }
+}

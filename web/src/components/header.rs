@@ -1,0 +1,24 @@
+//! Title bar: language switch and status line.
+
+use leptos::prelude::*;
+
+use crate::state::{AppState, Lang};
+
+/// The title bar.
+#[component]
+pub fn Header() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let toggle = move |_| {
+        state
+            .lang
+            .update(|l| *l = if *l == Lang::En { Lang::Zh } else { Lang::En });
+        state.persist();
+    };
+    view! {
+        <header class="bar">
+            <h1>"otalab " <small>{move || state.t("title")}</small></h1>
+            <span class="status" data-testid="status-line">{move || state.notice_line.get()}</span>
+            <button data-testid="lang" on:click=toggle>{move || state.t("language")}</button>
+        </header>
+    }
+}

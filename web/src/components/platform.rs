@@ -1,0 +1,153 @@
+//! The sandbox cloud panel: pick a firmware (demo, or a dropped file whose size and digests the
+//! page computes), upload it to the sandbox server, and push a correct or a deliberately wrong
+//! notice to the devices.
+
+use leptos::prelude::*;
+use otalab_protocol::{SignMethod, digest_hex};
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::{JsFuture, spawn_local};
+
+use crate::sim;
+use crate::sim::cloud::{self, NoticeKind};
+use crate::state::{AppState, Package};
+
+/// Hashes a chosen file in the page, uploads it, and selects it (server digests must agree).
+fn use_file(state: AppState, file: web_sys::File, version: String) {
+    spawn_local(async move {
+        let name: String = file
+            .name()
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-') {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(128)
+            .collect();
+        state.notice_line.set(format!("hashing {name}…"));
+        let Ok(buffer) = JsFuture::from(file.array_buffer()).await else {
+            state.notice_line.set("cannot read the file".into());
+            return;
+        };
+        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
+        let md5 = digest_hex(SignMethod::Md5, &bytes);
+        let sha256 = digest_hex(SignMethod::Sha256, &bytes);
+        let size = bytes.len() as u64;
+        drop(bytes);
+        let url = format!("/upload/{name}");
+        match otalab_browser::http::put(&url, file.unchecked_ref()).await {
+            Ok(text) => {
+                match serde_json::from_str::<Package>(&with_version(&text, &version))
+                {
+                    Ok(package)
+                        if package.sha256 == sha256
+                            && package.md5 == md5
+                            && package.size == size =>
+                    {
+                        state.notice_line.set(format!(
+                            "{} · {} B · sha256 {}",
+                            package.name, package.size, package.sha256
+                        ));
+                        state.package.set(Some(package));
+                    }
+                    Ok(_) => state
+                        .notice_line
+                        .set("the server stored different bytes than the page hashed".into()),
+                    Err(e) => state.notice_line.set(format!("upload answer: {e}")),
+                }
+            }
+            Err(e) => state.notice_line.set(format!("upload failed: {e}")),
+        }
+    });
+}
+
+fn with_version(json: &str, version: &str) -> String {
+    let mut value: serde_json::Value = serde_json::from_str(json).unwrap_or_default();
+    value["version"] = version.into();
+    value.to_string()
+}
+
+/// The platform panel.
+#[component]
+pub fn Platform() -> impl IntoView {
+    let state = expect_context::<AppState>();
+    let kind = RwSignal::new(NoticeKind::Correct);
+    let target = RwSignal::new("2.0.0".to_string());
+    let answer = RwSignal::new(true);
+    let dragging = RwSignal::new(false);
+    let pick = move |ev: leptos::ev::Event| {
+        let input: web_sys::HtmlInputElement = event_target(&ev);
+        if let Some(file) = input.files().and_then(|f| f.get(0)) {
+            use_file(state, file, target.get_untracked());
+        }
+    };
+    let drop_file = move |ev: leptos::ev::DragEvent| {
+        ev.prevent_default();
+        dragging.set(false);
+        if let Some(file) = ev
+            .data_transfer()
+            .and_then(|d| d.files())
+            .and_then(|f| f.get(0))
+        {
+            use_file(state, file, target.get_untracked());
+        }
+    };
+    let push = move |_| {
+        let Some(mut package) = state.package.get_untracked() else {
+            state.notice_line.set("choose a firmware first".into());
+            return;
+        };
+        package.version = target.get_untracked();
+        let ids: Vec<u32> = state
+            .devices
+            .with_untracked(|rows| rows.iter().map(|r| r.id).collect());
+        match cloud::push(&sim::names(&ids), &package, kind.get_untracked()) {
+            Ok(n) => state.notice_line.set(format!(
+                "{n} × {:?} → {}",
+                kind.get_untracked(),
+                package.version
+            )),
+            Err(e) => state.notice_line.set(e),
+        }
+    };
+    view! {
+        <section class="card">
+            <h2>{move || state.t("platform")}</h2>
+            <label>{move || state.t("firmware")}
+                <select data-testid="package" on:change=move |ev| {
+                    let name = event_target_value(&ev);
+                    let demo = state.sandbox.get_untracked().and_then(|s| s.demo.into_iter().find(|p| p.name == name));
+                    if let Some(p) = demo { target.set(p.version.clone()); state.package.set(Some(p)); }
+                }>
+                    <option value="">"—"</option>
+                    {move || state.sandbox.get().map(|s| s.demo.into_iter().map(|p| {
+                        let selected = state.package.get().is_some_and(|q| q.name == p.name);
+                        view! { <option value=p.name.clone() selected=selected>{format!("{} ({} B)", p.name, p.size)}</option> }
+                    }).collect_view())}
+                </select>
+            </label>
+            <label class="drop" class:dragging=move || dragging.get()
+                on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
+                on:dragleave=move |_| dragging.set(false)
+                on:drop=drop_file>
+                {move || state.t("drop_firmware")}
+                <input type="file" data-testid="firmware-file" on:change=pick />
+            </label>
+            <p class="hint" data-testid="package-info">{move || state.package.get().map(|p| format!("{} · {} B · MD5 {} · SHA-256 {}", p.name, p.size, p.md5, p.sha256)).unwrap_or_default()}</p>
+            <label>{move || state.t("target_version")}<input data-testid="target" prop:value=target on:input=move |ev| target.set(event_target_value(&ev)) /></label>
+            <label>{move || state.t("notice_kind")}
+                <select data-testid="notice-kind" on:change=move |ev| {
+                    let value = event_target_value(&ev);
+                    if let Some(k) = NoticeKind::ALL.into_iter().find(|k| k.key() == value) { kind.set(k) }
+                }>
+                    {NoticeKind::ALL.into_iter().map(|k| view! { <option value=k.key()>{move || state.t(k.key())}</option> }).collect_view()}
+                </select>
+            </label>
+            <label><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud::set_answer_pulls(on); } />
+                {move || state.t("answer_pulls")}</label>
+            <button class="primary" data-testid="push" on:click=push>{move || state.t("to_all")}</button>
+        </section>
+    }
+}

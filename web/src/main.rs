@@ -1,0 +1,5 @@
+//! Entry point: mounts the dashboard.
+
+fn main() {
+    otalab_dashboard::mount();
+}

@@ -1,0 +1,155 @@
+//! Fleet definitions: name templates and imports (devices.conf, CSV, JSON) and exports.
+
+use otalab_protocol::parse_devices_conf;
+use serde::{Deserialize, Serialize};
+
+/// One device to simulate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceSpec {
+    /// productKey.
+    pub product_key: String,
+    /// deviceName.
+    pub device_name: String,
+    /// deviceSecret (Alibaba Cloud profile only; never exported).
+    #[serde(default, skip_serializing)]
+    pub device_secret: String,
+    /// Current firmware version.
+    #[serde(default = "default_version")]
+    pub version: String,
+}
+
+fn default_version() -> String {
+    "1.0.0".into()
+}
+
+/// Expands `meter-{0001..0250}` into `meter-0001` … `meter-0250` (zero-padded to the width of
+/// the first number). A name without braces is one name. At most `limit` names.
+pub fn expand_template(template: &str, limit: usize) -> Result<Vec<String>, String> {
+    let Some(open) = template.find('{') else {
+        return if template.is_empty() {
+            Err("the name must not be empty".into())
+        } else {
+            Ok(vec![template.to_owned()])
+        };
+    };
+    let close = template[open..]
+        .find('}')
+        .map(|i| open + i)
+        .ok_or("missing '}' in the template")?;
+    let inner = &template[open + 1..close];
+    let (from, to) = inner
+        .split_once("..")
+        .ok_or("write a range as {0001..0250}")?;
+    let width = from.len();
+    let from: u64 = from
+        .parse()
+        .map_err(|_| format!("{from:?} is not a number"))?;
+    let to: u64 = to.parse().map_err(|_| format!("{to:?} is not a number"))?;
+    if to < from {
+        return Err(format!("the range {from}..{to} is empty"));
+    }
+    let count = (to - from + 1) as usize;
+    if count > limit {
+        return Err(format!("{count} names is over the limit of {limit}"));
+    }
+    let (prefix, suffix) = (&template[..open], &template[close + 1..]);
+    Ok((from..=to)
+        .map(|n| format!("{prefix}{n:0width$}{suffix}"))
+        .collect())
+}
+
+/// Reads devices from a bridge `devices.conf`, a CSV (`productKey,deviceName,deviceSecret,version`
+/// with an optional header line) or a JSON array of `{productKey, deviceName, deviceSecret?, version?}`.
+pub fn import(text: &str) -> Result<Vec<DeviceSpec>, String> {
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        return serde_json::from_str(trimmed).map_err(|e| format!("JSON: {e}"));
+    }
+    let first = trimmed.lines().next().unwrap_or_default();
+    if first.contains(',') && !first.contains('{') {
+        let mut devices = Vec::new();
+        for (i, line) in trimmed.lines().enumerate() {
+            let fields: Vec<&str> = line.split(',').map(str::trim).collect();
+            if line.trim().is_empty() || (i == 0 && fields[0].eq_ignore_ascii_case("productKey")) {
+                continue;
+            }
+            if fields.len() < 2 || fields[0].is_empty() || fields[1].is_empty() {
+                return Err(format!(
+                    "CSV line {}: expected productKey,deviceName[,deviceSecret[,version]]",
+                    i + 1
+                ));
+            }
+            devices.push(DeviceSpec {
+                product_key: fields[0].into(),
+                device_name: fields[1].into(),
+                device_secret: fields.get(2).copied().unwrap_or_default().into(),
+                version: fields
+                    .get(3)
+                    .filter(|v| !v.is_empty())
+                    .map_or_else(default_version, |v| (*v).into()),
+            });
+        }
+        return Ok(devices);
+    }
+    parse_devices_conf(text)
+        .map(|entries| {
+            entries
+                .into_iter()
+                .map(|e| DeviceSpec {
+                    product_key: e.product_key,
+                    device_name: e.device_name,
+                    device_secret: e.device_secret,
+                    version: default_version(),
+                })
+                .collect()
+        })
+        .map_err(|e| e.to_string())
+}
+
+/// The fleet as JSON, without secrets.
+pub fn export(devices: &[DeviceSpec]) -> String {
+    serde_json::to_string_pretty(devices).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn templates() {
+        assert_eq!(
+            expand_template("meter-{0001..0003}", 10).unwrap(),
+            ["meter-0001", "meter-0002", "meter-0003"]
+        );
+        assert_eq!(
+            expand_template("d{8..10}x", 10).unwrap(),
+            ["d8x", "d9x", "d10x"]
+        );
+        assert_eq!(expand_template("single", 10).unwrap(), ["single"]);
+        assert!(
+            expand_template("m-{1..300}", 250)
+                .unwrap_err()
+                .contains("limit")
+        );
+        assert!(expand_template("m-{5..1}", 250).is_err());
+        assert!(expand_template("m-{a..b}", 250).is_err());
+    }
+
+    #[test]
+    fn imports_and_export_without_secrets() {
+        let conf = "meter-1 {\n productKey: pk\n deviceName: d1\n deviceSecret: s1\n}";
+        assert_eq!(import(conf).unwrap()[0].device_secret, "s1");
+        let csv = "productKey,deviceName,deviceSecret,version\npk,d2,s2,1.2.3\npk,d3\n";
+        let devices = import(csv).unwrap();
+        assert_eq!(
+            (devices[0].version.as_str(), devices[1].version.as_str()),
+            ("1.2.3", "1.0.0")
+        );
+        let json = r#"[{"productKey":"pk","deviceName":"d4","deviceSecret":"s4"}]"#;
+        let devices = import(json).unwrap();
+        assert_eq!(devices[0].device_name, "d4");
+        assert!(!export(&devices).contains("s4"));
+        assert!(import("pk\n").is_err() || import("pk\n").unwrap().is_empty());
+    }
+}

@@ -1,0 +1,306 @@
+//! The dashboard's state: plain Rust types in signals, provided through context.
+
+pub mod fleet;
+pub mod i18n;
+pub mod report;
+
+use std::collections::VecDeque;
+
+use leptos::prelude::*;
+use otalab_protocol::{Fault, StepRecord};
+use serde::{Deserialize, Serialize};
+
+pub use i18n::{Lang, t};
+
+/// Milliseconds since 1970.
+pub fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+/// How devices connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum Profile {
+    /// The local sandbox broker (from `/sandbox.json`).
+    Sandbox,
+    /// Alibaba Cloud IoT: per-device credentials.
+    Aliyun {
+        /// Region (e.g. cn-shanghai); used when no instance id is given.
+        region: String,
+        /// Instance id (instances since 2021-07-30).
+        instance_id: String,
+        /// wss (securemode=2) or ws (securemode=3).
+        tls: bool,
+        /// hmacmd5, hmacsha1 or hmacsha256.
+        sign_method: String,
+        /// Keep-alive seconds (30..=1200).
+        keep_alive: u16,
+    },
+    /// Any broker by URL, one login for all devices.
+    Broker {
+        /// ws:// or wss:// URL.
+        url: String,
+        /// User name (empty: none).
+        username: String,
+        /// Password (stored only with "remember secrets").
+        password: String,
+    },
+}
+
+/// Simulation settings applied to new devices.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    /// Progress cadence in percent.
+    pub cadence_percent: u8,
+    /// Flash duration.
+    pub flash_ms: u64,
+    /// Start downloading when notified.
+    pub auto_upgrade: bool,
+    /// Store device secrets and broker passwords in localStorage.
+    pub remember_secrets: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cadence_percent: 5,
+            flash_ms: 1500,
+            auto_upgrade: true,
+            remember_secrets: false,
+        }
+    }
+}
+
+/// What a device row shows.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct DeviceStatus {
+    /// connecting / online / offline / rebooting / refused ...
+    pub link: String,
+    /// Last link error code, if any.
+    pub link_error: Option<String>,
+    /// Device phase name (idle, downloading, flashing, ...).
+    pub phase: String,
+    /// Download percent.
+    pub percent: Option<u8>,
+    /// Versions per module.
+    pub versions: Vec<(String, String)>,
+    /// Last failure code and description.
+    pub failure: Option<(i64, String)>,
+    /// The notice as decoded (JSON) and raw.
+    pub notice: Option<(serde_json::Value, String)>,
+    /// Progress sent.
+    pub history: Vec<StepRecord>,
+    /// Injected fault.
+    pub fault: Option<Fault>,
+    /// Last error (bad payload, publish refused, ...).
+    pub error: Option<String>,
+}
+
+/// One row of the fleet table.
+#[derive(Debug, Clone, Copy)]
+pub struct DeviceRow {
+    /// Stable id.
+    pub id: u32,
+    /// Status, updated by the simulator.
+    pub status: RwSignal<DeviceStatus>,
+    /// Name (productKey/deviceName).
+    pub name: StoredValue<(String, String)>,
+    /// The cloud's verdict (sandbox cloud only).
+    pub verdict: RwSignal<report::Verdict>,
+}
+
+/// Direction of a logged message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Direction {
+    /// Cloud → device.
+    In,
+    /// Device → cloud.
+    Out,
+}
+
+/// One logged message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEntry {
+    /// Sequence number.
+    pub seq: u64,
+    /// When.
+    pub at_ms: u64,
+    /// Direction.
+    pub direction: Direction,
+    /// Device name.
+    pub device: String,
+    /// Topic.
+    pub topic: String,
+    /// Payload as text.
+    pub payload: String,
+}
+
+/// A point of the step-over-time chart.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct Sample {
+    /// Seconds since the first sample.
+    pub t: f64,
+    /// Counts.
+    pub upgrading: usize,
+    /// Counts.
+    pub succeeded: usize,
+    /// Counts.
+    pub failed: usize,
+}
+
+/// The firmware package selected in the platform panel.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    /// File name on the sandbox server.
+    pub name: String,
+    /// Download URL.
+    pub url: String,
+    /// Size.
+    pub size: u64,
+    /// MD5 hex.
+    pub md5: String,
+    /// SHA-256 hex.
+    pub sha256: String,
+    /// Version it installs.
+    pub version: String,
+}
+
+/// What `/sandbox.json` says.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxInfo {
+    /// ws:// URL of the broker.
+    pub broker_ws: String,
+    /// Base URL of uploaded firmware.
+    pub firmware_base: String,
+    /// Demo packages.
+    pub demo: Vec<Package>,
+    /// Broken URL prefixes.
+    pub faults: SandboxFaults,
+}
+
+/// Prefixes of deliberately broken URLs on the sandbox server.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct SandboxFaults {
+    /// Breaks the connection halfway (first request).
+    pub flaky: String,
+    /// 403 like an expired OSS URL.
+    pub expired: String,
+    /// 404.
+    pub missing: String,
+}
+
+/// Everything the components share.
+#[derive(Debug, Clone, Copy)]
+pub struct AppState {
+    /// UI language.
+    pub lang: RwSignal<Lang>,
+    /// Connection profile.
+    pub profile: RwSignal<Profile>,
+    /// Simulation settings.
+    pub settings: RwSignal<Settings>,
+    /// Sandbox description, when served by the sandbox.
+    pub sandbox: RwSignal<Option<SandboxInfo>>,
+    /// Fleet rows.
+    pub devices: RwSignal<Vec<DeviceRow>>,
+    /// Device whose notice is shown.
+    pub selected: RwSignal<Option<u32>>,
+    /// Message log, newest first.
+    pub log: RwSignal<VecDeque<LogEntry>>,
+    /// Log paused (new entries dropped).
+    pub log_paused: RwSignal<bool>,
+    /// Keep the last N entries.
+    pub log_limit: RwSignal<usize>,
+    /// Chart samples.
+    pub samples: RwSignal<Vec<Sample>>,
+    /// Selected package.
+    pub package: RwSignal<Option<Package>>,
+    /// Cloud verdicts changed (bumped by the cloud; views re-read).
+    pub cloud_version: RwSignal<u64>,
+    /// Status line.
+    pub notice_line: RwSignal<String>,
+}
+
+impl AppState {
+    /// Fresh state, restoring language, profile and settings from localStorage.
+    pub fn new() -> Self {
+        Self {
+            lang: RwSignal::new(load("otalab.lang").unwrap_or_default()),
+            profile: RwSignal::new(load("otalab.profile").unwrap_or(Profile::Sandbox)),
+            settings: RwSignal::new(load("otalab.settings").unwrap_or_default()),
+            sandbox: RwSignal::new(None),
+            devices: RwSignal::new(Vec::new()),
+            selected: RwSignal::new(None),
+            log: RwSignal::new(VecDeque::new()),
+            log_paused: RwSignal::new(false),
+            log_limit: RwSignal::new(500),
+            samples: RwSignal::new(Vec::new()),
+            package: RwSignal::new(None),
+            cloud_version: RwSignal::new(0),
+            notice_line: RwSignal::new(String::new()),
+        }
+    }
+
+    /// The text of `key` in the current language.
+    pub fn t(&self, key: &'static str) -> &'static str {
+        t(self.lang.get(), key)
+    }
+
+    /// Adds a log entry (unless paused), keeping the last `log_limit`.
+    pub fn log(&self, direction: Direction, device: &str, topic: &str, payload: &str) {
+        if self.log_paused.get_untracked() {
+            return;
+        }
+        let limit = self.log_limit.get_untracked().max(1);
+        self.log.update(|log| {
+            let seq = log.front().map_or(1, |e| e.seq + 1);
+            log.push_front(LogEntry {
+                seq,
+                at_ms: now_ms(),
+                direction,
+                device: device.to_owned(),
+                topic: topic.to_owned(),
+                payload: payload.to_owned(),
+            });
+            log.truncate(limit);
+        });
+    }
+
+    /// Saves language, profile (secrets only when asked to) and settings.
+    pub fn persist(&self) {
+        save("otalab.lang", &self.lang.get_untracked());
+        save("otalab.settings", &self.settings.get_untracked());
+        let mut profile = self.profile.get_untracked();
+        if !self.settings.get_untracked().remember_secrets
+            && let Profile::Broker { password, .. } = &mut profile
+        {
+            password.clear();
+        }
+        save("otalab.profile", &profile);
+    }
+}
+
+impl Default for AppState {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn storage() -> Option<web_sys::Storage> {
+    web_sys::window()?.local_storage().ok()?
+}
+
+/// Reads a JSON value from localStorage.
+pub fn load<T: for<'de> Deserialize<'de>>(key: &str) -> Option<T> {
+    let text = storage()?.get_item(key).ok()??;
+    serde_json::from_str(&text).ok()
+}
+
+/// Writes a JSON value to localStorage.
+pub fn save<T: Serialize>(key: &str, value: &T) {
+    if let (Some(storage), Ok(text)) = (storage(), serde_json::to_string(value)) {
+        let _ = storage.set_item(key, &text);
+    }
+}
