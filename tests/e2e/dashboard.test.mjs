@@ -106,6 +106,8 @@ describe('the dashboard', () => {
       assert.equal(await page.textContent(`[data-testid=device-${dn}] [data-role=verdict]`), 'Succeeded');
     }
     await page.click('[data-testid=device-meter-0002]');
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(shots, 'dashboard.png'), fullPage: true });
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
@@ -187,6 +189,8 @@ describe('the dashboard', () => {
     const page = await openFleet(pk, 'node-{001..100}', 100);
     await push(page);
     await until('100 succeeded', async () => (await count_of(page, 'count-succeeded')) === 100, 180_000);
+    await page.setViewportSize({ width: 1400, height: 900 });
+    await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(shots, 'fleet-100.png') });
     assert.equal(await count_of(page, 'count-failed'), 0);
     assert.deepEqual(page.errors, []);

@@ -38,26 +38,21 @@ fn use_file(state: AppState, file: web_sys::File, version: String) {
         drop(bytes);
         let url = format!("/upload/{name}");
         match otalab_browser::http::put(&url, file.unchecked_ref()).await {
-            Ok(text) => {
-                match serde_json::from_str::<Package>(&with_version(&text, &version))
+            Ok(text) => match serde_json::from_str::<Package>(&with_version(&text, &version)) {
+                Ok(package)
+                    if package.sha256 == sha256 && package.md5 == md5 && package.size == size =>
                 {
-                    Ok(package)
-                        if package.sha256 == sha256
-                            && package.md5 == md5
-                            && package.size == size =>
-                    {
-                        state.notice_line.set(format!(
-                            "{} · {} B · sha256 {}",
-                            package.name, package.size, package.sha256
-                        ));
-                        state.package.set(Some(package));
-                    }
-                    Ok(_) => state
-                        .notice_line
-                        .set("the server stored different bytes than the page hashed".into()),
-                    Err(e) => state.notice_line.set(format!("upload answer: {e}")),
+                    state.notice_line.set(format!(
+                        "{} · {} B · sha256 {}",
+                        package.name, package.size, package.sha256
+                    ));
+                    state.package.set(Some(package));
                 }
-            }
+                Ok(_) => state
+                    .notice_line
+                    .set("the server stored different bytes than the page hashed".into()),
+                Err(e) => state.notice_line.set(format!("upload answer: {e}")),
+            },
             Err(e) => state.notice_line.set(format!("upload failed: {e}")),
         }
     });
@@ -94,15 +89,19 @@ pub fn Platform() -> impl IntoView {
             use_file(state, file, target.get_untracked());
         }
     };
-    let push = move |_| {
+    let push = move |only_selected: bool| {
         let Some(mut package) = state.package.get_untracked() else {
             state.notice_line.set("choose a firmware first".into());
             return;
         };
         package.version = target.get_untracked();
-        let ids: Vec<u32> = state
-            .devices
-            .with_untracked(|rows| rows.iter().map(|r| r.id).collect());
+        let ids: Vec<u32> = if only_selected {
+            state.selected.get_untracked().into_iter().collect()
+        } else {
+            state
+                .devices
+                .with_untracked(|rows| rows.iter().map(|r| r.id).collect())
+        };
         match cloud::push(&sim::names(&ids), &package, kind.get_untracked()) {
             Ok(n) => state.notice_line.set(format!(
                 "{n} × {:?} → {}",
@@ -147,7 +146,11 @@ pub fn Platform() -> impl IntoView {
             </label>
             <label><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud::set_answer_pulls(on); } />
                 {move || state.t("answer_pulls")}</label>
-            <button class="primary" data-testid="push" on:click=push>{move || state.t("to_all")}</button>
+            <div class="row">
+                <button class="primary" data-testid="push" on:click=move |_| push(false)>{move || state.t("to_all")}</button>
+                <button data-testid="push-selected" disabled=move || state.selected.get().is_none()
+                    on:click=move |_| push(true)>{move || state.t("to_selected")}</button>
+            </div>
         </section>
     }
 }
