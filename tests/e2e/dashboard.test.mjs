@@ -184,6 +184,19 @@ describe('the dashboard', () => {
     await page.close();
   });
 
+  test('the language switches to Chinese and stays switched after a reload', async () => {
+    const page = await openFleet('a1E2eLang00', 'dev-1', 1);
+    assert.equal(await page.textContent('header h1 small'), 'OTA test bench');
+    await page.click('[data-testid=lang]');
+    assert.equal(await page.textContent('header h1 small'), 'OTA 测试台');
+    await page.reload();
+    await page.waitForSelector('[data-testid=package-info]:not(:empty)');
+    assert.equal(await page.textContent('header h1 small'), 'OTA 测试台');
+    assert.equal(await page.textContent('[data-testid=count-succeeded]'), '成功 0');
+    await page.click('[data-testid=lang]');
+    assert.equal(await page.textContent('header h1 small'), 'OTA test bench');
+  });
+
   test('100 devices go through one full upgrade in one tab', async () => {
     const pk = 'a1E2eFleet0';
     const page = await openFleet(pk, 'node-{001..100}', 100);
