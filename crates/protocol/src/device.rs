@@ -417,7 +417,7 @@ impl Device {
                 | Phase::Offline
         );
         if busy {
-            // One upgrade at a time; the notice is kept for display only.
+            // One upgrade at a time: a notice during an upgrade is ignored.
             return Ok(Some(Vec::new()));
         }
         self.notice = Some(notice);

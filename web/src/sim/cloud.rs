@@ -66,6 +66,18 @@ struct Job {
     verdict: Verdict,
 }
 
+impl Job {
+    /// A job for a notice just sent.
+    fn new(notice: UpgradeNotice) -> Self {
+        Self {
+            notice,
+            steps: Vec::new(),
+            final_version: None,
+            verdict: Verdict::Pending,
+        }
+    }
+}
+
 #[derive(Default)]
 struct Cloud {
     state: Option<AppState>,
@@ -222,15 +234,7 @@ fn on_event(event: ClientEvent) {
                         ) {
                             Some(notice) => {
                                 let payload = notice.encode_reply();
-                                cloud.jobs.insert(
-                                    key.clone(),
-                                    Job {
-                                        notice,
-                                        steps: Vec::new(),
-                                        final_version: None,
-                                        verdict: Verdict::Pending,
-                                    },
-                                );
+                                cloud.jobs.insert(key.clone(), Job::new(notice));
                                 payload
                             }
                             None => UpgradeNotice::encode_empty_reply(&request.id),
@@ -326,15 +330,7 @@ pub fn push(
             let topic = Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| e.to_string())?;
             publish(cloud, &topic.to_string(), &notice.encode());
             let key = (pk.clone(), dn.clone());
-            cloud.jobs.insert(
-                key.clone(),
-                Job {
-                    notice,
-                    steps: Vec::new(),
-                    final_version: None,
-                    verdict: Verdict::Pending,
-                },
-            );
+            cloud.jobs.insert(key.clone(), Job::new(notice));
             show(&state, &key, Verdict::Pending);
             sent += 1;
         }
