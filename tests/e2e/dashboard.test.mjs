@@ -197,6 +197,22 @@ describe('the dashboard', () => {
     assert.equal(await page.textContent('header h1 small'), 'OTA test bench');
   });
 
+  test('the fleet is restored after a reload; secrets are kept only when asked to', async () => {
+    const page = await openFleet('a1E2eKeep00', 'keep-{1..2}', 2);
+    const stored = () => page.evaluate(() => localStorage.getItem('otalab.fleet'));
+    assert.match(await stored(), /keep-2/);
+    // A secret typed for a new device is not stored unless "remember secrets" is ticked.
+    await page.fill('[data-testid=template]', 'keep-3');
+    await page.fill('input[type=password]', 'sup3rsecret');
+    await page.click('[data-testid=add]');
+    assert.doesNotMatch(await stored(), /sup3rsecret/);
+    await page.goto(`${sandbox.url}/`);
+    await until('restored and online', async () => (await count_of(page, 'count-online')) === 3);
+    assert.deepEqual(await page.$$eval('[data-testid^=device-]', (rows) => rows.map((r) => r.dataset.testid)),
+      ['device-keep-1', 'device-keep-2', 'device-keep-3']);
+    await page.evaluate(() => localStorage.removeItem('otalab.fleet'));
+  });
+
   test('100 devices go through one full upgrade in one tab', async () => {
     const pk = 'a1E2eFleet0';
     const page = await openFleet(pk, 'node-{001..100}', 100);

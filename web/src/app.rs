@@ -17,8 +17,8 @@ use crate::components::report::ReportExport;
 use crate::components::summary::Summary;
 use crate::sim;
 use crate::sim::cloud;
-use crate::state::fleet::DeviceSpec;
-use crate::state::{AppState, Profile, Sample, SandboxInfo, now_ms};
+use crate::state::fleet::{DeviceSpec, StoredDevice, from_stored};
+use crate::state::{AppState, Profile, Sample, SandboxInfo, load, now_ms};
 
 /// Demo devices added when the page opens on the sandbox profile.
 const DEMO_DEVICES: [&str; 3] = ["meter-0001", "meter-0002", "meter-0003"];
@@ -29,7 +29,8 @@ fn wants_demo() -> bool {
         .is_none_or(|q| !q.contains("demo=0"))
 }
 
-/// Finds the sandbox (served next to the page by scripts/run) and sets it up.
+/// Finds the sandbox (served next to the page by scripts/run) and sets it up; restores the
+/// saved fleet (or adds the demo devices) unless the URL says `?demo=0`.
 fn discover_sandbox(state: AppState) {
     spawn_local(async move {
         let Ok(text) = otalab_browser::http::get_text("/sandbox.json").await else {
@@ -45,7 +46,11 @@ fn discover_sandbox(state: AppState) {
         cloud::start(state, &info.broker_ws);
         state.package.set(info.demo.first().cloned());
         state.sandbox.set(Some(info));
-        if state.profile.get_untracked() == Profile::Sandbox && wants_demo() {
+        let saved = load::<Vec<StoredDevice>>(sim::FLEET_KEY).unwrap_or_default();
+        if !saved.is_empty() && wants_demo() {
+            sim::add_devices(from_stored(saved));
+            sim::connect_all();
+        } else if state.profile.get_untracked() == Profile::Sandbox && wants_demo() {
             sim::add_devices(
                 DEMO_DEVICES
                     .iter()

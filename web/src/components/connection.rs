@@ -64,6 +64,15 @@ pub fn Connection() -> impl IntoView {
                 <label>{move || state.t("sign_method")}
                     {text(|p| match p { Profile::Aliyun { sign_method, .. } => Some(sign_method.clone()), _ => None },
                           |p, v| if let Profile::Aliyun { sign_method, .. } = p { *sign_method = v })}</label>
+                <label>"keep-alive (30..1200 s)"
+                    <input type="number" min="30" max="1200"
+                        prop:value=move || match state.profile.get() { Profile::Aliyun { keep_alive, .. } => keep_alive.to_string(), _ => String::new() }
+                        on:change=move |ev| {
+                            if let Ok(v) = event_target_value(&ev).parse::<u16>() {
+                                state.profile.update(|p| if let Profile::Aliyun { keep_alive, .. } = p { *keep_alive = v });
+                                state.persist();
+                            }
+                        } /></label>
                 <label><input type="checkbox"
                     prop:checked=move || matches!(state.profile.get(), Profile::Aliyun { tls: true, .. })
                     on:change=move |ev| { let on = event_target_checked(&ev); state.profile.update(|p| if let Profile::Aliyun { tls, .. } = p { *tls = on }); state.persist(); } />
@@ -82,7 +91,7 @@ pub fn Connection() -> impl IntoView {
             </Show>
             <label><input type="checkbox"
                 prop:checked=move || state.settings.get().remember_secrets
-                on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.remember_secrets = on); state.persist(); } />
+                on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.remember_secrets = on); state.persist(); crate::sim::persist_fleet(); } />
                 {move || state.t("remember_secrets")}</label>
         </section>
     }

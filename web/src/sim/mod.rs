@@ -19,8 +19,28 @@ use otalab_protocol::{
 };
 use wasm_bindgen_futures::spawn_local;
 
-use crate::state::fleet::DeviceSpec;
-use crate::state::{AppState, DeviceRow, DeviceStatus, Direction, Profile, now_ms};
+use crate::state::fleet::{DeviceSpec, to_stored};
+use crate::state::{AppState, DeviceRow, DeviceStatus, Direction, Profile, now_ms, save};
+
+/// localStorage key of the fleet.
+pub const FLEET_KEY: &str = "otalab.fleet";
+
+/// Saves the fleet (secrets only when the user asked to remember them).
+pub fn persist_fleet() {
+    let (specs, remember) = with_sim(|sim| {
+        let remember = sim
+            .state
+            .is_some_and(|s| s.settings.get_untracked().remember_secrets);
+        (
+            sim.devices
+                .values()
+                .map(|d| d.spec.clone())
+                .collect::<Vec<_>>(),
+            remember,
+        )
+    });
+    save(FLEET_KEY, &to_stored(&specs, remember));
+}
 
 /// How long one connection may take before the next one is opened anyway.
 const OPEN_TIMEOUT_MS: u32 = 5_000;
@@ -215,15 +235,25 @@ fn with_sim<R>(f: impl FnOnce(&mut Sim) -> R) -> R {
     SIM.with_borrow_mut(f)
 }
 
-fn on_client_event(id: u32, generation: u64, event: ClientEvent) {
+/// Runs `f` on a device whose connection generation is still `generation` (events of a
+/// replaced connection or download are dropped).
+fn with_current(
+    id: u32,
+    generation: u64,
+    f: impl FnOnce(&AppState, &mut SimDevice) -> bool,
+) -> bool {
     with_sim(|sim| {
-        let Some(state) = sim.state else { return };
-        let Some(d) = sim.devices.get_mut(&id) else {
-            return;
-        };
-        if d.generation != generation {
-            return;
+        let Some(state) = sim.state else { return false };
+        match sim.devices.get_mut(&id) {
+            Some(d) if d.generation == generation => f(&state, d),
+            _ => false,
         }
+    })
+}
+
+fn on_client_event(id: u32, generation: u64, event: ClientEvent) {
+    let opened = with_current(id, generation, |state, d| {
+        let state = *state;
         let mut opened = false;
         match event {
             ClientEvent::Connected => {
@@ -270,22 +300,20 @@ fn on_client_event(id: u32, generation: u64, event: ClientEvent) {
             _ => {}
         }
         d.sync();
-        if opened && sim.opening == Some(id) {
-            sim.opening = None;
-            pump(sim);
-        }
+        opened
     });
+    if opened {
+        with_sim(|sim| {
+            if sim.opening == Some(id) {
+                sim.opening = None;
+                pump(sim);
+            }
+        });
+    }
 }
 
 fn on_download(id: u32, generation: u64, event: DownloadEvent) {
-    with_sim(|sim| {
-        let Some(state) = sim.state else { return };
-        let Some(d) = sim.devices.get_mut(&id) else {
-            return;
-        };
-        if d.generation != generation {
-            return;
-        }
+    with_current(id, generation, |state, d| {
         let now = now_ms();
         let actions = match event {
             DownloadEvent::Data(bytes) => d.machine.data(&bytes, now),
@@ -298,8 +326,9 @@ fn on_download(id: u32, generation: u64, event: DownloadEvent) {
                 d.machine.fetch_failed(status, &message, now)
             }
         };
-        exec(&state, id, d, actions);
+        exec(state, id, d, actions);
         d.sync();
+        true
     });
 }
 
@@ -447,6 +476,7 @@ pub fn add_devices(specs: Vec<DeviceSpec>) {
             state.devices.update(|all| all.extend(rows));
         }
     });
+    persist_fleet();
 }
 
 /// Connects every device that is not connected, one after another.
@@ -509,6 +539,7 @@ pub fn remove_all() {
             state.selected.set(None);
         }
     });
+    persist_fleet();
 }
 
 /// Runs `f` on one device's machine and carries out what it returns.

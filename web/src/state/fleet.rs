@@ -23,6 +23,48 @@ fn default_version() -> String {
     "1.0.0".into()
 }
 
+/// A device as kept in localStorage: the secret only when the user asked to remember secrets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StoredDevice {
+    /// productKey.
+    pub product_key: String,
+    /// deviceName.
+    pub device_name: String,
+    /// Version at creation.
+    pub version: String,
+    /// deviceSecret, if remembered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_secret: Option<String>,
+}
+
+/// What to keep of a fleet.
+pub fn to_stored(specs: &[DeviceSpec], remember_secrets: bool) -> Vec<StoredDevice> {
+    specs
+        .iter()
+        .map(|s| StoredDevice {
+            product_key: s.product_key.clone(),
+            device_name: s.device_name.clone(),
+            version: s.version.clone(),
+            device_secret: (remember_secrets && !s.device_secret.is_empty())
+                .then(|| s.device_secret.clone()),
+        })
+        .collect()
+}
+
+/// The fleet back from storage.
+pub fn from_stored(stored: Vec<StoredDevice>) -> Vec<DeviceSpec> {
+    stored
+        .into_iter()
+        .map(|s| DeviceSpec {
+            product_key: s.product_key,
+            device_name: s.device_name,
+            device_secret: s.device_secret.unwrap_or_default(),
+            version: s.version,
+        })
+        .collect()
+}
+
 /// Expands `meter-{0001..0250}` into `meter-0001` … `meter-0250` (zero-padded to the width of
 /// the first number). A name without braces is one name. At most `limit` names.
 pub fn expand_template(template: &str, limit: usize) -> Result<Vec<String>, String> {
@@ -134,6 +176,25 @@ mod tests {
         );
         assert!(expand_template("m-{5..1}", 250).is_err());
         assert!(expand_template("m-{a..b}", 250).is_err());
+    }
+
+    #[test]
+    fn secrets_are_stored_only_when_remembered() {
+        let specs = vec![DeviceSpec {
+            product_key: "pk".into(),
+            device_name: "d".into(),
+            device_secret: "s3cret".into(),
+            version: "1.0".into(),
+        }];
+        let forgotten = serde_json::to_string(&to_stored(&specs, false)).unwrap();
+        assert!(!forgotten.contains("s3cret"), "{forgotten}");
+        let remembered = to_stored(&specs, true);
+        assert!(
+            serde_json::to_string(&remembered)
+                .unwrap()
+                .contains("s3cret")
+        );
+        assert_eq!(from_stored(remembered), specs);
     }
 
     #[test]
