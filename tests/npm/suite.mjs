@@ -110,7 +110,7 @@ export function cases(lib, reference) {
       eq(n.version, '2.0.0', 'version');
       eq(n.module, 'MCU', 'module');
       eq(n.isDiff, true, 'isDiff');
-      eq(n.signMethod, 'MD5', 'signMethod normalised');
+      eq(n.signMethod, 'Md5', 'signMethod in the spelling the cloud sends');
       eq(n.files, [{ size: 432945, url: URL, sign: '93230c3bde425a9d7984a594ac55ea1e' }], 'files');
       eq(n.download, 'https', 'download');
       eq(n.digestSign, 'A4WOP...', 'digestsign');
@@ -126,7 +126,7 @@ export function cases(lib, reference) {
         { fileName: 'b.bin', fileSize: 4, fileUrl: 'https://h/b', fileSign: 'b'.repeat(64) }] } }));
       eq(multi.files.map((f) => [f.name, f.size, f.sign.slice(0, 2)]), [['a.bin', 3, 'aa'], ['b.bin', 4, 'bb']], 'multi-file');
       const legacy = lib.decodeUpgradeNotice('{"id":1,"data":{"size":5,"version":"1","url":"http://127.0.0.1/f","md5":"' + MD5_HELLO.toUpperCase() + '"}}');
-      eq([legacy.signMethod, legacy.files[0].sign], ['MD5', MD5_HELLO], 'md5-only legacy push');
+      eq([legacy.signMethod, legacy.files[0].sign], ['Md5', MD5_HELLO], 'md5-only legacy push');
 
       const e = t(() => lib.decodeUpgradeNotice('{"id":"1","data":{"size":"abc","version":"1"}}'), 'WRONG_TYPE', 'size as text');
       eq(e.path, 'data.size', 'error path');

@@ -103,6 +103,11 @@ impl Object {
         self.map.insert(key.to_owned(), value);
     }
 
+    /// Keeps a field unless one of that name is already there.
+    pub(crate) fn keep_if_absent(&mut self, key: &str, value: Value) {
+        self.map.entry(key.to_owned()).or_insert(value);
+    }
+
     /// Removes a nested object field; absent gives an empty object.
     pub(crate) fn take_object(&mut self, key: &str) -> Result<Object, PayloadError> {
         let path = self.path_of(key);

@@ -422,6 +422,16 @@ impl UpgradeNotice {
         };
         let stream_id = optional_u64("streamId")?;
         let stream_file_id = optional_u64("streamFileId")?;
+        if download == Download::Mqtt {
+            // Link SDK C refuses such a notice: without both numbers nothing can be requested.
+            for (key, value) in [("streamId", stream_id), ("streamFileId", stream_file_id)] {
+                if value.is_none() {
+                    return Err(PayloadError::MissingField {
+                        path: data.path_of(key),
+                    });
+                }
+            }
+        }
 
         let digest_sign = match data.take_any(&["digestsign", "digestSign"]) {
             None => None,
@@ -449,7 +459,7 @@ impl UpgradeNotice {
             ),
         };
 
-        let (sign_method, files) = match data.take("files") {
+        let (sign_method, mut files) = match data.take("files") {
             Some(files) => {
                 let method = declared_method.ok_or_else(|| PayloadError::MissingField {
                     path: sign_method_path.clone(),
@@ -458,6 +468,13 @@ impl UpgradeNotice {
             }
             None => Self::single_file(&mut data, declared_method, download)?,
         };
+        // A one-entry `files` array is re-encoded in the single-file shape, where the entry's
+        // unknown fields sit in `data`: keep them there so that decode(encode(x)) == x.
+        if let [file] = files.as_mut_slice() {
+            for (key, value) in std::mem::take(&mut file.unknown) {
+                data.keep_if_absent(&key, value);
+            }
+        }
 
         Ok(Self {
             id,
@@ -490,6 +507,11 @@ impl UpgradeNotice {
     ) -> Result<(SignMethod, Vec<FirmwareFile>), PayloadError> {
         let size_path = data.path_of("size");
         let size = unsigned(&size_path, &data.required("size")?)?;
+        // Not sent by the cloud in this shape; written back by otalab for a named single file.
+        let name = match data.take("fileName") {
+            None => None,
+            Some(value) => Some(string(&data.path_of("fileName"), &value)?),
+        };
         let url = match (data.take("url"), download) {
             (Some(value), _) => Some(Self::checked_url(&data.path_of("url"), &value)?),
             (None, Download::Mqtt) => None,
@@ -535,7 +557,7 @@ impl UpgradeNotice {
         Ok((
             method,
             vec![FirmwareFile {
-                name: None,
+                name,
                 size,
                 url,
                 sign,
@@ -595,11 +617,14 @@ impl UpgradeNotice {
             .collect()
     }
 
-    /// The `data` object in canonical form.
+    /// The `data` object in canonical form: what the cloud puts on the wire. One file goes out
+    /// in the single-file shape (Link SDK C reads `files` only when there are two or more), an
+    /// MD5 package also carries the legacy `md5` twin of `sign`, digests are lower case and the
+    /// sign method is spelled `Md5` or `SHA256`.
     fn encode_data(&self) -> Value {
         let mut data = Map::new();
         let single = match self.files.as_slice() {
-            [file] if file.name.is_none() && file.unknown.is_empty() => Some(file),
+            [file] => Some(file),
             _ => None,
         };
         if let Some(file) = single {
@@ -611,6 +636,9 @@ impl UpgradeNotice {
         }
         match single {
             Some(file) => {
+                if let Some(name) = &file.name {
+                    data.insert("fileName".into(), name.as_str().into());
+                }
                 if let Some(url) = &file.url {
                     data.insert("url".into(), url.as_str().into());
                 }
@@ -618,6 +646,7 @@ impl UpgradeNotice {
                     data.insert("md5".into(), file.sign.as_str().into());
                 }
                 data.insert("sign".into(), file.sign.as_str().into());
+                extend_unknown(&mut data, &file.unknown);
             }
             None => {
                 let files = self
@@ -663,10 +692,10 @@ impl UpgradeNotice {
         Value::Object(data)
     }
 
-    fn encode_with(&self, code: Value, message: Option<&str>) -> String {
+    fn encode_with(&self, code: Value, id: Value, message: Option<&str>) -> String {
         let mut root = Map::new();
         root.insert("code".into(), code);
-        root.insert("id".into(), self.id.as_str().into());
+        root.insert("id".into(), id);
         if let Some(message) = message {
             root.insert("message".into(), message.into());
         }
@@ -675,14 +704,18 @@ impl UpgradeNotice {
         Value::Object(root).to_string()
     }
 
-    /// Encodes as a T2 push: `{"code":"1000","id":"..","message":"success","data":{..}}`.
+    /// Encodes as a T2 push, as the cloud sends it:
+    /// `{"code":"1000","id":1695281536874,"message":"success","data":{..}}`. The id is a JSON
+    /// number when it is a plain decimal up to 2^53 - 1 (exact in every JSON reader), otherwise
+    /// its digits as a string.
     pub fn encode(&self) -> String {
-        self.encode_with("1000".into(), Some("success"))
+        self.encode_with("1000".into(), self.id.to_json_number(), Some("success"))
     }
 
-    /// Encodes as a T5 reply: `{"code":200,"id":"..","data":{..}}`.
+    /// Encodes as a T5 reply: `{"code":200,"id":"..","data":{..}}` (the id echoes the request's
+    /// and stays a string, as in the documented reply).
     pub fn encode_reply(&self) -> String {
-        self.encode_with(200.into(), None)
+        self.encode_with(200.into(), self.id.as_str().into(), None)
     }
 
     /// Encodes the T5 reply for "no package": `{"code":200,"id":"..","data":{}}`.

@@ -31,6 +31,17 @@ impl MessageId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The id as a JSON number when it is a plain decimal (no leading zero) of at most
+    /// 2^53 - 1, which every JSON reader keeps exactly; otherwise its digits as a JSON string.
+    pub fn to_json_number(&self) -> serde_json::Value {
+        const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
+        let plain = self.0 == "0" || !self.0.starts_with('0');
+        match self.0.parse::<u64>() {
+            Ok(n) if plain && n <= MAX_SAFE_INTEGER => n.into(),
+            _ => self.0.as_str().into(),
+        }
+    }
 }
 
 impl From<u64> for MessageId {
@@ -171,8 +182,8 @@ impl Serialize for Module {
 /// How a firmware file is signed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 pub enum SignMethod {
-    /// MD5, 32 hex digits.
-    #[serde(rename = "MD5")]
+    /// MD5, 32 hex digits. On the wire: `Md5`.
+    #[serde(rename = "Md5")]
     Md5,
     /// SHA-256, 64 hex digits.
     #[serde(rename = "SHA256")]
@@ -191,8 +202,18 @@ impl SignMethod {
         }
     }
 
-    /// The canonical spelling: `MD5` or `SHA256`.
+    /// The spelling the cloud puts on the wire: `Md5` or `SHA256`. The official device SDKs
+    /// compare it exactly (Link SDK C 4.x accepts `Md5`, `SHA256`, `Sha256`; the Python Linkkit
+    /// SDK `Md5` and `SHA256`), so `MD5` would be dropped by real devices.
     pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Md5 => "Md5",
+            Self::Sha256 => "SHA256",
+        }
+    }
+
+    /// The name used in error messages: `MD5` or `SHA256`.
+    pub fn name(self) -> &'static str {
         match self {
             Self::Md5 => "MD5",
             Self::Sha256 => "SHA256",
@@ -229,7 +250,7 @@ impl Digest {
     /// Validates `value` as a hex digest of `method` (either letter case).
     pub fn parse(method: SignMethod, value: &str) -> Result<Self, ValueError> {
         let fail = |reason: String| ValueError::Digest {
-            method: method.as_str(),
+            method: method.name(),
             value: quote(value),
             reason,
         };

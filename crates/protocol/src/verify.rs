@@ -144,7 +144,7 @@ impl FirmwareVerifier {
         }
         if actual != self.expected_digest.as_str() {
             return Err(VerifyError::DigestMismatch {
-                method: self.method.as_str(),
+                method: self.method.name(),
                 expected: self.expected_digest.as_str().to_owned(),
                 actual,
             });

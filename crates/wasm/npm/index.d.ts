@@ -6,8 +6,8 @@ export type Payload = string | Uint8Array;
 /** The five OTA topics (T1..T5). */
 export type TopicKind = 'inform' | 'upgrade' | 'progress' | 'firmwareGet' | 'firmwareGetReply';
 
-/** Firmware digest algorithm, canonical spelling (decoding accepts any case). */
-export type SignMethod = 'MD5' | 'SHA256';
+/** Firmware digest algorithm in the spelling the cloud sends (`Md5`, `SHA256`); inputs accept any case. */
+export type SignMethod = 'Md5' | 'SHA256';
 
 /** A parsed topic. */
 export interface ParsedTopic {

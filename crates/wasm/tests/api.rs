@@ -68,7 +68,7 @@ fn notices_from_strings_and_bytes() {
     let from_bytes = decode_upgrade_notice(bytes.into()).unwrap();
     for notice in [from_text, from_bytes] {
         assert_eq!(text(&notice, "id"), "1626969597470");
-        assert_eq!(text(&notice, "signMethod"), "MD5");
+        assert_eq!(text(&notice, "signMethod"), "Md5");
         assert_eq!(text(&notice, "module"), "MCU");
         assert_eq!(get(&notice, "isDiff"), JsValue::TRUE);
         assert_eq!(text(&notice, "packageUdi"), r#"{"a":1}"#);

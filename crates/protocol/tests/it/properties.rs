@@ -174,8 +174,9 @@ fn notice() -> impl Strategy<Value = UpgradeNotice> {
                         sign_method: method,
                         files,
                         download,
-                        stream_id,
-                        stream_file_id,
+                        // An MQTT notice without both stream numbers is refused.
+                        stream_id: stream_id.or(mqtt.then_some(1)),
+                        stream_file_id: stream_file_id.or(mqtt.then_some(1)),
                         digest_sign,
                         ext_data: ext_data.into_iter().collect::<BTreeMap<_, _>>(),
                         unknown,

@@ -219,12 +219,25 @@ fn every_vector_passes() {
                             case["expect"]
                         ));
                     }
-                    if let (Some(want), Some(got)) = (case.get("canonical"), canonical)
+                    if let (Some(want), Some(got)) = (case.get("canonical"), &canonical)
                         && want.as_str() != Some(got.as_str())
                     {
                         problems.push(format!(
                             "{name}\n  canonical expected {want}\n  canonical actual   {got}"
                         ));
+                    }
+                    // A captured real payload: what otalab writes must mean the same to any JSON
+                    // reader (same fields, same values, same types; order aside).
+                    if case.get("sameMeaning") == Some(&Value::Bool(true)) {
+                        let written = canonical
+                            .as_deref()
+                            .and_then(|c| serde_json::from_str::<Value>(c).ok());
+                        if written.as_ref() != Some(&case["payload"]) {
+                            problems.push(format!(
+                                "{name}\n  captured {}\n  written  {:?}",
+                                case["payload"], canonical
+                            ));
+                        }
                     }
                 }
                 (None, Err(f)) => problems.push(format!(
