@@ -78,6 +78,12 @@ pub enum ClientError {
     /// The client stopped (disconnect, permanent refusal) before the request completed.
     #[error("the client stopped before the request completed")]
     Stopped,
+    /// The broker refused a subscription (SUBACK return code 0x80), e.g. forbidden by its ACL.
+    #[error("the broker refused the subscription to {filter:?} (SUBACK 0x80: not authorised or not allowed)")]
+    SubscribeRefused {
+        /// The filter that was refused.
+        filter: String,
+    },
 }
 
 impl ClientError {
@@ -88,6 +94,7 @@ impl ClientError {
             Self::Credentials(e) => e.code(),
             Self::KeepAlive { .. } => "MQTT_KEEP_ALIVE_RANGE",
             Self::Stopped => "MQTT_STOPPED",
+            Self::SubscribeRefused { .. } => "MQTT_SUBSCRIBE_REFUSED",
         }
     }
 }
@@ -127,7 +134,7 @@ fn now_ms() -> u64 {
 
 type Listener = Rc<dyn Fn(&ClientEvent)>;
 type AckWaiter = oneshot::Sender<Result<(), ClientError>>;
-type SubscribeWaiter = oneshot::Sender<Result<Option<QoS>, ClientError>>;
+type SubscribeWaiter = oneshot::Sender<Result<QoS, ClientError>>;
 
 /// The socket with the closures it calls, owned together: dropping it detaches and closes.
 struct Socket {
@@ -232,7 +239,9 @@ impl MqttClient {
         drive(&self.inner, |inner| inner.session.stop(now_ms()));
     }
 
-    /// Publishes; the future resolves when QoS 1 is acknowledged or QoS 0 is written.
+    /// Publishes; the future resolves when QoS 1 is acknowledged, or when QoS 0 is handed to
+    /// the open connection (it reaches the WebSocket at the end of the current JS task; while
+    /// disconnected, once it is written after the next CONNACK).
     pub fn publish(
         &self,
         topic: &str,
@@ -240,10 +249,25 @@ impl MqttClient {
         qos: QoS,
     ) -> impl std::future::Future<Output = Result<(), ClientError>> + 'static {
         let (tx, rx) = oneshot::channel();
-        let result = self.publish_token(topic, payload, qos);
-        if let Ok(token) = result {
-            self.inner.borrow_mut().acks.insert(token, tx);
-        }
+        let mut waiter = Some(tx);
+        let mut result = Err(ClientError::Stopped);
+        drive(&self.inner, |inner| {
+            match inner.session.publish(topic, payload, qos, now_ms()) {
+                Ok((token, out)) => {
+                    // Registered before the outputs are applied: a QoS 0 publish is done
+                    // within this very step.
+                    if let Some(tx) = waiter.take() {
+                        inner.acks.insert(token, tx);
+                    }
+                    result = Ok(());
+                    out
+                }
+                Err(e) => {
+                    result = Err(e.into());
+                    Vec::new()
+                }
+            }
+        });
         async move {
             result?;
             rx.await.unwrap_or(Err(ClientError::Stopped))
@@ -279,12 +303,13 @@ impl MqttClient {
     }
 
     /// Subscribes (now, and again after every reconnect). Resolves with the first SUBACK's
-    /// granted QoS (`None` when the broker refused the filter).
+    /// granted QoS, or fails with [`ClientError::SubscribeRefused`] when the broker refused the
+    /// filter (SUBACK 0x80, e.g. forbidden by its ACL).
     pub fn subscribe(
         &self,
         filter: &str,
         qos: QoS,
-    ) -> impl std::future::Future<Output = Result<Option<QoS>, ClientError>> + 'static {
+    ) -> impl std::future::Future<Output = Result<QoS, ClientError>> + 'static {
         let (tx, rx) = oneshot::channel();
         let mut error = None;
         self.inner
@@ -294,7 +319,7 @@ impl MqttClient {
             .or_default()
             .push(tx);
         drive(&self.inner, |inner| {
-            match inner.session.subscribe(filter, qos) {
+            match inner.session.subscribe(filter, qos, now_ms()) {
                 Ok(out) => out,
                 Err(e) => {
                     error = Some(e);
@@ -341,8 +366,11 @@ fn drive(rc: &Rc<RefCell<Inner>>, step: impl FnOnce(&mut Inner) -> Vec<Output>) 
                     }
                 }
                 ClientEvent::Subscribed { filter, granted } => {
+                    let result = granted.ok_or_else(|| ClientError::SubscribeRefused {
+                        filter: filter.clone(),
+                    });
                     for tx in inner.subs.remove(filter).unwrap_or_default() {
-                        subs.push((tx, Ok(*granted)));
+                        subs.push((tx, result.clone()));
                     }
                 }
                 ClientEvent::State(State::Stopped) => {

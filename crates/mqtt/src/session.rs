@@ -410,8 +410,14 @@ impl Session {
             .min()
     }
 
-    /// Subscribes now if connected, and after every reconnect.
-    pub fn subscribe(&mut self, filter: &str, qos: QoS) -> Result<Vec<Output>, RequestError> {
+    /// Subscribes now if connected, and after every reconnect. `now` is the current time (ms):
+    /// sending re-arms the keep-alive timer from it.
+    pub fn subscribe(
+        &mut self,
+        filter: &str,
+        qos: QoS,
+        now: u64,
+    ) -> Result<Vec<Output>, RequestError> {
         check_filter(filter)?;
         if self.state == State::Stopped {
             return Err(RequestError::Stopped);
@@ -422,12 +428,12 @@ impl Session {
         }
         let mut out = Vec::new();
         if self.state == State::Connected {
-            self.send_subscribe(vec![(filter.to_owned(), qos)], &mut out);
+            self.send_subscribe(vec![(filter.to_owned(), qos)], now, &mut out);
         }
         Ok(out)
     }
 
-    fn send_subscribe(&mut self, entries: Vec<(String, QoS)>, out: &mut Vec<Output>) {
+    fn send_subscribe(&mut self, entries: Vec<(String, QoS)>, now: u64, out: &mut Vec<Output>) {
         let Some(conn) = self.conn.as_mut() else {
             return;
         };
@@ -451,9 +457,7 @@ impl Session {
         self.sub_requests
             .push((packet_id, entries.into_iter().map(|(f, _)| f).collect()));
         let events = conn.checked_send(subscribe);
-        // Subscribing happens only while connected; `now` only matters for timers, which a
-        // SUBSCRIBE resets to the same keep-alive interval.
-        self.process(events, 0, out);
+        self.process(events, now, out);
     }
 
     /// Publishes now if connected, otherwise after the next CONNACK. QoS 1 messages stay in the
@@ -683,7 +687,7 @@ impl Session {
                     });
                     if !self.subscriptions.is_empty() {
                         let all = self.subscriptions.clone();
-                        self.send_subscribe(all, out);
+                        self.send_subscribe(all, now, out);
                     }
                     self.flush_outbox(now, out);
                 } else {

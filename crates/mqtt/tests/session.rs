@@ -9,6 +9,10 @@ use otalab_mqtt::{
 
 type Packet = mqtt::packet::Packet;
 
+/// A realistic clock: milliseconds since 1970 in late 2023. Timers are absolute, so a test at
+/// time 0 would hide a step that drives the connection with the wrong clock.
+const T0: u64 = 1_700_000_000_000;
+
 /// The broker side of one socket.
 struct Broker {
     conn: mqtt::Connection<mqtt::role::Server>,
@@ -141,7 +145,7 @@ fn connect_carries_client_id_credentials_keep_alive_and_clean_session() {
     let mut s = Session::new(options());
     s.start();
     let mut broker = Broker::new();
-    let packets = broker.recv(&sent(&s.opened(0)));
+    let packets = broker.recv(&sent(&s.opened(T0)));
     let Packet::V3_1_1Connect(connect) = &packets[0] else {
         panic!("{packets:?}")
     };
@@ -177,8 +181,8 @@ fn refusals_are_typed_and_permanent_ones_stop_the_session() {
         let mut s = Session::new(options());
         s.start();
         let mut broker = Broker::new();
-        broker.recv(&sent(&s.opened(0)));
-        let out = s.received(&broker.connack(code), 10);
+        broker.recv(&sent(&s.opened(T0)));
+        let out = s.received(&broker.connack(code), T0 + 10);
         assert!(out.contains(&Output::Close), "{out:?}");
         assert!(
             out.contains(&Output::Disconnected(DisconnectReason::Refused(error))),
@@ -190,7 +194,7 @@ fn refusals_are_typed_and_permanent_ones_stop_the_session() {
             assert_eq!(
                 s.state(),
                 State::Waiting {
-                    reconnect_at: 1010,
+                    reconnect_at: T0 + 1010,
                     attempt: 1
                 }
             );
@@ -204,20 +208,20 @@ fn subscriptions_made_early_go_out_after_connack_and_refusals_are_reported() {
     let mut s = Session::new(options());
     s.start();
     assert!(
-        s.subscribe("/ota/device/upgrade/pk/dn", QoS::AtLeastOnce)
+        s.subscribe("/ota/device/upgrade/pk/dn", QoS::AtLeastOnce, T0)
             .unwrap()
             .is_empty()
     );
     assert!(
-        s.subscribe("/forbidden/#", QoS::AtMostOnce)
+        s.subscribe("/forbidden/#", QoS::AtMostOnce, T0)
             .unwrap()
             .is_empty()
     );
     let mut broker = Broker::new();
-    broker.recv(&sent(&s.opened(0)));
+    broker.recv(&sent(&s.opened(T0)));
     let out = s.received(
         &broker.connack(mqtt::result_code::ConnectReturnCode::Accepted),
-        0,
+        T0,
     );
     let packets = broker.recv(&sent(&out));
     let Packet::V3_1_1Subscribe(sub) = &packets[0] else {
@@ -232,7 +236,7 @@ fn subscriptions_made_early_go_out_after_connack_and_refusals_are_reported() {
     use mqtt::result_code::SubackReturnCode as S;
     let out = s.received(
         &broker.suback(sub.packet_id(), vec![S::SuccessMaximumQos1, S::Failure]),
-        0,
+        T0,
     );
     assert_eq!(
         out,
@@ -248,25 +252,25 @@ fn subscriptions_made_early_go_out_after_connack_and_refusals_are_reported() {
         ]
     );
     assert_eq!(
-        s.subscribe("a/#/b", QoS::AtMostOnce).unwrap_err().code(),
+        s.subscribe("a/#/b", QoS::AtMostOnce, T0).unwrap_err().code(),
         "MQTT_INVALID_FILTER"
     );
     assert_eq!(
-        s.subscribe("a/b+", QoS::AtMostOnce).unwrap_err().code(),
+        s.subscribe("a/b+", QoS::AtMostOnce, T0).unwrap_err().code(),
         "MQTT_INVALID_FILTER"
     );
 }
 
 #[test]
 fn qos0_and_qos1_publish_with_distinct_ids_and_acks() {
-    let (mut s, mut broker) = connected(options(), 0);
-    let (t0, out) = s.publish("/t", b"zero", QoS::AtMostOnce, 1).unwrap();
+    let (mut s, mut broker) = connected(options(), T0);
+    let (t0, out) = s.publish("/t", b"zero", QoS::AtMostOnce, T0 + 1).unwrap();
     assert!(
         out.contains(&Output::Acked(t0)),
         "QoS 0 is done once written: {out:?}"
     );
-    let (t1, out1) = s.publish("/t", b"one", QoS::AtLeastOnce, 1).unwrap();
-    let (t2, out2) = s.publish("/t", b"two", QoS::AtLeastOnce, 1).unwrap();
+    let (t1, out1) = s.publish("/t", b"one", QoS::AtLeastOnce, T0 + 1).unwrap();
+    let (t2, out2) = s.publish("/t", b"two", QoS::AtLeastOnce, T0 + 1).unwrap();
     assert!(!out1.contains(&Output::Acked(t1)));
     let mut ids = Vec::new();
     for p in broker.recv(&[sent(&out), sent(&out1), sent(&out2)].concat()) {
@@ -278,13 +282,13 @@ fn qos0_and_qos1_publish_with_distinct_ids_and_acks() {
     assert_eq!(ids[0], None);
     assert_ne!(ids[1], ids[2]);
     assert_eq!(s.pending(), 2);
-    let out = s.received(&broker.puback(ids[2].unwrap()), 2);
+    let out = s.received(&broker.puback(ids[2].unwrap()), T0 + 2);
     assert_eq!(out, [Output::Acked(t2)]);
-    let out = s.received(&broker.puback(ids[1].unwrap()), 2);
+    let out = s.received(&broker.puback(ids[1].unwrap()), T0 + 2);
     assert_eq!(out, [Output::Acked(t1)]);
     assert_eq!(s.pending(), 0);
     assert_eq!(
-        s.publish("/t/+", b"", QoS::AtMostOnce, 3)
+        s.publish("/t/+", b"", QoS::AtMostOnce, T0 + 3)
             .unwrap_err()
             .code(),
         "MQTT_INVALID_TOPIC"
@@ -294,10 +298,10 @@ fn qos0_and_qos1_publish_with_distinct_ids_and_acks() {
 
 #[test]
 fn incoming_qos1_is_delivered_and_acknowledged() {
-    let (mut s, mut broker) = connected(options(), 0);
+    let (mut s, mut broker) = connected(options(), T0);
     let out = s.received(
         &broker.publish("/ota/device/upgrade/pk/dn", b"{}", Some(7)),
-        5,
+        T0 + 5,
     );
     let Some(Output::Message(m)) = out.iter().find(|o| matches!(o, Output::Message(_))) else {
         panic!("{out:?}")
@@ -315,7 +319,7 @@ fn incoming_qos1_is_delivered_and_acknowledged() {
 
 #[test]
 fn frames_split_byte_by_byte_or_merged_give_the_same_messages() {
-    let (mut s, mut broker) = connected(options(), 0);
+    let (mut s, mut broker) = connected(options(), T0);
     let mut wire = Vec::new();
     for i in 0..5u8 {
         wire.extend(broker.publish(
@@ -326,7 +330,7 @@ fn frames_split_byte_by_byte_or_merged_give_the_same_messages() {
     }
     let mut messages = Vec::new();
     for byte in &wire {
-        for o in s.received(std::slice::from_ref(byte), 1) {
+        for o in s.received(std::slice::from_ref(byte), T0 + 1) {
             if let Output::Message(m) = o {
                 messages.push(m.topic);
             }
@@ -334,7 +338,7 @@ fn frames_split_byte_by_byte_or_merged_give_the_same_messages() {
     }
     assert_eq!(messages, ["/t/0", "/t/1", "/t/2", "/t/3", "/t/4"]);
 
-    let (mut s2, mut broker2) = connected(options(), 0);
+    let (mut s2, mut broker2) = connected(options(), T0);
     let mut merged = Vec::new();
     for i in 0..5u8 {
         merged.extend(broker2.publish(&format!("/m/{i}"), &[i; 10], None));
@@ -343,7 +347,7 @@ fn frames_split_byte_by_byte_or_merged_give_the_same_messages() {
     let (a, b) = merged.split_at(merged.len() - 7);
     let mut topics: Vec<String> = Vec::new();
     for chunk in [a, b] {
-        for o in s2.received(chunk, 1) {
+        for o in s2.received(chunk, T0 + 1) {
             if let Output::Message(m) = o {
                 topics.push(m.topic);
             }
@@ -356,10 +360,10 @@ fn frames_split_byte_by_byte_or_merged_give_the_same_messages() {
 fn oversized_incoming_packets_are_refused_from_the_header() {
     let mut o = options();
     o.max_incoming_packet = 1024;
-    let (mut s, mut broker) = connected(o, 0);
+    let (mut s, mut broker) = connected(o, T0);
     let big = broker.publish("/t", &[0u8; 5000], None);
     // Only the fixed header arrives: the size is known, the body is never buffered.
-    let out = s.received(&big[..4], 10);
+    let out = s.received(&big[..4], T0 + 10);
     assert!(out.contains(&Output::Close), "{out:?}");
     assert!(
         out.contains(&Output::Disconnected(DisconnectReason::PacketTooLarge {
@@ -372,10 +376,10 @@ fn oversized_incoming_packets_are_refused_from_the_header() {
 
 #[test]
 fn idle_link_sends_pingreq_and_a_missing_pingresp_is_a_dead_link() {
-    let (mut s, mut broker) = connected(options(), 0);
-    assert_eq!(s.next_deadline(), Some(30_000));
-    assert!(s.tick(29_999).is_empty());
-    let out = s.tick(30_000);
+    let (mut s, mut broker) = connected(options(), T0);
+    assert_eq!(s.next_deadline(), Some(T0 + 30_000));
+    assert!(s.tick(T0 + 29_999).is_empty());
+    let out = s.tick(T0 + 30_000);
     let packets = broker.recv(&sent(&out));
     assert!(
         matches!(&packets[..], [Packet::V3_1_1Pingreq(_)]),
@@ -383,7 +387,7 @@ fn idle_link_sends_pingreq_and_a_missing_pingresp_is_a_dead_link() {
     );
     // PINGRESP in time: the link lives.
     let pong = broker.send(mqtt::packet::v3_1_1::Pingresp::builder().build().unwrap());
-    s.received(&pong, 31_000);
+    s.received(&pong, T0 + 31_000);
     assert_eq!(s.state(), State::Connected);
     // Next round: no answer within the timeout.
     let deadline = s.next_deadline().unwrap();
@@ -402,8 +406,8 @@ fn idle_link_sends_pingreq_and_a_missing_pingresp_is_a_dead_link() {
 fn no_connack_in_time_closes_and_retries() {
     let mut s = Session::new(options());
     s.start();
-    s.opened(0);
-    let out = s.tick(10_000);
+    s.opened(T0);
+    let out = s.tick(T0 + 10_000);
     assert!(
         out.contains(&Output::Disconnected(DisconnectReason::ConnectTimeout {
             timeout_ms: 10_000
@@ -412,7 +416,7 @@ fn no_connack_in_time_closes_and_retries() {
     assert_eq!(
         s.state(),
         State::Waiting {
-            reconnect_at: 11_000,
+            reconnect_at: T0 + 11_000,
             attempt: 1
         }
     );
@@ -467,14 +471,14 @@ fn backoff_grows_is_capped_has_bounded_jitter_and_resets_after_success() {
 
 #[test]
 fn outbox_resends_unacknowledged_qos1_with_dup_in_order_after_reconnect_exactly_once() {
-    let (mut s, mut broker) = connected(options(), 0);
-    s.subscribe("/ota/device/upgrade/pk/dn", QoS::AtLeastOnce)
+    let (mut s, mut broker) = connected(options(), T0);
+    s.subscribe("/ota/device/upgrade/pk/dn", QoS::AtLeastOnce, T0)
         .unwrap();
     let mut tokens = Vec::new();
     let mut first_ids = Vec::new();
     for i in 0..3 {
         let (t, out) = s
-            .publish("/up", format!("m{i}").as_bytes(), QoS::AtLeastOnce, 1)
+            .publish("/up", format!("m{i}").as_bytes(), QoS::AtLeastOnce, T0 + 1)
             .unwrap();
         tokens.push(t);
         for p in broker.recv(&sent(&out)) {
@@ -485,14 +489,14 @@ fn outbox_resends_unacknowledged_qos1_with_dup_in_order_after_reconnect_exactly_
     }
     // m0 is acknowledged; the link dies before m1, m2 are.
     assert_eq!(
-        s.received(&broker.puback(first_ids[0]), 2),
+        s.received(&broker.puback(first_ids[0]), T0 + 2),
         [Output::Acked(tokens[0])]
     );
-    s.closed(3);
+    s.closed(T0 + 3);
     // Published while away: held.
     for i in 3..5 {
         let (t, out) = s
-            .publish("/up", format!("m{i}").as_bytes(), QoS::AtLeastOnce, 4)
+            .publish("/up", format!("m{i}").as_bytes(), QoS::AtLeastOnce, T0 + 4)
             .unwrap();
         assert!(out.is_empty());
         tokens.push(t);
@@ -561,8 +565,8 @@ fn outbox_resends_unacknowledged_qos1_with_dup_in_order_after_reconnect_exactly_
 
 #[test]
 fn stop_sends_disconnect_and_never_reconnects() {
-    let (mut s, mut broker) = connected(options(), 0);
-    let out = s.stop(5);
+    let (mut s, mut broker) = connected(options(), T0);
+    let out = s.stop(T0 + 5);
     let packets = broker.recv(&sent(&out));
     assert!(
         matches!(&packets[..], [Packet::V3_1_1Disconnect(_)]),
@@ -571,10 +575,49 @@ fn stop_sends_disconnect_and_never_reconnects() {
     assert!(out.contains(&Output::Close));
     assert!(out.contains(&Output::Disconnected(DisconnectReason::Requested)));
     assert_eq!(s.state(), State::Stopped);
-    assert!(s.closed(6).is_empty());
+    assert!(s.closed(T0 + 6).is_empty());
     assert_eq!(s.next_deadline(), None);
     assert_eq!(
-        s.publish("/t", b"", QoS::AtMostOnce, 7).unwrap_err(),
+        s.publish("/t", b"", QoS::AtMostOnce, T0 + 7).unwrap_err(),
         RequestError::Stopped
     );
+}
+
+#[test]
+fn subscribing_at_a_real_clock_rearms_keep_alive_from_now_and_sends_no_extra_pingreq() {
+    let (mut s, mut broker) = connected(options(), T0);
+    let out = s
+        .subscribe("/ota/device/upgrade/pk/dn", QoS::AtLeastOnce, T0 + 10_000)
+        .unwrap();
+    let packets = broker.recv(&sent(&out));
+    assert!(
+        matches!(&packets[..], [Packet::V3_1_1Subscribe(_)]),
+        "{packets:?}"
+    );
+    // The keep-alive interval counts from the SUBSCRIBE just sent, on the same clock.
+    assert_eq!(s.next_deadline(), Some(T0 + 10_000 + 30_000));
+    for at in [T0 + 10_001, T0 + 20_000, T0 + 39_999] {
+        let out = s.tick(at);
+        assert!(sent(&out).is_empty(), "no PINGREQ at {at}: {out:?}");
+    }
+    let packets = broker.recv(&sent(&s.tick(T0 + 40_000)));
+    assert!(
+        matches!(&packets[..], [Packet::V3_1_1Pingreq(_)]),
+        "{packets:?}"
+    );
+}
+
+#[test]
+fn qos0_publish_is_done_as_soon_as_it_is_written() {
+    let (mut s, mut broker) = connected(options(), T0);
+    let (token, out) = s
+        .publish("/t", b"fire and forget", QoS::AtMostOnce, T0 + 5)
+        .unwrap();
+    assert!(out.contains(&Output::Acked(token)), "{out:?}");
+    let packets = broker.recv(&sent(&out));
+    assert!(
+        matches!(&packets[..], [Packet::V3_1_1Publish(p)] if p.payload().as_slice() == b"fire and forget"),
+        "{packets:?}"
+    );
+    assert_eq!(s.pending(), 0);
 }

@@ -153,12 +153,13 @@ impl Harness {
         self.log.borrow().received as f64
     }
 
-    /// Resolves with the granted QoS (or null when refused).
+    /// Resolves with the granted QoS; rejects with the error code (`MQTT_SUBSCRIBE_REFUSED`
+    /// when the broker refused the filter).
     pub fn subscribe(&self, filter: String, qos_level: u8) -> Result<Promise, JsValue> {
         let future = self.client.subscribe(&filter, qos(qos_level)?);
         Ok(future_to_promise(async move {
             match future.await {
-                Ok(granted) => Ok(granted.map_or(JsValue::NULL, |q| JsValue::from(q.as_u8()))),
+                Ok(granted) => Ok(JsValue::from(granted.as_u8())),
                 Err(e) => Err(JsValue::from_str(e.code())),
             }
         }))
