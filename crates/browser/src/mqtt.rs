@@ -79,7 +79,9 @@ pub enum ClientError {
     #[error("the client stopped before the request completed")]
     Stopped,
     /// The broker refused a subscription (SUBACK return code 0x80), e.g. forbidden by its ACL.
-    #[error("the broker refused the subscription to {filter:?} (SUBACK 0x80: not authorised or not allowed)")]
+    #[error(
+        "the broker refused the subscription to {filter:?} (SUBACK 0x80: not authorised or not allowed)"
+    )]
     SubscribeRefused {
         /// The filter that was refused.
         filter: String,

@@ -252,7 +252,9 @@ fn subscriptions_made_early_go_out_after_connack_and_refusals_are_reported() {
         ]
     );
     assert_eq!(
-        s.subscribe("a/#/b", QoS::AtMostOnce, T0).unwrap_err().code(),
+        s.subscribe("a/#/b", QoS::AtMostOnce, T0)
+            .unwrap_err()
+            .code(),
         "MQTT_INVALID_FILTER"
     );
     assert_eq!(

@@ -42,7 +42,7 @@ pub enum TopicError {
     },
     /// The topic is not one of the OTA topics.
     #[error(
-        "topic {topic} is not an OTA topic; expected /ota/device/{{inform|upgrade|progress}}/{{pk}}/{{dn}} or /sys/{{pk}}/{{dn}}/thing/ota/firmware/get[_reply]"
+        "topic {topic} is not an OTA topic; expected /ota/device/{{inform|upgrade|progress}}/{{pk}}/{{dn}}, /sys/{{pk}}/{{dn}}/thing/ota/firmware/get[_reply] or /sys/{{pk}}/{{dn}}/thing/file/download[_reply]"
     )]
     Unknown {
         /// The topic as given (quoted, shortened).
@@ -194,6 +194,34 @@ pub enum PayloadError {
         /// The `message` field, or an empty string.
         message: String,
     },
+    /// A file block frame (T7) ends before its own header says it should.
+    #[error("frame: {length} bytes is too short: {needed}")]
+    ShortFrame {
+        /// Bytes received.
+        length: usize,
+        /// What the frame needed at least, in words (`the 2-byte header length`, ...).
+        needed: String,
+    },
+    /// A file block frame's length is not 2 + header + `bSize` + 2.
+    #[error("frame: {actual} bytes, but its header (bSize {block_size}) makes it {expected} bytes")]
+    FrameLength {
+        /// Length the header implies.
+        expected: usize,
+        /// Length received.
+        actual: usize,
+        /// `data.bSize` from the header.
+        block_size: u64,
+    },
+    /// A file block's CRC-16/ARC does not match the one at the end of the frame.
+    #[error(
+        "frame: block CRC-16 mismatch: the frame says {expected:#06x}, the block gives {actual:#06x}"
+    )]
+    CrcMismatch {
+        /// The CRC carried by the frame.
+        expected: u16,
+        /// The CRC computed over the block.
+        actual: u16,
+    },
 }
 
 impl PayloadError {
@@ -207,6 +235,9 @@ impl PayloadError {
             Self::MissingField { .. } => "MISSING_FIELD",
             Self::Invalid { source, .. } => source.code(),
             Self::CloudError { .. } => "CLOUD_ERROR",
+            Self::ShortFrame { .. } => "SHORT_FRAME",
+            Self::FrameLength { .. } => "FRAME_LENGTH_MISMATCH",
+            Self::CrcMismatch { .. } => "CRC_MISMATCH",
         }
     }
 
@@ -218,6 +249,9 @@ impl PayloadError {
             | Self::MissingField { path }
             | Self::Invalid { path, .. } => path,
             Self::CloudError { .. } => "code",
+            Self::ShortFrame { .. } | Self::FrameLength { .. } | Self::CrcMismatch { .. } => {
+                "frame"
+            }
         }
     }
 }

@@ -22,6 +22,7 @@
 //!
 //! Every error is a value with a stable `code()`; no input makes any function panic.
 
+mod block;
 mod bridge;
 mod credentials;
 mod device;
@@ -33,6 +34,9 @@ mod topic;
 mod value;
 mod verify;
 
+pub use block::{
+    DEFAULT_BLOCK_SIZE, DEFAULT_FILE_TOKEN, FileBlockReply, FileBlockRequest, crc16_arc,
+};
 pub use bridge::{Bridge, BridgeError, DeviceNotice, Outgoing};
 pub use credentials::{
     CredentialOptions, DeviceIdentity, Endpoint, MqttCredentials, MqttSignMethod,

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::{Map, Value, json};
 
+use crate::block::{FileBlockReply, FileBlockRequest};
 use crate::error::PayloadError;
 use crate::json::{Object, flag, invalid, string, unsigned, wrong_type};
 use crate::topic::TopicKind;
@@ -746,6 +747,10 @@ pub enum OtaMessage {
         /// The package, if any.
         notice: Option<UpgradeNotice>,
     },
+    /// T6: a file block request (firmware over MQTT).
+    FileBlockRequest(FileBlockRequest),
+    /// T7: a file block reply frame (binary).
+    FileBlockReply(FileBlockReply),
 }
 
 impl OtaMessage {
@@ -760,6 +765,8 @@ impl OtaMessage {
                 let (id, notice) = UpgradeNotice::decode_reply_parts(payload)?;
                 Self::FirmwareGetReply { id, notice }
             }
+            TopicKind::FileDownload => Self::FileBlockRequest(FileBlockRequest::decode(payload)?),
+            TopicKind::FileDownloadReply => Self::FileBlockReply(FileBlockReply::decode(payload)?),
         })
     }
 }

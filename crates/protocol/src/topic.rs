@@ -21,20 +21,28 @@ pub enum TopicKind {
     FirmwareGet,
     /// T5 `/sys/{pk}/{dn}/thing/ota/firmware/get_reply`: reply to T4 (cloud → device).
     FirmwareGetReply,
+    /// T6 `/sys/{pk}/{dn}/thing/file/download`: a file block request of a package delivered
+    /// over MQTT (device → cloud).
+    FileDownload,
+    /// T7 `/sys/{pk}/{dn}/thing/file/download_reply`: the binary block frame answering T6
+    /// (cloud → device).
+    FileDownloadReply,
 }
 
 impl TopicKind {
-    /// All five kinds, in T1..T5 order.
-    pub const ALL: [TopicKind; 5] = [
+    /// All seven kinds, in T1..T7 order.
+    pub const ALL: [TopicKind; 7] = [
         Self::Inform,
         Self::Upgrade,
         Self::Progress,
         Self::FirmwareGet,
         Self::FirmwareGetReply,
+        Self::FileDownload,
+        Self::FileDownloadReply,
     ];
 
     /// The camelCase name used by the JavaScript API: `inform`, `upgrade`, `progress`,
-    /// `firmwareGet`, `firmwareGetReply`.
+    /// `firmwareGet`, `firmwareGetReply`, `fileDownload`, `fileDownloadReply`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Inform => "inform",
@@ -42,6 +50,8 @@ impl TopicKind {
             Self::Progress => "progress",
             Self::FirmwareGet => "firmwareGet",
             Self::FirmwareGetReply => "firmwareGetReply",
+            Self::FileDownload => "fileDownload",
+            Self::FileDownloadReply => "fileDownloadReply",
         }
     }
 
@@ -50,9 +60,12 @@ impl TopicKind {
         Self::ALL.into_iter().find(|kind| kind.name() == name)
     }
 
-    /// True for the topics a device subscribes to (T2 and T5).
+    /// True for the topics a device subscribes to (T2, T5 and T7).
     pub fn is_downlink(self) -> bool {
-        matches!(self, Self::Upgrade | Self::FirmwareGetReply)
+        matches!(
+            self,
+            Self::Upgrade | Self::FirmwareGetReply | Self::FileDownloadReply
+        )
     }
 }
 
@@ -98,7 +111,7 @@ impl Topic {
         })
     }
 
-    /// Parses one of the five OTA topics.
+    /// Parses one of the seven OTA topics.
     pub fn parse(topic: &str) -> Result<Self, TopicError> {
         let unknown = || TopicError::Unknown {
             topic: quote(topic),
@@ -122,6 +135,14 @@ impl Topic {
                 };
                 (kind, *pk, *dn)
             }
+            ["", "sys", pk, dn, "thing", "file", last] => {
+                let kind = match *last {
+                    "download" => TopicKind::FileDownload,
+                    "download_reply" => TopicKind::FileDownloadReply,
+                    _ => return Err(unknown()),
+                };
+                (kind, *pk, *dn)
+            }
             _ => return Err(unknown()),
         };
         Self::new(kind, pk, dn)
@@ -137,6 +158,8 @@ impl fmt::Display for Topic {
             TopicKind::Progress => write!(f, "/ota/device/progress/{pk}/{dn}"),
             TopicKind::FirmwareGet => write!(f, "/sys/{pk}/{dn}/thing/ota/firmware/get"),
             TopicKind::FirmwareGetReply => write!(f, "/sys/{pk}/{dn}/thing/ota/firmware/get_reply"),
+            TopicKind::FileDownload => write!(f, "/sys/{pk}/{dn}/thing/file/download"),
+            TopicKind::FileDownloadReply => write!(f, "/sys/{pk}/{dn}/thing/file/download_reply"),
         }
     }
 }

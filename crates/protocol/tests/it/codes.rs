@@ -114,6 +114,28 @@ fn value_codes_and_payload_codes() {
             },
             "CLOUD_ERROR",
         ),
+        (
+            PayloadError::ShortFrame {
+                length: 1,
+                needed: "n".into(),
+            },
+            "SHORT_FRAME",
+        ),
+        (
+            PayloadError::FrameLength {
+                expected: 5,
+                actual: 6,
+                block_size: 1,
+            },
+            "FRAME_LENGTH_MISMATCH",
+        ),
+        (
+            PayloadError::CrcMismatch {
+                expected: 1,
+                actual: 2,
+            },
+            "CRC_MISMATCH",
+        ),
     ];
     for (error, code) in cases {
         assert_eq!(error.code(), code, "{error}");

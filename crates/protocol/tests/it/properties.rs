@@ -3,8 +3,9 @@
 use std::collections::BTreeMap;
 
 use otalab_protocol::{
-    Digest, Download, FirmwareFile, FirmwareGet, MAX_SAFE_INTEGER, MessageId, Module, OtaMessage,
-    Progress, SignMethod, Step, Topic, TopicKind, UpgradeNotice, Version, VersionReport,
+    Digest, Download, FileBlockReply, FileBlockRequest, FirmwareFile, FirmwareGet,
+    MAX_SAFE_INTEGER, MessageId, Module, OtaMessage, Progress, SignMethod, Step, Topic, TopicKind,
+    UpgradeNotice, Version, VersionReport,
 };
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -234,9 +235,47 @@ proptest! {
     }
 
     #[test]
-    fn topics_round_trip(kind in 0usize..5, pk in "[^/+#\\x00-\\x1f\\x7f-\\x9f]{1,16}", dn in "[^/+#\\x00-\\x1f\\x7f-\\x9f]{1,16}") {
+    fn topics_round_trip(kind in 0usize..TopicKind::ALL.len(), pk in "[^/+#\\x00-\\x1f\\x7f-\\x9f]{1,16}", dn in "[^/+#\\x00-\\x1f\\x7f-\\x9f]{1,16}") {
         let kind = TopicKind::ALL[kind];
         let topic = Topic::new(kind, &pk, &dn).unwrap();
         prop_assert_eq!(Topic::parse(&topic.to_string()).unwrap(), topic);
+    }
+
+    #[test]
+    fn block_request_round_trips(id in id(), stream_id in 0..=MAX_SAFE_INTEGER, file_id in 0..=MAX_SAFE_INTEGER,
+                                 offset in 0..=MAX_SAFE_INTEGER, size in 0..=MAX_SAFE_INTEGER, token in prop::option::of(".{0,12}")) {
+        let request = FileBlockRequest { id, stream_id, file_id, offset, size, file_token: token };
+        prop_assert_eq!(FileBlockRequest::decode(request.encode().as_bytes()).unwrap(), request);
+    }
+
+    #[test]
+    fn block_frame_round_trips(id in "[0-9]{1,12}", token in prop::option::of("[ -~]{0,12}"), file_length in 0..=MAX_SAFE_INTEGER,
+                               offset in 0..=MAX_SAFE_INTEGER, block in prop::collection::vec(any::<u8>(), 0..2048)) {
+        let mut reply = FileBlockReply::block(&id, file_length, offset, block);
+        reply.file_token = token;
+        let frame = reply.encode();
+        prop_assert_eq!(frame.len(), 2 + usize::from(u16::from_be_bytes([frame[0], frame[1]])) + reply.block.len() + 2);
+        prop_assert_eq!(FileBlockReply::decode(&frame).unwrap(), reply);
+    }
+
+    #[test]
+    fn any_damage_to_a_block_or_its_crc_is_caught(block in prop::collection::vec(any::<u8>(), 1..1024), at in any::<prop::sample::Index>(), bit in 0u8..8) {
+        let frame = FileBlockReply::block("1", block.len() as u64, 0, block).encode();
+        let header_end = 2 + usize::from(u16::from_be_bytes([frame[0], frame[1]]));
+        // Any single bit flipped in the block or in the CRC itself.
+        let index = header_end + at.index(frame.len() - header_end);
+        let mut damaged = frame.clone();
+        damaged[index] ^= 1 << bit;
+        let error = FileBlockReply::decode(&damaged).unwrap_err();
+        prop_assert_eq!(error.code(), "CRC_MISMATCH");
+    }
+
+    #[test]
+    fn random_frames_never_panic(bytes in prop::collection::vec(any::<u8>(), 0..600), header_length in any::<u16>()) {
+        let _ = FileBlockReply::decode(&bytes);
+        let mut framed = header_length.to_be_bytes().to_vec();
+        framed.extend(&bytes);
+        let _ = FileBlockReply::decode(&framed);
+        let _ = FileBlockRequest::decode(&bytes);
     }
 }

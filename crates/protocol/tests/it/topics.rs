@@ -13,12 +13,19 @@ fn every_kind_round_trips() {
 }
 
 #[test]
-fn downlink_topics_are_upgrade_and_reply() {
+fn downlink_topics_are_upgrade_pull_reply_and_block_reply() {
     let down: Vec<_> = TopicKind::ALL
         .into_iter()
         .filter(|k| k.is_downlink())
         .collect();
-    assert_eq!(down, [TopicKind::Upgrade, TopicKind::FirmwareGetReply]);
+    assert_eq!(
+        down,
+        [
+            TopicKind::Upgrade,
+            TopicKind::FirmwareGetReply,
+            TopicKind::FileDownloadReply
+        ]
+    );
 }
 
 #[test]

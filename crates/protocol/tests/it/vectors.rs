@@ -4,9 +4,9 @@ use std::fs;
 use std::path::PathBuf;
 
 use otalab_protocol::{
-    CredentialOptions, DeviceIdentity, Digest, Endpoint, FirmwareGet, FirmwareVerifier,
-    MqttCredentials, MqttSignMethod, PayloadError, Progress, SignMethod, Topic, TopicKind,
-    UpgradeNotice, VersionReport,
+    CredentialOptions, DeviceIdentity, Digest, Endpoint, FileBlockReply, FileBlockRequest,
+    FirmwareGet, FirmwareVerifier, MqttCredentials, MqttSignMethod, PayloadError, Progress,
+    SignMethod, Topic, TopicKind, UpgradeNotice, VersionReport,
 };
 use serde_json::{Map, Value, json};
 
@@ -47,6 +47,17 @@ macro_rules! failure {
 
 /// What running a case produced: the normalised value and the canonical re-encoding.
 type Outcome = Result<(Value, Option<String>), Failure>;
+
+fn hex_decode(text: &str) -> Vec<u8> {
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
 
 fn payload_bytes(case: &Value) -> Vec<u8> {
     let mut bytes = match &case["payload"] {
@@ -97,6 +108,21 @@ fn run_case(decoder: &str, case: &Value) -> Outcome {
         "version_report" => decode_roundtrip!(VersionReport, &bytes),
         "progress" => decode_roundtrip!(Progress, &bytes),
         "firmware_get" => decode_roundtrip!(FirmwareGet, &bytes),
+        "file_block_request" => decode_roundtrip!(FileBlockRequest, &bytes),
+        "file_block_reply" => {
+            let frame = hex_decode(case["payload"].as_str().unwrap());
+            let reply = FileBlockReply::decode(&frame)?;
+            let canonical = reply.encode();
+            assert_eq!(
+                FileBlockReply::decode(&canonical).unwrap(),
+                reply,
+                "decode(encode(x)) != x"
+            );
+            let mut value = to_value(&reply);
+            value["size"] = reply.block.len().into();
+            value["blockHex"] = hex_encode(&reply.block).into();
+            Ok((value, Some(hex_encode(&canonical))))
+        }
         "firmware_get_reply" => match UpgradeNotice::decode_reply(&bytes)? {
             Some(notice) => {
                 let canonical = notice.encode_reply();
