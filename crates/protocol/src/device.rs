@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
+use crate::block::{DEFAULT_BLOCK_SIZE, DEFAULT_FILE_TOKEN, FileBlockReply, FileBlockRequest};
 use crate::error::PayloadError;
 use crate::message::{Download, FirmwareGet, Progress, UpgradeNotice, VersionReport};
 use crate::topic::{Topic, TopicKind};
@@ -91,13 +92,21 @@ pub struct DeviceConfig {
     pub max_resumes: u32,
     /// Read at most this many bytes per second (0 = unthrottled); the driver honours it.
     pub throttle_bytes_per_sec: u32,
+    /// Bytes asked for per block when a package comes over MQTT (Link SDK C: 5 KiB).
+    pub block_size: u64,
+    /// How long to wait for a block reply before asking again (Link SDK C: 10 s).
+    pub block_timeout_ms: u64,
+    /// How many times one block is asked for again (timeout, bad frame, CRC mismatch) before
+    /// the download fails with -4 (Link SDK C: 3).
+    pub max_block_retries: u32,
     /// Injected misbehaviour.
     pub fault: Fault,
 }
 
 impl DeviceConfig {
     /// A device running `version` on the default module, with the defaults: cadence 5 %,
-    /// flash 1.5 s, reboot 1 s, automatic upgrades, 3 resumes, no fault.
+    /// flash 1.5 s, reboot 1 s, automatic upgrades, 3 resumes, no fault; over MQTT 5 KiB blocks,
+    /// 10 s per block, 3 re-sends (Link SDK C's values).
     pub fn new(product_key: &str, device_name: &str, version: &str) -> Self {
         Self {
             product_key: product_key.to_owned(),
@@ -109,6 +118,9 @@ impl DeviceConfig {
             auto_upgrade: true,
             max_resumes: 3,
             throttle_bytes_per_sec: 0,
+            block_size: DEFAULT_BLOCK_SIZE,
+            block_timeout_ms: 10_000,
+            max_block_retries: 3,
             fault: Fault::None,
         }
     }
@@ -122,6 +134,14 @@ pub enum Action {
         /// Topic.
         topic: String,
         /// JSON payload.
+        payload: String,
+    },
+    /// Publish a file block request (T6) at QoS 0, as Link SDK C does; the reply arrives on
+    /// T7 and goes to [`Device::message`].
+    RequestBlock {
+        /// The T6 topic.
+        topic: String,
+        /// The JSON request.
         payload: String,
     },
     /// Download `url` from byte `offset` (a `Range: bytes=offset-` request when > 0) and feed
@@ -191,6 +211,19 @@ pub struct StepRecord {
     pub desc: String,
 }
 
+/// The block being waited for in a download over MQTT (stop-and-wait).
+#[derive(Debug)]
+struct BlockWait {
+    stream_id: u64,
+    file_id: u64,
+    /// Request ids count up from 1 per download.
+    next_request: u64,
+    /// Re-sends of the current block so far.
+    retries: u32,
+    /// When the current request times out (ms).
+    deadline: u64,
+}
+
 /// The download under way.
 #[derive(Debug)]
 struct Transfer {
@@ -199,6 +232,8 @@ struct Transfer {
     file_received: u64,
     before_file: u64,
     resumes: u32,
+    /// Set when the package comes over MQTT.
+    blocks: Option<BlockWait>,
 }
 
 /// A simulated device.
@@ -269,11 +304,15 @@ impl Device {
         }
     }
 
-    /// The topics to subscribe to (T2, T5).
+    /// The topics to subscribe to (T2, T5, and T7 for packages delivered over MQTT).
     pub fn subscriptions(&self) -> Vec<String> {
-        [TopicKind::Upgrade, TopicKind::FirmwareGetReply]
-            .map(|kind| self.topic(kind))
-            .to_vec()
+        [
+            TopicKind::Upgrade,
+            TopicKind::FirmwareGetReply,
+            TopicKind::FileDownloadReply,
+        ]
+        .map(|kind| self.topic(kind))
+        .to_vec()
     }
 
     fn topic(&self, kind: TopicKind) -> String {
@@ -401,6 +440,7 @@ impl Device {
             return Ok(None);
         }
         let notice = match parsed.kind {
+            TopicKind::FileDownloadReply => return Ok(self.block_reply(payload, now)),
             TopicKind::Upgrade => UpgradeNotice::decode(payload)?,
             TopicKind::FirmwareGetReply => match UpgradeNotice::decode_reply(payload)? {
                 Some(notice) => notice,
@@ -442,13 +482,6 @@ impl Device {
         }
         self.last_reported = None;
         self.history.clear();
-        if notice.download == Download::Mqtt {
-            return self.fail(
-                Failure::Download,
-                "download over MQTT (dProtocol=mqtt) is not simulated",
-                now,
-            );
-        }
         let total = notice.total_size();
         self.phase = Phase::Downloading { received: 0, total };
         let mut out = self.progress(Step::Percent(0), "downloading", &notice.module, now);
@@ -464,17 +497,141 @@ impl Device {
         let Some(entry) = notice.files.get(file) else {
             return Vec::new();
         };
+        let verifier = FirmwareVerifier::new(entry.size, notice.sign_method, entry.sign.clone());
+        if notice.download == Download::Mqtt {
+            let (Some(stream_id), Some(file_id)) = (notice.stream_id, notice.stream_file_id) else {
+                return self.fail(Failure::Download, "the notice has no streamId", now);
+            };
+            self.transfer = Some(Transfer {
+                file,
+                verifier,
+                file_received: 0,
+                before_file,
+                resumes: 0,
+                blocks: Some(BlockWait {
+                    stream_id,
+                    file_id,
+                    next_request: 1,
+                    retries: 0,
+                    deadline: now,
+                }),
+            });
+            if entry.size == 0 {
+                return self.fetch_ended(now);
+            }
+            return self.request_block(now);
+        }
         let Some(url) = entry.url.clone() else {
             return self.fail(Failure::Download, "the notice has no download URL", now);
         };
         self.transfer = Some(Transfer {
             file,
-            verifier: FirmwareVerifier::new(entry.size, notice.sign_method, entry.sign.clone()),
+            verifier,
             file_received: 0,
             before_file,
             resumes: 0,
+            blocks: None,
         });
         vec![Action::Fetch { url, offset: 0 }]
+    }
+
+    /// Asks for the next block (or the same one again): stop-and-wait, the last block shortened
+    /// to the notice's size, a timeout armed.
+    fn request_block(&mut self, now: u64) -> Vec<Action> {
+        let size = self.current_file_size();
+        let block_size = self.config.block_size.max(1);
+        let timeout = self.config.block_timeout_ms;
+        let topic = self.topic(TopicKind::FileDownload);
+        let Some(transfer) = self.transfer.as_mut() else {
+            return Vec::new();
+        };
+        let offset = transfer.file_received;
+        let Some(wait) = transfer.blocks.as_mut() else {
+            return Vec::new();
+        };
+        let request = FileBlockRequest {
+            id: MessageId::from(wait.next_request),
+            stream_id: wait.stream_id,
+            file_id: wait.file_id,
+            offset,
+            size: size.saturating_sub(offset).min(block_size),
+            file_token: Some(DEFAULT_FILE_TOKEN.to_owned()),
+        };
+        wait.next_request = wait.next_request.saturating_add(1);
+        wait.deadline = now.saturating_add(timeout);
+        self.wake_at = Some(wait.deadline);
+        vec![
+            Action::RequestBlock {
+                topic,
+                payload: request.encode(),
+            },
+            Action::WakeAt(wait.deadline),
+        ]
+    }
+
+    fn current_file_size(&self) -> u64 {
+        let file = self.transfer.as_ref().map_or(0, |t| t.file);
+        self.notice
+            .as_ref()
+            .and_then(|n| n.files.get(file))
+            .map_or(0, |f| f.size)
+    }
+
+    /// The block went wrong (timeout, bad frame, CRC): ask again, at most
+    /// `max_block_retries` times, then fail with -4 as Link SDK C does.
+    fn retry_block(&mut self, why: &str, now: u64) -> Vec<Action> {
+        let max = self.config.max_block_retries;
+        let Some(wait) = self.transfer.as_mut().and_then(|t| t.blocks.as_mut()) else {
+            return Vec::new();
+        };
+        if wait.retries >= max {
+            let desc = format!("block download failed after {max} re-sends: {why}");
+            return self.fail(Failure::Flash, &desc, now);
+        }
+        wait.retries += 1;
+        self.request_block(now)
+    }
+
+    /// A T7 frame arrived: a block (checked, then verified with the rest of the file), a bad
+    /// frame (asked again), a reply for another offset (ignored) or a cloud error (-4).
+    fn block_reply(&mut self, frame: &[u8], now: u64) -> Option<Vec<Action>> {
+        let expected = self
+            .transfer
+            .as_ref()
+            .filter(|t| t.blocks.is_some())
+            .map(|t| t.file_received)?;
+        let reply = match FileBlockReply::decode(frame) {
+            Ok(reply) => reply,
+            Err(PayloadError::CloudError { code, message }) => {
+                let desc =
+                    format!("the cloud answered the block request with code {code}: {message}");
+                return Some(self.fail(Failure::Flash, &desc, now));
+            }
+            Err(error) => return Some(self.retry_block(&error.to_string(), now)),
+        };
+        if reply.offset != expected {
+            // A late or stray reply: Link SDK C ignores it and keeps waiting.
+            return Some(Vec::new());
+        }
+        if reply.block.is_empty() {
+            return Some(self.retry_block("an empty block", now));
+        }
+        if let Some(wait) = self.transfer.as_mut().and_then(|t| t.blocks.as_mut()) {
+            wait.retries = 0;
+        }
+        let mut out = self.data(&reply.block, now);
+        let done = match &self.transfer {
+            Some(t) if t.blocks.is_some() => t.file_received >= self.current_file_size(),
+            // The block ended the transfer (a failure or an injected fault).
+            _ => return Some(out),
+        };
+        if done {
+            self.wake_at = None;
+            out.extend(self.fetch_ended(now));
+        } else {
+            out.extend(self.request_block(now));
+        }
+        Some(out)
     }
 
     /// Bytes of the running download arrived.
@@ -582,8 +739,9 @@ impl Device {
             now,
         );
         self.last_reported = Some(100);
-        self.wake_at = Some(now + self.config.flash_ms);
-        out.push(Action::WakeAt(now + self.config.flash_ms));
+        let flashed_at = now.saturating_add(self.config.flash_ms);
+        self.wake_at = Some(flashed_at);
+        out.push(Action::WakeAt(flashed_at));
         out
     }
 
@@ -619,13 +777,26 @@ impl Device {
         vec![Action::Fetch { url, offset }]
     }
 
-    /// Time passed: flashing ends, the reboot ends, an outage ends.
+    /// Time passed: a block request times out, flashing ends, the reboot ends, an outage ends.
     pub fn tick(&mut self, now: u64) -> Vec<Action> {
         if self.wake_at.is_none_or(|at| now < at) {
             return Vec::new();
         }
         self.wake_at = None;
         match self.phase {
+            Phase::Downloading { .. } => {
+                let timeout = self.config.block_timeout_ms;
+                match self.transfer.as_ref().and_then(|t| t.blocks.as_ref()) {
+                    Some(wait) if now >= wait.deadline => {
+                        self.retry_block(&format!("no reply within {timeout} ms"), now)
+                    }
+                    Some(wait) => {
+                        self.wake_at = Some(wait.deadline);
+                        vec![Action::WakeAt(wait.deadline)]
+                    }
+                    None => Vec::new(),
+                }
+            }
             Phase::Flashing => {
                 if let Fault::Fail {
                     failure: FailureKind::Flash,

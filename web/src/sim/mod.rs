@@ -86,6 +86,28 @@ fn phase_name(phase: &Phase) -> &'static str {
     }
 }
 
+/// A payload as the log shows it: text as it is; a binary file block frame (T7) summarised by
+/// its header and size.
+pub fn describe_payload(topic: &str, payload: &[u8]) -> String {
+    if topic.ends_with("/thing/file/download_reply") {
+        return match otalab_protocol::FileBlockReply::decode(payload) {
+            Ok(reply) => format!(
+                "[block frame, {} bytes] offset {} · {} bytes · file {} bytes · CRC ok",
+                payload.len(),
+                reply.offset,
+                reply.block.len(),
+                reply.file_length
+            ),
+            Err(error) => format!(
+                "[block frame, {} bytes] {}: {error}",
+                payload.len(),
+                error.code()
+            ),
+        };
+    }
+    String::from_utf8_lossy(payload).into_owned()
+}
+
 fn display_name(spec: &DeviceSpec) -> String {
     format!("{}/{}", spec.product_key, spec.device_name)
 }
@@ -277,7 +299,7 @@ fn on_client_event(id: u32, generation: u64, event: ClientEvent) {
                 opened = true;
             }
             ClientEvent::Message(message) => {
-                let payload = String::from_utf8_lossy(&message.payload).into_owned();
+                let payload = describe_payload(&message.topic, &message.payload);
                 state.log(
                     Direction::In,
                     &display_name(&d.spec),
@@ -360,6 +382,19 @@ fn exec(state: &AppState, id: u32, d: &mut SimDevice, actions: Vec<Action>) {
                         }
                     }
                     None => d.error = Some("not connected: message not sent".into()),
+                }
+            }
+            Action::RequestBlock { topic, payload } => {
+                state.log(Direction::Out, &display_name(&d.spec), &topic, &payload);
+                match &d.client {
+                    Some(client) => {
+                        if let Err(error) =
+                            client.publish_token(&topic, payload.as_bytes(), QoS::AtMostOnce)
+                        {
+                            d.error = Some(format!("{}: {error}", error.code()));
+                        }
+                    }
+                    None => d.error = Some("not connected: block request not sent".into()),
                 }
             }
             Action::Fetch { url, offset } => {

@@ -1,7 +1,8 @@
 //! The simulated device's OTA flow, driven step by step.
 
 use otalab_protocol::{
-    Action, Device, DeviceConfig, FailureKind, Fault, Phase, SignMethod, Step, digest_hex,
+    Action, Device, DeviceConfig, FailureKind, Fault, FileBlockReply, FileBlockRequest, Phase,
+    SignMethod, Step, crc16_arc, digest_hex,
 };
 use serde_json::Value;
 
@@ -86,7 +87,8 @@ fn full_upgrade_reports_progress_in_order_then_the_new_version() {
         d.subscriptions(),
         [
             upgrade_topic(),
-            format!("/sys/{PK}/{DN}/thing/ota/firmware/get_reply")
+            format!("/sys/{PK}/{DN}/thing/ota/firmware/get_reply"),
+            format!("/sys/{PK}/{DN}/thing/file/download_reply")
         ]
     );
 
@@ -322,5 +324,248 @@ fn manual_mode_pull_and_foreign_messages() {
     assert_eq!(
         d.message(&upgrade_topic(), b"{", 3).unwrap_err().code(),
         "INVALID_JSON"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Firmware over MQTT (dProtocol "mqtt"): stop-and-wait block requests on T6, frames on T7.
+
+const STREAM: u64 = 1_397_345;
+
+fn reply_topic() -> String {
+    format!("/sys/{PK}/{DN}/thing/file/download_reply")
+}
+
+fn mqtt_notice(bytes: &[u8], method: SignMethod, sign: &str) -> String {
+    serde_json::json!({"code":"1000","id":1695281536874u64,"message":"success","data":{
+        "size": bytes.len(), "version": "2.0.0", "sign": sign, "signMethod": method.as_str(),
+        "dProtocol": "mqtt", "streamId": STREAM, "streamFileId": 1}})
+    .to_string()
+}
+
+/// The block requests among the actions (each must be followed by its timeout).
+fn requests(actions: &[Action]) -> Vec<FileBlockRequest> {
+    actions
+        .iter()
+        .enumerate()
+        .filter_map(|(i, a)| match a {
+            Action::RequestBlock { topic, payload } => {
+                assert_eq!(topic, &format!("/sys/{PK}/{DN}/thing/file/download"));
+                assert!(
+                    matches!(actions.get(i + 1), Some(Action::WakeAt(_))),
+                    "a request arms its timeout: {actions:?}"
+                );
+                // Devices must send valid JSON (only the cloud tolerates the SDK's comma).
+                serde_json::from_str::<Value>(payload).unwrap();
+                Some(FileBlockRequest::decode(payload.as_bytes()).unwrap())
+            }
+            _ => None,
+        })
+        .collect()
+}
+
+/// What a correct cloud answers to `request` from `file`.
+fn serve(request: &FileBlockRequest, file: &[u8]) -> Vec<u8> {
+    let start = request.offset as usize;
+    let end = (start + request.size as usize).min(file.len());
+    FileBlockReply::block(
+        request.id.as_str(),
+        file.len() as u64,
+        request.offset,
+        file[start..end].to_vec(),
+    )
+    .encode()
+}
+
+fn mqtt_device() -> Device {
+    let mut config = DeviceConfig::new(PK, DN, "1.0.0");
+    config.cadence_percent = 10;
+    Device::new(config)
+}
+
+#[test]
+fn over_mqtt_blocks_are_asked_one_at_a_time_verified_and_the_upgrade_completes() {
+    let bytes = firmware(); // 10 000 bytes: blocks of 5120 and 4880
+    for method in [SignMethod::Md5, SignMethod::Sha256] {
+        let mut d = mqtt_device();
+        let sign = digest_hex(method, &bytes);
+        let out = d
+            .message(
+                &upgrade_topic(),
+                mqtt_notice(&bytes, method, &sign).as_bytes(),
+                100,
+            )
+            .unwrap()
+            .unwrap();
+        assert_eq!(steps(&out), ["0"]);
+        assert!(!out.iter().any(|a| matches!(a, Action::Fetch { .. })));
+        let mut all = out.clone();
+        let mut pending = requests(&out);
+        let mut asked = Vec::new();
+        let mut now = 100;
+        while let Some(request) = pending.pop() {
+            assert!(pending.is_empty(), "stop-and-wait: one request at a time");
+            asked.push((request.id.as_str().to_owned(), request.offset, request.size));
+            assert_eq!((request.stream_id, request.file_id), (STREAM, 1));
+            assert_eq!(request.file_token.as_deref(), Some("default"));
+            now += 10;
+            let out = d
+                .message(&reply_topic(), &serve(&request, &bytes), now)
+                .unwrap()
+                .unwrap();
+            pending = requests(&out);
+            all.extend(out);
+        }
+        assert_eq!(
+            asked,
+            [("1".to_owned(), 0, 5120), ("2".to_owned(), 5120, 4880)],
+            "{method:?}"
+        );
+        assert_eq!(steps(&all), ["0", "50", "90", "100"], "{method:?}");
+        assert_eq!(d.phase(), &Phase::Flashing);
+        let flashed = d.tick(now + 1500);
+        assert_eq!(flashed[0], Action::Disconnect);
+        d.tick(now + 2500);
+        assert_eq!(
+            published(&d.connected(now + 2600))[0].1["params"]["version"],
+            "2.0.0"
+        );
+    }
+}
+
+#[test]
+fn over_mqtt_a_bad_crc_a_wrong_offset_and_a_dropped_reply_are_recovered_by_asking_again() {
+    let bytes = firmware();
+    let mut d = mqtt_device();
+    let sign = digest_hex(SignMethod::Md5, &bytes);
+    let out = d
+        .message(
+            &upgrade_topic(),
+            mqtt_notice(&bytes, SignMethod::Md5, &sign).as_bytes(),
+            0,
+        )
+        .unwrap()
+        .unwrap();
+    let first = requests(&out).remove(0);
+
+    // 1. A corrupted CRC: the same block is asked for again at once.
+    let mut frame = serve(&first, &bytes);
+    let n = frame.len();
+    frame[n - 1] ^= 0xff;
+    let again = requests(&d.message(&reply_topic(), &frame, 5).unwrap().unwrap());
+    assert_eq!(
+        again.iter().map(|r| (r.offset, r.size)).collect::<Vec<_>>(),
+        [(0, 5120)]
+    );
+    assert_ne!(again[0].id, first.id, "each request has its own id");
+
+    // 2. A reply at another offset is ignored: no action, still waiting for offset 0.
+    let stray = FileBlockReply::block("99", 10_000, 5120, bytes[5120..6000].to_vec()).encode();
+    assert_eq!(
+        d.message(&reply_topic(), &stray, 6).unwrap(),
+        Some(Vec::new())
+    );
+    assert!(matches!(d.phase(), Phase::Downloading { received: 0, .. }));
+
+    // 3. Nothing comes (a dropped reply): after 10 s the block is asked for again.
+    assert_eq!(d.tick(5 + 9_999), []);
+    let retry = requests(&d.tick(5 + 10_000));
+    assert_eq!(retry.len(), 1);
+    assert_eq!(retry[0].offset, 0);
+
+    // A good reply resets the re-send count; the download completes and verifies.
+    let mut request = retry[0].clone();
+    let mut all = Vec::new();
+    loop {
+        let out = d
+            .message(&reply_topic(), &serve(&request, &bytes), 20_000)
+            .unwrap()
+            .unwrap();
+        all.extend(out.clone());
+        match requests(&out).pop() {
+            Some(next) => request = next,
+            None => break,
+        }
+    }
+    assert_eq!(steps(&all).last().map(String::as_str), Some("100"));
+    assert_eq!(d.phase(), &Phase::Flashing);
+}
+
+#[test]
+fn over_mqtt_a_non_200_reply_and_a_fourth_failure_are_minus_4_and_a_bad_digest_is_minus_3() {
+    let bytes = firmware();
+    let sign = digest_hex(SignMethod::Md5, &bytes);
+    let start = |d: &mut Device, sign: &str| {
+        let out = d
+            .message(
+                &upgrade_topic(),
+                mqtt_notice(&bytes, SignMethod::Md5, sign).as_bytes(),
+                0,
+            )
+            .unwrap()
+            .unwrap();
+        requests(&out).remove(0)
+    };
+
+    // Non-200: the SDK gives up at once with -4.
+    let mut d = mqtt_device();
+    start(&mut d, &sign);
+    let error = FileBlockReply::error("1", 404, "stream not found").encode();
+    let out = d.message(&reply_topic(), &error, 1).unwrap().unwrap();
+    assert_eq!(steps(&out), ["-4"]);
+    assert!(
+        matches!(d.phase(), Phase::Failed { code: -4, desc } if desc.contains("404") && desc.contains("stream not found"))
+    );
+
+    // Four timeouts in a row: three re-sends, then -4.
+    let mut d = mqtt_device();
+    start(&mut d, &sign);
+    let mut now = 0;
+    for _ in 0..3 {
+        now += 10_000;
+        assert_eq!(requests(&d.tick(now)).len(), 1);
+    }
+    now += 10_000;
+    let out = d.tick(now);
+    assert_eq!(steps(&out), ["-4"]);
+    assert!(
+        matches!(d.phase(), Phase::Failed { code: -4, desc } if desc.contains("after 3 re-sends"))
+    );
+
+    // Truncated frames count like timeouts.
+    let mut d = mqtt_device();
+    let first = start(&mut d, &sign);
+    let frame = serve(&first, &bytes);
+    for _ in 0..3 {
+        let out = d
+            .message(&reply_topic(), &frame[..frame.len() - 1], 1)
+            .unwrap()
+            .unwrap();
+        assert_eq!(requests(&out).len(), 1);
+    }
+    let out = d.message(&reply_topic(), &frame[..10], 1).unwrap().unwrap();
+    assert_eq!(steps(&out), ["-4"]);
+
+    // Every block arrives intact (CRCs right) but the file's digest is wrong: -3.
+    let mut d = mqtt_device();
+    let mut request = start(&mut d, &"0".repeat(32));
+    let mut all = Vec::new();
+    loop {
+        let frame = serve(&request, &bytes);
+        let body = &frame[frame.len() - 2 - request.size as usize..frame.len() - 2];
+        assert_eq!(
+            u16::from_le_bytes([frame[frame.len() - 2], frame[frame.len() - 1]]),
+            crc16_arc(body)
+        );
+        let out = d.message(&reply_topic(), &frame, 2).unwrap().unwrap();
+        all.extend(out.clone());
+        match requests(&out).pop() {
+            Some(next) => request = next,
+            None => break,
+        }
+    }
+    assert_eq!(steps(&all).last().map(String::as_str), Some("-3"));
+    assert!(
+        matches!(d.phase(), Phase::Failed { code: -3, desc } if desc.contains("digest mismatch"))
     );
 }
