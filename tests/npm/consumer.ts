@@ -4,7 +4,8 @@ import init, {
   topic, parseTopic, encodeVersionReport, decodeVersionReport, decodeUpgradeNotice,
   decodeFirmwareGetReply, encodeFirmwareGet, decodeFirmwareGet, encodeProgress, decodeProgress,
   FirmwareVerifier, verifyFirmware, aliyunCredentials, parseDevicesConf, OtaBridge, OtaError,
-  initSync,
+  initSync, encodeFileBlockRequest, decodeFileBlockRequest, encodeFileBlockReply, decodeFileBlockReply,
+  type FileBlockRequest, type FileBlockReply,
   type UpgradeNotice, type VerifyResult, type DeviceEntry, type FirmwareInfo, type BridgeSession,
   type TopicKind, type AliyunCredentials, type ProgressReport,
 } from 'otalab';
@@ -17,13 +18,19 @@ export async function main(): Promise<string[]> {
   const notice: UpgradeNotice = decodeUpgradeNotice(new Uint8Array());
   const sizes: number[] = notice.files.map((f) => f.size);
   const udi: string | undefined = notice.packageUdi;
-  const method: 'MD5' | 'SHA256' = notice.signMethod;
+  const method: 'Md5' | 'SHA256' = notice.signMethod;
   const reply: UpgradeNotice | null = decodeFirmwareGetReply('{}');
   const get: string = encodeFirmwareGet({ id: '1' });
   const getDecoded: string = decodeFirmwareGet(get).module;
   const progress: string = encodeProgress({ id: 1, step: -3, desc: 'x' });
   const p: ProgressReport = decodeProgress(progress);
   const step: number = p.step;
+  const ask: string = encodeFileBlockRequest({ id: 1, streamId: 2, fileId: 1, offset: 0, size: 5120 });
+  const request: FileBlockRequest = decodeFileBlockRequest(ask);
+  const token: string | null = request.fileToken;
+  const frame: Uint8Array = encodeFileBlockReply({ id: request.id, fileLength: 4, offset: 0, block: new Uint8Array(4) });
+  const block: FileBlockReply = decodeFileBlockReply(frame);
+  const blockBytes: Uint8Array = block.block;
 
   const verifier = new FirmwareVerifier({ size: 1, signMethod: 'MD5', sign: '' });
   verifier.update(new Uint8Array(1));
@@ -66,9 +73,14 @@ export async function main(): Promise<string[]> {
   new FirmwareVerifier({ signMethod: 'MD5', sign: '' });
   // @ts-expect-error: unknown MQTT sign method
   aliyunCredentials({ productKey: 'p', deviceName: 'd', deviceSecret: 's', signMethod: 'rsa' });
+  // @ts-expect-error: a block is bytes, not text
+  encodeFileBlockReply({ id: 1, fileLength: 4, offset: 0, block: 'abcd' });
+  // @ts-expect-error: streamId is required
+  encodeFileBlockRequest({ id: 1, fileId: 1, offset: 0, size: 1 });
   // @ts-expect-error: version is a string
   const wrong: number = notice.version;
 
   return [kind, decoded.module, String(sizes), udi ?? '', method, String(reply), getDecoded, String(step),
-    String(received), String(failure), String(whole), url ?? '', String(sent), String(handled), subs.join(), String(wrong)];
+    String(received), String(failure), String(whole), url ?? '', String(sent), String(handled), subs.join(), String(wrong),
+    token ?? '', String(blockBytes.length)];
 }

@@ -153,6 +153,55 @@ export function cases(lib, reference) {
       t(() => lib.encodeFirmwareGet({ id: 'x' }), 'INVALID_ID', 'bad id');
     },
 
+    'firmware over MQTT: block request and reply frame'() {
+      // An independent CRC-16/ARC (bit by bit, poly 0xA001 reflected, init 0).
+      const arc = (bytes) => {
+        let crc = 0;
+        for (const b of bytes) {
+          crc ^= b;
+          for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+        }
+        return crc;
+      };
+      eq(arc(new TextEncoder().encode('123456789')), 0xbb3d, 'the independent CRC itself');
+      eq(lib.topic('fileDownloadReply', 'pk', 'dn'), '/sys/pk/dn/thing/file/download_reply', 'T7 topic');
+      eq(lib.parseTopic('/sys/pk/dn/thing/file/download').kind, 'fileDownload', 'T6 parsed');
+
+      const text = lib.encodeFileBlockRequest({ id: 3, streamId: 12332, fileId: 1, offset: 10240, size: 5120 });
+      eq(JSON.parse(text), { id: '3', version: '1.0', params: { fileInfo: { streamId: 12332, fileId: 1 }, fileBlock: { size: 5120, offset: 10240 } } }, 'request without token');
+      eq(lib.decodeFileBlockRequest(text), { id: '3', streamId: 12332, fileId: 1, offset: 10240, size: 5120, fileToken: null }, 'request round trip');
+      const sdk = lib.decodeFileBlockRequest(new TextEncoder().encode('{"id":"4","version":"1.0","params":{"fileToken":"default","fileInfo":{"streamId":7,"fileId":1,},"fileBlock":{"size":5120,"offset":0}}}'));
+      eq([sdk.id, sdk.fileToken, sdk.streamId], ['4', 'default', 7], "Link SDK C's trailing comma");
+      throwsCode(lib, () => lib.decodeFileBlockRequest('{"id":"1","params":{"fileInfo":{"streamId":1},"fileBlock":{"size":1,"offset":0}}}'), 'MISSING_FIELD', 'no fileId');
+      throwsCode(lib, () => lib.encodeFileBlockRequest({ id: 1, streamId: -1, fileId: 1, offset: 0, size: 1 }), 'INVALID_ARGUMENT', 'negative streamId');
+
+      const block = new Uint8Array(5120);
+      for (let i = 0; i < block.length; i++) block[i] = (i * 31 + 7) & 0xff;
+      const frame = lib.encodeFileBlockReply({ id: '3', fileLength: 1048576, offset: 10240, block, fileToken: 'default' });
+      ok(frame instanceof Uint8Array, 'frame is a Uint8Array');
+      // Read the frame by hand: header length, header JSON, block, CRC low byte first.
+      const n = (frame[0] << 8) | frame[1];
+      const header = JSON.parse(new TextDecoder().decode(frame.subarray(2, 2 + n)));
+      eq(header, { id: '3', code: 200, msg: '', data: { fileToken: 'default', fileLength: 1048576, bSize: 5120, bOffset: 10240 } }, 'header');
+      eq(frame.length, 2 + n + 5120 + 2, 'frame length');
+      eq(frame[frame.length - 2] | (frame[frame.length - 1] << 8), arc(block), 'CRC matches the independent one');
+      const reply = lib.decodeFileBlockReply(frame);
+      eq([reply.id, reply.code, reply.fileToken, reply.fileLength, reply.offset, reply.size], ['3', 200, 'default', 1048576, 10240, 5120], 'reply fields');
+      ok(reply.block instanceof Uint8Array && reply.block.every((b, i) => b === block[i]), 'block bytes');
+      eq(lib.decodeFileBlockReply(frame.buffer.slice(frame.byteOffset, frame.byteOffset + frame.length)).size, 5120, 'from an ArrayBuffer');
+
+      const corrupt = frame.slice();
+      corrupt[2 + n + 100] ^= 1;
+      const crc = throwsCode(lib, () => lib.decodeFileBlockReply(corrupt), 'CRC_MISMATCH', 'flipped bit');
+      eq(crc.path, 'frame', 'CRC error path');
+      throwsCode(lib, () => lib.decodeFileBlockReply(frame.subarray(0, frame.length - 1)), 'FRAME_LENGTH_MISMATCH', 'one byte short');
+      throwsCode(lib, () => lib.decodeFileBlockReply(new Uint8Array([0, 200, 123])), 'SHORT_FRAME', 'header cut off');
+      throwsCode(lib, () => lib.decodeFileBlockReply(lib.encodeFileBlockReply({ id: 9, code: 460, msg: 'bad offset' })), 'CLOUD_ERROR', 'non-200');
+      throwsCode(lib, () => lib.decodeFileBlockReply('not bytes'), 'INVALID_ARGUMENT', 'string frame');
+      throwsCode(lib, () => lib.encodeFileBlockReply({ id: 1, fileLength: 4, offset: 0, block: 'text' }), 'INVALID_ARGUMENT', 'string block');
+      throwsCode(lib, () => lib.encodeFileBlockReply({ id: 1, offset: 0, block }), 'INVALID_ARGUMENT', 'no fileLength');
+    },
+
     'progress'() {
       eq(lib.encodeProgress({ id: 1, step: 57, desc: 'downloading', module: 'MCU' }), '{"id":"1","params":{"step":"57","desc":"downloading","module":"MCU"}}', 'percent');
       eq(lib.encodeProgress({ id: 1, step: '-3' }), '{"id":"1","params":{"step":"-3","desc":""}}', 'failure as text, no desc');

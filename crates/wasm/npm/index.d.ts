@@ -3,8 +3,8 @@
 /** A message payload: JSON text or its UTF-8 bytes. Payloads over 256 KiB are refused. */
 export type Payload = string | Uint8Array;
 
-/** The five OTA topics (T1..T5). */
-export type TopicKind = 'inform' | 'upgrade' | 'progress' | 'firmwareGet' | 'firmwareGetReply';
+/** The OTA topics: T1..T5, and T6/T7 for packages delivered over MQTT. */
+export type TopicKind = 'inform' | 'upgrade' | 'progress' | 'firmwareGet' | 'firmwareGetReply' | 'fileDownload' | 'fileDownloadReply';
 
 /** Firmware digest algorithm in the spelling the cloud sends (`Md5`, `SHA256`); inputs accept any case. */
 export type SignMethod = 'Md5' | 'SHA256';
@@ -201,9 +201,42 @@ export class OtaBridge {
   [Symbol.dispose](): void;
 }
 
+/** A file block request (T6) of a package delivered over MQTT. */
+export interface FileBlockRequest {
+  /** Request id (decimal digits). */
+  id: string;
+  /** The notice's `streamId`. */
+  streamId: number;
+  /** The notice's `streamFileId`. */
+  fileId: number;
+  /** Absolute byte offset. */
+  offset: number;
+  /** Bytes asked for. */
+  size: number;
+  /** `fileToken` (Link SDK C sends 'default'); null when the device left it out. */
+  fileToken: string | null;
+}
+
+/** A decoded file block reply frame (T7). */
+export interface FileBlockReply {
+  /** Echo of the request id. */
+  id: string;
+  /** Always 200 here: any other code throws CLOUD_ERROR. */
+  code: number;
+  msg: string;
+  fileToken: string | null;
+  /** The whole file's size. */
+  fileLength: number;
+  /** Absolute offset of the block. */
+  offset: number;
+  /** Bytes in the block. */
+  size: number;
+  block: Uint8Array;
+}
+
 /** Builds a topic. */
 export function topic(kind: TopicKind, productKey: string, deviceName: string): string;
-/** Parses one of the five OTA topics. */
+/** Parses one of the seven OTA topics. */
 export function parseTopic(topic: string): ParsedTopic;
 /** Encodes T1. */
 export function encodeVersionReport(report: { id: string | number; version: string; module?: string }): string;
@@ -221,6 +254,17 @@ export function decodeFirmwareGet(payload: Payload): FirmwareGetRequest;
 export function encodeProgress(progress: { id: string | number; step: number | string; desc?: string; module?: string }): string;
 /** Decodes T3. */
 export function decodeProgress(payload: Payload): ProgressReport;
+/** Encodes a T6 file block request as JSON text (valid JSON, in Link SDK C's field order). */
+export function encodeFileBlockRequest(request: { id: string | number; streamId: number; fileId: number; offset: number; size: number; fileToken?: string }): string;
+/** Decodes a T6 request; accepts Link SDK C's trailing comma (`"fileId":1,}`), a number id, no version. */
+export function decodeFileBlockRequest(payload: Payload): FileBlockRequest;
+/**
+ * Encodes a T7 reply frame: 2-byte big-endian header length, JSON header, block, CRC-16/ARC low
+ * byte first. With `code` other than 200 (an error reply) `block` may be left out.
+ */
+export function encodeFileBlockReply(reply: { id: string | number; fileLength: number; offset: number; block: Uint8Array; fileToken?: string; code?: number; msg?: string }): Uint8Array;
+/** Decodes a T7 frame; throws SHORT_FRAME, FRAME_LENGTH_MISMATCH, CRC_MISMATCH, or CLOUD_ERROR for a non-200 code. */
+export function decodeFileBlockReply(frame: Uint8Array | ArrayBuffer): FileBlockReply;
 /** Aliyun MQTT login for a device. */
 export function aliyunCredentials(options: AliyunCredentialOptions): AliyunCredentials;
 /** Reads a bridge `devices.conf` (HOCON); errors carry `line` (and `column`). */

@@ -4,6 +4,7 @@
 //! converts and maps errors; every decision is made by the protocol crate. Errors are thrown as
 //! `OtaError { name: 'OtaError', code, message, ...details }`.
 
+mod block;
 mod bridge;
 mod convert;
 mod error;
@@ -17,6 +18,10 @@ use otalab_protocol::{
 use serde::Deserialize;
 use wasm_bindgen::prelude::*;
 
+pub use block::{
+    decode_file_block_reply, decode_file_block_request, encode_file_block_reply,
+    encode_file_block_request,
+};
 pub use bridge::JsOtaBridge;
 use convert::{
     NumberOrText, argument_error, coded, from_js, message_id, module, payload_bytes, step,
@@ -35,7 +40,7 @@ pub fn topic(kind: JsValue, product_key: JsValue, device_name: JsValue) -> JsRes
     let kind = TopicKind::from_name(&kind).ok_or_else(|| {
         bad_argument(
             "kind",
-            format!("unknown topic kind {kind:?}; expected inform, upgrade, progress, firmwareGet or firmwareGetReply"),
+            format!("unknown topic kind {kind:?}; expected inform, upgrade, progress, firmwareGet, firmwareGetReply, fileDownload or fileDownloadReply"),
         )
     })?;
     coded(Topic::new(kind, &product_key, &device_name)).map(|t| t.to_string())

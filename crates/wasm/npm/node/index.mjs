@@ -7,6 +7,8 @@ export const {
   decodeUpgradeNotice, decodeFirmwareGetReply,
   encodeFirmwareGet, decodeFirmwareGet,
   encodeProgress, decodeProgress,
+  encodeFileBlockRequest, decodeFileBlockRequest,
+  encodeFileBlockReply, decodeFileBlockReply,
   FirmwareVerifier, verifyFirmware,
   aliyunCredentials, parseDevicesConf,
   OtaBridge, OtaError, initSync,

@@ -8,6 +8,8 @@ export {
   decodeUpgradeNotice, decodeFirmwareGetReply,
   encodeFirmwareGet, decodeFirmwareGet,
   encodeProgress, decodeProgress,
+  encodeFileBlockRequest, decodeFileBlockRequest,
+  encodeFileBlockReply, decodeFileBlockReply,
   FirmwareVerifier, verifyFirmware,
   aliyunCredentials, parseDevicesConf,
   OtaBridge,
