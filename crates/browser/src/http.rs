@@ -1,4 +1,4 @@
-//! Small HTTP helpers: JSON from a URL, a file upload.
+//! Small HTTP helpers: JSON from a URL, a whole small file, a file upload.
 
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -49,4 +49,29 @@ pub async fn put(url: &str, body: &JsValue) -> Result<String, String> {
     init.set_method("PUT");
     init.set_body(body);
     text_of(fetch(url, &init).await?).await
+}
+
+/// GETs `url` and returns the body as bytes, refusing a body over `limit` bytes (by its
+/// Content-Length when the server sends one, and by what arrived otherwise).
+pub async fn get_bytes(url: &str, limit: usize) -> Result<Vec<u8>, String> {
+    let init = RequestInit::new();
+    let response = fetch(url, &init).await?;
+    let declared = response
+        .headers()
+        .get("content-length")
+        .ok()
+        .flatten()
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(format!("{url}: larger than {limit} bytes"));
+    }
+    let buffer = response.array_buffer().map_err(|_| "no body".to_string())?;
+    let buffer = JsFuture::from(buffer)
+        .await
+        .map_err(|_| format!("{url}: the body could not be read"))?;
+    let bytes = js_sys::Uint8Array::new(&buffer);
+    if bytes.length() as usize > limit {
+        return Err(format!("{url}: larger than {limit} bytes"));
+    }
+    Ok(bytes.to_vec())
 }

@@ -1,6 +1,6 @@
 //! The sandbox cloud panel: pick a firmware (demo, or a dropped file whose size and digests the
 //! page computes), upload it to the sandbox server, and push a correct or a deliberately wrong
-//! notice to the devices.
+//! notice to the devices, signed with MD5 or SHA-256, delivered over HTTP or over MQTT.
 
 use leptos::prelude::*;
 use otalab_protocol::{SignMethod, digest_hex};
@@ -89,6 +89,7 @@ pub fn Platform() -> impl IntoView {
             use_file(state, file, target.get_untracked());
         }
     };
+    let method = RwSignal::new(SignMethod::Md5);
     let push = move |only_selected: bool| {
         let Some(mut package) = state.package.get_untracked() else {
             state.notice_line.set("choose a firmware first".into());
@@ -102,14 +103,34 @@ pub fn Platform() -> impl IntoView {
                 .devices
                 .with_untracked(|rows| rows.iter().map(|r| r.id).collect())
         };
-        match cloud::push(&sim::names(&ids), &package, kind.get_untracked()) {
-            Ok(n) => state.notice_line.set(format!(
-                "{n} × {:?} → {}",
-                kind.get_untracked(),
-                package.version
-            )),
-            Err(e) => state.notice_line.set(e),
-        }
+        let names = sim::names(&ids);
+        let kind = kind.get_untracked();
+        let method = method.get_untracked();
+        spawn_local(async move {
+            let stream = if kind.over_mqtt() {
+                state
+                    .notice_line
+                    .set(format!("loading {} for delivery over MQTT…", package.name));
+                match cloud::prepare_stream(&package).await {
+                    Ok(id) => Some(id),
+                    Err(e) => {
+                        state.notice_line.set(e);
+                        return;
+                    }
+                }
+            } else {
+                None
+            };
+            match cloud::push(&names, &package, kind, method, stream) {
+                Ok(n) => state.notice_line.set(format!(
+                    "{n} × {} · {} → {}",
+                    state.t(kind.key()),
+                    method.name(),
+                    package.version
+                )),
+                Err(e) => state.notice_line.set(e),
+            }
+        });
     };
     view! {
         <section class="card">
@@ -142,6 +163,15 @@ pub fn Platform() -> impl IntoView {
                     if let Some(k) = NoticeKind::ALL.into_iter().find(|k| k.key() == value) { kind.set(k) }
                 }>
                     {NoticeKind::ALL.into_iter().map(|k| view! { <option value=k.key()>{move || state.t(k.key())}</option> }).collect_view()}
+                </select>
+            </label>
+            <label>{move || state.t("package_sign")}
+                <select data-testid="sign-method" on:change=move |ev| {
+                    if let Ok(m) = SignMethod::parse(&event_target_value(&ev)) { method.set(m) }
+                }>
+                    {[SignMethod::Md5, SignMethod::Sha256].into_iter().map(|m| view! {
+                        <option value=m.as_str() selected=move || method.get() == m>{m.name()}</option>
+                    }).collect_view()}
                 </select>
             </label>
             <label><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud::set_answer_pulls(on); } />
