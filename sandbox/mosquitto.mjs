@@ -33,18 +33,30 @@ async function waitForPort(port, child, deadline) {
   return false;
 }
 
+const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
+
 /**
  * Starts mosquitto. `users` is `{ name: password }` (none: anonymous access), `acl` the text of
- * an ACL file; `persistence` keeps sessions and queued QoS 1 messages across restarts. Returns `{ port, wsPort, url, wsUrl, dir, log(), stop(), restart() }`.
+ * an ACL file; `persistence` keeps sessions and queued QoS 1 messages across restarts.
+ * `dynsec` uses mosquitto's dynamic security plugin instead, which checks subscriptions when
+ * they are made (SUBACK 0x80 for a filter a client may not subscribe to; the ACL file only
+ * filters deliveries): `{ name: { password, subscribe: [patterns], publish: [patterns] } }`.
+ * Returns `{ port, wsPort, url, wsUrl, dir, log(), stop(), restart() }`.
  */
-export async function startMosquitto({ users, acl, port, wsPort, persistence = false } = {}) {
+export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false } = {}) {
   const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
   if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
   port ??= await freePort();
   wsPort ??= await freePort();
   const auth = [];
-  if (users) {
+  const admin = ['otalab-admin', `admin-${process.pid}-${Date.now()}`];
+  if (dynsec) {
+    if (!existsSync(DYNSEC_PLUGIN)) throw new Error(`the dynamic security plugin is missing: ${DYNSEC_PLUGIN}`);
+    const config = path.join(dir, 'dynamic-security.json');
+    execFileSync('mosquitto_ctrl', ['dynsec', 'init', config, ...admin], { stdio: 'ignore' });
+    auth.push('allow_anonymous false', `plugin ${DYNSEC_PLUGIN}`, `plugin_opt_config_file ${config}`);
+  } else if (users) {
     const passwd = path.join(dir, 'passwd');
     writeFileSync(passwd, '');
     for (const [name, password] of Object.entries(users)) {
@@ -96,6 +108,15 @@ export async function startMosquitto({ users, acl, port, wsPort, persistence = f
     if (child.exitCode === null) child.kill('SIGKILL');
   };
   await start();
+  for (const [name, { password, subscribe = [], publish = [] }] of Object.entries(dynsec ?? {})) {
+    const ctrl = (...args) => execFileSync('mosquitto_ctrl',
+      ['-h', '127.0.0.1', '-p', String(port), '-u', admin[0], '-P', admin[1], 'dynsec', ...args], { stdio: 'ignore' });
+    ctrl('createClient', name, '-p', password);
+    ctrl('createRole', `${name}-role`);
+    for (const topic of subscribe) ctrl('addRoleACL', `${name}-role`, 'subscribePattern', topic, 'allow');
+    for (const topic of publish) ctrl('addRoleACL', `${name}-role`, 'publishClientSend', topic, 'allow');
+    ctrl('addClientRole', name, `${name}-role`);
+  }
   return {
     port,
     wsPort,

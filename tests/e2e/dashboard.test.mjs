@@ -4,6 +4,7 @@
 // Needs `scripts/build-dashboard` first (scripts/test runs it).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,13 +20,17 @@ let sandbox;
 let browser;
 let observer;
 const seen = []; // { topic, payload } as the observer received them
+const frames = []; // { topic, bytes, at } of the file block topics (binary), as received
 const requests = []; // firmware server log lines
 
 before(async () => {
   mkdirSync(shots, { recursive: true });
   sandbox = await startSandbox({ dist: path.join(repo, 'dist'), log: (line) => requests.push(line) });
   observer = await mqtt.connectAsync(sandbox.brokerUrl, { clientId: 'e2e-observer', protocolVersion: 4 });
-  observer.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
+  observer.on('message', (topic, payload) => {
+    if (topic.includes('/thing/file/')) frames.push({ topic, bytes: Buffer.from(payload), at: Date.now() });
+    else seen.push({ topic, payload: payload.toString() });
+  });
   await observer.subscribeAsync(['/ota/#', '/sys/#'], { qos: 1 });
   browser = await launchChromium();
 });
@@ -82,9 +87,39 @@ function observed(pk, dn) {
   };
 }
 
-async function push(page, kind = 'correct') {
+async function push(page, kind = 'correct', method) {
   await page.selectOption('[data-testid=notice-kind]', kind);
+  if (method) await page.selectOption('[data-testid=sign-method]', method);
   await page.click('[data-testid=push]');
+}
+
+/** Pushes to the one selected device. */
+async function pushTo(page, dn, kind, method) {
+  await page.click(`[data-testid=device-${dn}]`);
+  await page.selectOption('[data-testid=notice-kind]', kind);
+  if (method) await page.selectOption('[data-testid=sign-method]', method);
+  await page.click('[data-testid=push-selected]');
+}
+
+/** CRC-16/ARC, bit by bit (independent of otalab's crc crate). */
+function crc16arc(bytes) {
+  let crc = 0;
+  for (const b of bytes) {
+    crc ^= b;
+    for (let i = 0; i < 8; i++) crc = crc & 1 ? (crc >>> 1) ^ 0xa001 : crc >>> 1;
+  }
+  return crc;
+}
+
+/** Reads a T7 frame by hand: { header, block, crcOk } (null when it is not even a frame). */
+function readFrame(bytes) {
+  if (bytes.length < 4) return null;
+  const n = bytes.readUInt16BE(0);
+  if (bytes.length < 2 + n + 2) return null;
+  const header = JSON.parse(bytes.subarray(2, 2 + n).toString('utf8'));
+  const block = bytes.subarray(2 + n, bytes.length - 2);
+  const crcOk = bytes.readUInt16LE(bytes.length - 2) === crc16arc(block);
+  return { header, block, crcOk, lengthOk: block.length === (header.data?.bSize ?? -1) };
 }
 
 describe('the dashboard', () => {
@@ -159,6 +194,112 @@ describe('the dashboard', () => {
     await until('succeeded', async () => (await count_of(page, 'count-succeeded')) === 1, 60_000);
     assert.ok(requests.some((r) => /^GET \/flaky\/demo-2\.0\.0\.bin bytes=\d+-$/.test(r)), requests.filter((r) => r.includes('flaky')).join('\n'));
     assert.equal(observed(pk, 'dev-1').versions.at(-1), '2.0.0');
+    await page.close();
+  });
+
+  test('notices go out as the real cloud writes them: Md5 or SHA256, the md5 twin, a number id, one file in the single-file shape', async () => {
+    const pk = 'a1E2eWire00';
+    const page = await openFleet(pk, 'dev-{1..2}', 2);
+    const info = await sandbox.info();
+    const firmware = readFileSync(path.join(sandbox.firmwareDir, 'demo-2.0.0.bin'));
+    await pushTo(page, 'dev-1', 'correct', 'Md5');
+    await pushTo(page, 'dev-2', 'correct', 'SHA256');
+    await until('2 succeeded', async () => (await count_of(page, 'count-succeeded')) === 2, 60_000);
+    const notice = (dn) => JSON.parse(seen.find((m) => m.topic === `/ota/device/upgrade/${pk}/${dn}`).payload);
+    const md5 = notice('dev-1');
+    assert.equal(typeof md5.id, 'number', JSON.stringify(md5));
+    assert.equal(md5.code, '1000');
+    assert.equal(md5.data.signMethod, 'Md5'); // what Link SDK C and the Python SDK compare with
+    assert.equal(md5.data.sign, createHash('md5').update(firmware).digest('hex'));
+    assert.equal(md5.data.md5, md5.data.sign);
+    assert.equal(md5.data.size, firmware.length);
+    assert.equal(md5.data.url, info.demo[0].url);
+    assert.equal(md5.data.files, undefined);
+    const sha = notice('dev-2');
+    assert.equal(sha.data.signMethod, 'SHA256');
+    assert.equal(sha.data.sign, createHash('sha256').update(firmware).digest('hex'));
+    assert.equal(sha.data.md5, undefined);
+    for (const dn of ['dev-1', 'dev-2']) assert.equal(observed(pk, dn).versions.at(-1), '2.0.0');
+    assert.deepEqual(page.errors, []);
+    await page.close();
+  });
+
+  test('firmware over MQTT: 1 MiB to 3 devices in blocks, each surviving one channel fault; an error reply is -4', async () => {
+    const pk = 'a1E2eMqttDl';
+    const names = ['dev-1', 'dev-2', 'dev-3'];
+    const page = await openFleet(pk, 'dev-{1..3}', 3);
+    const firmware = readFileSync(path.join(sandbox.firmwareDir, 'demo-2.0.0.bin'));
+    assert.ok(firmware.length >= 1024 * 1024);
+    const since = frames.length;
+    // One fault each, all three downloads at once: a corrupted CRC, a stray offset, a lost reply.
+    await pushTo(page, 'dev-1', 'mqtt_bad_crc');
+    await pushTo(page, 'dev-2', 'mqtt_wrong_offset');
+    await pushTo(page, 'dev-3', 'mqtt_drop_reply');
+    await until('3 succeeded', async () => (await count_of(page, 'count-succeeded')) === 3, 120_000);
+
+    const mine = (dn, suffix) => frames.slice(since).filter((f) => f.topic === `/sys/${pk}/${dn}/thing/file/${suffix}`);
+    for (const dn of names) {
+      const notice = JSON.parse(seen.find((m) => m.topic === `/ota/device/upgrade/${pk}/${dn}`).payload);
+      assert.equal(notice.data.dProtocol, 'mqtt');
+      assert.equal(notice.data.url, undefined);
+      assert.ok(Number.isInteger(notice.data.streamId) && notice.data.streamFileId === 1, JSON.stringify(notice));
+      // Requests: valid JSON, 5 KiB blocks, the stream of the notice, covering the whole file.
+      const asks = mine(dn, 'download').map((f) => ({ ...JSON.parse(f.bytes.toString()), at: f.at }));
+      for (const a of asks) {
+        assert.equal(a.params.fileInfo.streamId, notice.data.streamId);
+        assert.ok(a.params.fileBlock.size <= 5120 && a.params.fileBlock.size > 0, JSON.stringify(a));
+      }
+      const offsets = [...new Set(asks.map((a) => a.params.fileBlock.offset))].sort((a, b) => a - b);
+      assert.deepEqual(offsets, Array.from({ length: Math.ceil(firmware.length / 5120) }, (_, i) => i * 5120), dn);
+      // Replies: every frame is well formed; each correct one carries the file's bytes.
+      const replies = mine(dn, 'download_reply').map((f) => readFrame(f.bytes));
+      assert.ok(replies.every((r) => r && r.header.code === 200 && r.lengthOk), dn);
+      const bad = replies.filter((r) => !r.crcOk);
+      for (const r of replies.filter((r) => r.crcOk)) {
+        const at = r.header.data.bOffset;
+        assert.ok(r.block.equals(firmware.subarray(at, at + r.block.length)), `${dn}: bytes at ${at}`);
+      }
+      const resent = asks.length - offsets.length;
+      if (dn === 'dev-1') {
+        assert.equal(bad.length, 1, 'one corrupted CRC');
+        assert.equal(resent, 1, 'the block asked for again');
+      } else {
+        assert.equal(bad.length, 0, dn);
+      }
+      if (dn === 'dev-2') {
+        // The stray reply is for an offset nobody asked for at that moment: asked again after the timeout.
+        assert.equal(resent, 1, 'one re-send after the stray reply');
+      }
+      if (dn === 'dev-3') {
+        const byOffset = new Map();
+        for (const a of asks) byOffset.set(a.params.fileBlock.offset, [...(byOffset.get(a.params.fileBlock.offset) ?? []), a]);
+        const twice = [...byOffset.values()].filter((list) => list.length === 2);
+        assert.equal(twice.length, 1, 'one block asked for twice');
+        const [first, second] = twice[0];
+        assert.ok(second.at - first.at >= 9_000, `re-sent after the 10 s timeout (${second.at - first.at} ms)`);
+      }
+      const { steps, versions } = observed(pk, dn);
+      const values = steps.map((s) => Number(s.step));
+      assert.equal(values[0], 0, `${dn}: ${values}`);
+      assert.equal(values.at(-1), 100, `${dn}: ${values}`);
+      assert.deepEqual([...values].sort((a, b) => a - b), values, `${dn}: steps in order`);
+      assert.ok(values.length > 5, `${dn}: progress while downloading: ${values}`);
+      assert.equal(versions.at(-1), '2.0.0', dn);
+    }
+    await page.click('[data-testid=device-dev-2]');
+    await page.setViewportSize({ width: 1400, height: 1000 });
+    await page.evaluate(() => window.scrollTo(0, 0));
+    await page.screenshot({ path: path.join(shots, 'mqtt-delivery.png') });
+
+    // An error reply (non-200) is not retried: -4 at once.
+    await push(page, 'mqtt_error_reply');
+    await until('3 failed', async () => (await count_of(page, 'count-failed')) === 3, 60_000);
+    for (const dn of names) {
+      const last = observed(pk, dn).steps.at(-1);
+      assert.equal(Number(last.step), -4, JSON.stringify(last));
+      assert.match(last.desc, /500/);
+    }
+    assert.deepEqual(page.errors, []);
     await page.close();
   });
 
