@@ -112,7 +112,7 @@ meter-0001 {
   assert.equal(notices[0].requestId, '1626969597470');
   assert.deepEqual(
     [notices[0].info.size, notices[0].info.signMethod, notices[0].info.sign, notices[0].info.version, notices[0].info.url],
-    [432945, 'MD5', '93230c3bde425a9d7984a594ac55ea1e', '2.0.0', 'https://fw.example/fw.bin'],
+    [432945, 'Md5', '93230c3bde425a9d7984a594ac55ea1e', '2.0.0', 'https://fw.example/fw.bin'],
   );
   assert.deepEqual(notices[0].session, { originalIdentity: 'meter-0001', productKey: 'a1B2c3D4e5F', deviceName: 'meter-0001' });
   assert.deepEqual(atCloud.slice(1), [

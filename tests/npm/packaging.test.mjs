@@ -79,11 +79,12 @@ describe('the tarball', () => {
     assert.ok(list.every((f) => !f.includes('.rs') && !f.includes('target/')), list.join(', '));
   });
 
-  test('the web wasm is at most 120 KB gzipped', () => {
+  // 120 KB until firmware over MQTT (block request and frame codec, CRC-16) added about 5.5 KB.
+  test('the web wasm is at most 125 KB gzipped', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-tar-'));
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
     const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_wasm_bg.wasm')]).length;
-    assert.ok(gz <= 120_000, `web wasm is ${gz} bytes gzipped`);
+    assert.ok(gz <= 125_000, `web wasm is ${gz} bytes gzipped`);
   });
 });
 

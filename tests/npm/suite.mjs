@@ -313,7 +313,7 @@ export function cases(lib, reference) {
       eq(bridge.handleMessage('/ota/device/upgrade/pk/other', NOTICE), false, 'other device');
       eq(bridge.handleMessage('/ota/device/inform/pk/dn1', '{}'), false, 'uplink topic');
       eq(bridge.handleMessage('/sys/pk/dn1/thing/ota/firmware/get_reply', '{"id":"1","code":200,"data":{}}'), false, 'empty pull reply');
-      eq(seen, [['1626969597470', 432945, 'MD5', '93230c3bde425a9d7984a594ac55ea1e', '2.0.0', URL, 'MCU', { originalIdentity: 'm2', productKey: 'pk', deviceName: 'dn2' }]], 'handler arguments');
+      eq(seen, [['1626969597470', 432945, 'Md5', '93230c3bde425a9d7984a594ac55ea1e', '2.0.0', URL, 'MCU', { originalIdentity: 'm2', productKey: 'pk', deviceName: 'dn2' }]], 'handler arguments');
       eq(bridge.reportOtaProgress('1626969597470', 'm2', -3, 'digest mismatch', 'MCU'), true, 'report progress');
       eq(sent, [
         ['/ota/device/inform/pk/dn1', '{"id":"12345","params":{"version":"1.0.1"}}', 1],
