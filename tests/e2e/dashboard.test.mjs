@@ -287,6 +287,7 @@ describe('the dashboard', () => {
       assert.equal(versions.at(-1), '2.0.0', dn);
     }
     await page.click('[data-testid=device-dev-2]');
+    assert.match(await page.textContent('[data-testid=notice-download]'), /^mqtt · streamId \d+ · streamFileId 1$/);
     await page.setViewportSize({ width: 1400, height: 1000 });
     await page.evaluate(() => window.scrollTo(0, 0));
     await page.screenshot({ path: path.join(shots, 'mqtt-delivery.png') });

@@ -32,7 +32,14 @@ pub fn NoticeDetail() -> impl IntoView {
                         <dt>"module"</dt><dd>{field(&notice, "module")}</dd>
                         <dt>"signMethod"</dt><dd>{field(&notice, "signMethod")}</dd>
                         <dt>"isDiff"</dt><dd>{field(&notice, "isDiff")}</dd>
-                        <dt>"download"</dt><dd>{field(&notice, "download")}</dd>
+                        <dt>"download"</dt><dd data-testid="notice-download">{
+                            let download = field(&notice, "download");
+                            if download == "mqtt" {
+                                format!("mqtt · streamId {} · streamFileId {}", field(&notice, "streamId"), field(&notice, "streamFileId"))
+                            } else {
+                                download
+                            }
+                        }</dd>
                         <dt>"digestsign"</dt><dd>{field(&notice, "digestSign")}</dd>
                         <dt>"files"</dt><dd>
                             <ul>{files.into_iter().map(|f| view! {
