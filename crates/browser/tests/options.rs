@@ -52,3 +52,28 @@ fn aliyun_options_carry_the_signed_login_and_the_endpoint_url() {
         "CREDENTIALS_EMPTY_FIELD"
     );
 }
+
+#[test]
+fn debug_output_never_shows_the_password_or_the_secret() {
+    let device = DeviceIdentity {
+        product_key: "a1FlMDWCTf1".into(),
+        device_name: "device1".into(),
+        device_secret: "pl4nted-s3cret".into(),
+    };
+    let options = ClientOptions::aliyun(
+        &device,
+        &CredentialOptions::default(),
+        &Endpoint::region("cn-shanghai").unwrap(),
+        60,
+    )
+    .unwrap();
+    let password = options.session.password.clone().unwrap();
+    for text in [format!("{options:?}"), format!("{:#?}", options.session)] {
+        assert!(!text.contains(&password), "{text}");
+        assert!(!text.contains("pl4nted-s3cret"), "{text}");
+        assert!(
+            text.contains("<redacted>") && text.contains("device1&a1FlMDWCTf1"),
+            "{text}"
+        );
+    }
+}

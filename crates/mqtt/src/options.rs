@@ -36,8 +36,8 @@ impl Backoff {
     }
 }
 
-/// How the session connects and behaves.
-#[derive(Debug, Clone, PartialEq)]
+/// How the session connects and behaves. `Debug` shows a password as `<redacted>`.
+#[derive(Clone, PartialEq)]
 pub struct Options {
     /// MQTT client id.
     pub client_id: String,
@@ -65,6 +65,26 @@ pub struct Options {
     pub reconnect: bool,
     /// Seed of the jitter's random numbers (pass something random in production).
     pub seed: u64,
+}
+
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("client_id", &self.client_id)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("keep_alive_secs", &self.keep_alive_secs)
+            .field("clean_session", &self.clean_session)
+            .field("ping_timeout_ms", &self.ping_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("max_incoming_packet", &self.max_incoming_packet)
+            .field("max_outgoing_payload", &self.max_outgoing_payload)
+            .field("max_outbox", &self.max_outbox)
+            .field("backoff", &self.backoff)
+            .field("reconnect", &self.reconnect)
+            .field("seed", &self.seed)
+            .finish()
+    }
 }
 
 impl Options {

@@ -130,8 +130,8 @@ impl Endpoint {
     }
 }
 
-/// What the credentials are made from.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What the credentials are made from. `Debug` shows the secret as `<redacted>`.
+#[derive(Clone, PartialEq, Eq)]
 pub struct DeviceIdentity {
     /// productKey.
     pub product_key: String,
@@ -139,6 +139,16 @@ pub struct DeviceIdentity {
     pub device_name: String,
     /// deviceSecret (never logged by otalab).
     pub device_secret: String,
+}
+
+impl fmt::Debug for DeviceIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceIdentity")
+            .field("product_key", &self.product_key)
+            .field("device_name", &self.device_name)
+            .field("device_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// Options of the MQTT login.

@@ -642,8 +642,8 @@ impl Device {
         if let Err(error) = transfer.verifier.update(bytes) {
             return self.fail(Failure::Verify, &desc_of(&error), now);
         }
-        transfer.file_received += bytes.len() as u64;
-        let received = transfer.before_file + transfer.file_received;
+        transfer.file_received = transfer.file_received.saturating_add(bytes.len() as u64);
+        let received = transfer.before_file.saturating_add(transfer.file_received);
         let total = match &self.phase {
             Phase::Downloading { total, .. } => *total,
             _ => return Vec::new(),
@@ -673,11 +673,12 @@ impl Device {
             Fault::Offline { at_percent, for_ms } if percent >= at_percent => {
                 self.transfer = None;
                 self.phase = Phase::Offline;
-                self.wake_at = Some(now + for_ms);
+                let back_at = now.saturating_add(for_ms);
+                self.wake_at = Some(back_at);
                 return vec![
                     Action::AbortFetch,
                     Action::Disconnect,
-                    Action::WakeAt(now + for_ms),
+                    Action::WakeAt(back_at),
                 ];
             }
             _ => {}
@@ -717,7 +718,7 @@ impl Device {
             return Vec::new();
         };
         let next = transfer.file + 1;
-        let before = transfer.before_file + transfer.file_received;
+        let before = transfer.before_file.saturating_add(transfer.file_received);
         if let Err(error) = transfer.verifier.finish() {
             return self.fail(Failure::Verify, &desc_of(&error), now);
         }
@@ -807,11 +808,9 @@ impl Device {
                 }
                 self.phase = Phase::Rebooting;
                 self.booting = true;
-                self.wake_at = Some(now + self.config.reboot_ms);
-                vec![
-                    Action::Disconnect,
-                    Action::WakeAt(now + self.config.reboot_ms),
-                ]
+                let booted_at = now.saturating_add(self.config.reboot_ms);
+                self.wake_at = Some(booted_at);
+                vec![Action::Disconnect, Action::WakeAt(booted_at)]
             }
             Phase::Rebooting | Phase::Offline => vec![Action::Connect],
             _ => Vec::new(),

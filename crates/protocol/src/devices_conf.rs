@@ -20,8 +20,8 @@ use thiserror::Error;
 use crate::error::quote;
 use crate::topic::check_segment;
 
-/// One device of a `devices.conf`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+/// One device of a `devices.conf`. `Debug` shows the secret as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceEntry {
     /// The device's own identifier in its native protocol (the block's key).
@@ -32,6 +32,17 @@ pub struct DeviceEntry {
     pub device_name: String,
     /// deviceSecret.
     pub device_secret: String,
+}
+
+impl std::fmt::Debug for DeviceEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceEntry")
+            .field("original_identity", &self.original_identity)
+            .field("product_key", &self.product_key)
+            .field("device_name", &self.device_name)
+            .field("device_secret", &"<redacted>")
+            .finish()
+    }
 }
 
 /// A `devices.conf` could not be read.

@@ -359,9 +359,12 @@ impl UpgradeNotice {
         self.ext_data.get("_package_udi").map(String::as_str)
     }
 
-    /// Total size of all files in bytes.
+    /// Total size of all files in bytes (saturating: thousands of files of 2^53 - 1 bytes each
+    /// cannot overflow it).
     pub fn total_size(&self) -> u64 {
-        self.files.iter().map(|f| f.size).sum()
+        self.files
+            .iter()
+            .fold(0u64, |total, f| total.saturating_add(f.size))
     }
 
     /// Decodes a T2 push.

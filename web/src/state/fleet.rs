@@ -3,8 +3,8 @@
 use otalab_protocol::parse_devices_conf;
 use serde::{Deserialize, Serialize};
 
-/// One device to simulate.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// One device to simulate. `Debug` shows the secret as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DeviceSpec {
     /// productKey.
@@ -19,12 +19,24 @@ pub struct DeviceSpec {
     pub version: String,
 }
 
+impl std::fmt::Debug for DeviceSpec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceSpec")
+            .field("product_key", &self.product_key)
+            .field("device_name", &self.device_name)
+            .field("device_secret", &"<redacted>")
+            .field("version", &self.version)
+            .finish()
+    }
+}
+
 fn default_version() -> String {
     "1.0.0".into()
 }
 
 /// A device as kept in localStorage: the secret only when the user asked to remember secrets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// `Debug` shows the secret as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct StoredDevice {
     /// productKey.
@@ -36,6 +48,20 @@ pub struct StoredDevice {
     /// deviceSecret, if remembered.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub device_secret: Option<String>,
+}
+
+impl std::fmt::Debug for StoredDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredDevice")
+            .field("product_key", &self.product_key)
+            .field("device_name", &self.device_name)
+            .field("version", &self.version)
+            .field(
+                "device_secret",
+                &self.device_secret.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
 }
 
 /// What to keep of a fleet.
@@ -91,10 +117,14 @@ pub fn expand_template(template: &str, limit: usize) -> Result<Vec<String>, Stri
     if to < from {
         return Err(format!("the range {from}..{to} is empty"));
     }
-    let count = (to - from + 1) as usize;
-    if count > limit {
-        return Err(format!("{count} names is over the limit of {limit}"));
-    }
+    // Checked: `{0..18446744073709551615}` must be refused, not wrap to 0 or overflow.
+    to.checked_sub(from)
+        .and_then(|span| span.checked_add(1))
+        .filter(|count| *count <= limit as u64)
+        .ok_or_else(|| {
+            let count = u128::from(to) - u128::from(from) + 1;
+            format!("{count} names is over the limit of {limit}")
+        })?;
     let (prefix, suffix) = (&template[..open], &template[close + 1..]);
     Ok((from..=to)
         .map(|n| format!("{prefix}{n:0width$}{suffix}"))
@@ -157,6 +187,44 @@ pub fn export(devices: &[DeviceSpec]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_ranges_are_refused_without_overflow_or_hang() {
+        let error = expand_template("x-{0..18446744073709551615}", 250).unwrap_err();
+        assert_eq!(error, "18446744073709551616 names is over the limit of 250");
+        assert!(expand_template("x-{1..18446744073709551615}", 250).is_err());
+        assert!(expand_template("x-{0..99999999999999999999}", 250).is_err());
+        assert_eq!(expand_template("x-{1..250}", 250).unwrap().len(), 250);
+        assert_eq!(
+            expand_template("x-{1..251}", 250).unwrap_err(),
+            "251 names is over the limit of 250"
+        );
+    }
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let spec = DeviceSpec {
+            product_key: "pk".into(),
+            device_name: "dn".into(),
+            device_secret: "pl4nted-s3cret".into(),
+            version: "1.0.0".into(),
+        };
+        let stored = to_stored(std::slice::from_ref(&spec), true);
+        assert_eq!(stored[0].device_secret.as_deref(), Some("pl4nted-s3cret"));
+        let profile = crate::state::Profile::Broker {
+            url: "ws://127.0.0.1:1".into(),
+            username: "u".into(),
+            password: "pl4nted-s3cret".into(),
+        };
+        for text in [
+            format!("{spec:?}"),
+            format!("{stored:?}"),
+            format!("{profile:?}"),
+        ] {
+            assert!(!text.contains("pl4nted-s3cret"), "{text}");
+            assert!(text.contains("<redacted>"), "{text}");
+        }
+    }
 
     #[test]
     fn templates() {

@@ -17,8 +17,8 @@ pub fn now_ms() -> u64 {
     js_sys::Date::now() as u64
 }
 
-/// How devices connect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// How devices connect. `Debug` shows the broker password as `<redacted>`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
 pub enum Profile {
     /// The local sandbox broker (from `/sandbox.json`).
@@ -45,6 +45,34 @@ pub enum Profile {
         /// Password (stored only with "remember secrets").
         password: String,
     },
+}
+
+impl std::fmt::Debug for Profile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Sandbox => f.write_str("Sandbox"),
+            Self::Aliyun {
+                region,
+                instance_id,
+                tls,
+                sign_method,
+                keep_alive,
+            } => f
+                .debug_struct("Aliyun")
+                .field("region", region)
+                .field("instance_id", instance_id)
+                .field("tls", tls)
+                .field("sign_method", sign_method)
+                .field("keep_alive", keep_alive)
+                .finish(),
+            Self::Broker { url, username, .. } => f
+                .debug_struct("Broker")
+                .field("url", url)
+                .field("username", username)
+                .field("password", &"<redacted>")
+                .finish(),
+        }
+    }
 }
 
 /// Simulation settings applied to new devices.

@@ -569,3 +569,56 @@ fn over_mqtt_a_non_200_reply_and_a_fourth_failure_are_minus_4_and_a_bad_digest_i
         matches!(d.phase(), Phase::Failed { code: -3, desc } if desc.contains("digest mismatch"))
     );
 }
+
+#[test]
+fn extreme_times_and_sizes_never_overflow() {
+    let bytes = firmware();
+    let good = digest_hex(SignMethod::Sha256, &bytes);
+    let late = u64::MAX - 10;
+    // Flash and reboot times at the maximum, at the end of time.
+    let mut config = DeviceConfig::new(PK, DN, "1.0.0");
+    config.flash_ms = u64::MAX;
+    config.reboot_ms = u64::MAX;
+    let mut d = Device::new(config);
+    d.message(&upgrade_topic(), notice(&bytes, &good).as_bytes(), late)
+        .unwrap();
+    let out = download(&mut d, &bytes, 5000, late);
+    assert!(out.contains(&Action::WakeAt(u64::MAX)), "{out:?}");
+    assert_eq!(
+        d.tick(u64::MAX),
+        [Action::Disconnect, Action::WakeAt(u64::MAX)]
+    );
+
+    // Offline for the longest time.
+    let mut d = device(Fault::Offline {
+        at_percent: 10,
+        for_ms: u64::MAX,
+    });
+    d.message(&upgrade_topic(), notice(&bytes, &good).as_bytes(), late)
+        .unwrap();
+    let out = download(&mut d, &bytes, 5000, late);
+    assert!(out.ends_with(&[
+        Action::AbortFetch,
+        Action::Disconnect,
+        Action::WakeAt(u64::MAX)
+    ]));
+
+    // A package whose sizes add up past u64: the total saturates, nothing panics.
+    // 2100 files of 2^53 - 1 bytes: more than u64 can count, in under 256 KiB of JSON.
+    let md5 = digest_hex(SignMethod::Md5, &bytes);
+    let files: Vec<_> = (0..2100)
+        .map(|_| serde_json::json!({"fileSize": 9_007_199_254_740_991u64, "fileUrl": URL, "fileSign": md5}))
+        .collect();
+    let many = serde_json::json!({"code":"1000","id":"1","data":{"version":"2","signMethod":"Md5","files": files}});
+    let mut d = device(Fault::None);
+    let out = d
+        .message(&upgrade_topic(), many.to_string().as_bytes(), 0)
+        .unwrap()
+        .unwrap();
+    assert_eq!(d.notice().unwrap().total_size(), u64::MAX);
+    assert!(out.contains(&Action::Fetch {
+        url: URL.into(),
+        offset: 0
+    }));
+    assert_eq!(d.data(&bytes, 1).len(), 0);
+}

@@ -7,6 +7,7 @@ mod credentials;
 mod device;
 mod messages;
 mod properties;
+mod secrets;
 mod topics;
 mod vectors;
 mod verify;
