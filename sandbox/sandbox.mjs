@@ -1,7 +1,7 @@
 // The local sandbox: mosquitto with a WebSocket listener on 127.0.0.1, and one HTTP server for
 // the dashboard, firmware files (Range, CORS), firmware uploads and deliberately broken URLs.
 // Used by `scripts/run` and by the end-to-end tests.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdtempSync, promises as fs, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -10,7 +10,8 @@ import { pipeline } from 'node:stream/promises';
 import { startMosquitto } from './mosquitto.mjs';
 import { parseRange, startStaticServer } from './static-server.mjs';
 
-const NAME = /^[A-Za-z0-9._-]{1,128}$/;
+/** Firmware file names: no leading dot (no `..`, no hidden temporary uploads). */
+const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const MAX_UPLOAD = 1024 * 1024 * 1024;
 
 /** Deterministic demo firmware: `size` bytes from a linear congruential generator. */
@@ -24,26 +25,40 @@ export function demoFirmware(size, seed) {
   return bytes;
 }
 
+/** Size, MD5 and SHA-256 of a stream, hashed while it flows (constant memory). */
+async function digestStream(stream) {
+  const md5 = createHash('md5');
+  const sha256 = createHash('sha256');
+  let size = 0;
+  for await (const chunk of stream) {
+    md5.update(chunk);
+    sha256.update(chunk);
+    size += chunk.length;
+  }
+  return { size, md5: md5.digest('hex'), sha256: sha256.digest('hex') };
+}
+
+/** Descriptions of files, hashed once per (name, size, mtime) while streaming from disk. */
+const described = new Map();
+
 async function describe(dir, name, url) {
-  const data = await fs.readFile(path.join(dir, name));
-  return {
-    name,
-    url,
-    size: data.length,
-    md5: createHash('md5').update(data).digest('hex'),
-    sha256: createHash('sha256').update(data).digest('hex'),
-  };
+  const file = path.join(dir, name);
+  const stat = await fs.stat(file);
+  const key = `${file}:${stat.size}:${stat.mtimeMs}`;
+  if (!described.has(key)) described.set(key, digestStream(createReadStream(file)));
+  return { name, url, ...(await described.get(key)) };
 }
 
 /**
- * Starts the sandbox. `dist` is the built dashboard (Trunk output). Ports 0 pick free ones.
- * Returns `{ url, brokerWs, brokerUrl, firmwareDir, info, broker, stop() }`.
+ * Starts the sandbox. `dist` is the built dashboard (Trunk output). Ports 0 pick free ones;
+ * `persistence` keeps the broker's sessions and queued QoS 1 messages across a restart.
+ * Returns `{ url, brokerWs, brokerUrl, firmwareDir, info, broker, cutDownloads(), stop() }`.
  */
-export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, log = () => {} } = {}) {
+export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, persistence = false, log = () => {} } = {}) {
   const firmwareDir = mkdtempSync(path.join(os.tmpdir(), 'otalab-firmware-'));
   await fs.writeFile(path.join(firmwareDir, 'demo-2.0.0.bin'), demoFirmware(1024 * 1024, 1));
   await fs.writeFile(path.join(firmwareDir, 'demo-2.1.0.bin'), demoFirmware(4 * 1024 * 1024, 2));
-  const broker = await startMosquitto({ port: brokerPort, wsPort: brokerWsPort });
+  const broker = await startMosquitto({ port: brokerPort, wsPort: brokerWsPort, persistence });
 
   let base = '';
   const info = async () => ({
@@ -78,12 +93,12 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, l
         'Content-Range': `bytes ${range.start}-${range.end}/${size}`,
         'Accept-Ranges': 'bytes',
       });
-      createReadStream(file, range).pipe(res);
+      createReadStream(file, range).on('error', () => res.destroy()).pipe(res);
       return;
     }
     res.writeHead(200, { 'Content-Type': 'application/octet-stream', 'Content-Length': String(size), 'Accept-Ranges': 'bytes' });
     const half = Math.floor(size / 2);
-    const stream = createReadStream(file, { start: 0, end: half - 1 });
+    const stream = createReadStream(file, { start: 0, end: half - 1 }).on('error', () => res.destroy());
     stream.pipe(res, { end: false });
     stream.on('end', () => setTimeout(() => req.socket.destroy(), 50));
   };
@@ -94,19 +109,45 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, l
       json(res, 200, await info());
       return true;
     }
-    if (section === 'upload' && (req.method === 'PUT' || req.method === 'POST')) {
+    if (section === 'upload') {
+      if (req.method !== 'PUT' && req.method !== 'POST') {
+        res.writeHead(405, { Allow: 'PUT, POST, OPTIONS' }).end();
+        return true;
+      }
       if (!NAME.test(name)) {
-        json(res, 400, { error: 'file names are 1-128 characters of A-Z a-z 0-9 . _ -' });
+        json(res, 400, { error: 'file names are 1-128 characters of A-Z a-z 0-9 . _ - and do not start with a dot' });
         return true;
       }
       const length = Number(req.headers['content-length'] ?? NaN);
-      if (!(length >= 0 && length <= MAX_UPLOAD)) {
+      if (!(Number.isSafeInteger(length) && length >= 0 && length <= MAX_UPLOAD)) {
         json(res, 413, { error: `uploads need a Content-Length of at most ${MAX_UPLOAD} bytes` });
         return true;
       }
-      const target = path.join(firmwareDir, name);
-      await pipeline(req, createWriteStream(target));
-      json(res, 201, await describe(firmwareDir, name, `${base}/firmware/${name}`));
+      // Written to a temporary file and hashed while it streams; renamed over the name only
+      // when every declared byte arrived, so a cut or lying upload leaves nothing behind and
+      // two uploads of one name never mix (the last complete one wins, whole).
+      const temporary = path.join(firmwareDir, `.upload-${randomBytes(8).toString('hex')}`);
+      const md5 = createHash('md5');
+      const sha256 = createHash('sha256');
+      let size = 0;
+      req.on('data', (chunk) => {
+        md5.update(chunk);
+        sha256.update(chunk);
+        size += chunk.length;
+      });
+      try {
+        await pipeline(req, createWriteStream(temporary, { flags: 'wx' }));
+        if (size !== length || !req.complete) throw new Error(`received ${size} of ${length} bytes`);
+        await fs.rename(temporary, path.join(firmwareDir, name));
+      } catch (error) {
+        await fs.rm(temporary, { force: true });
+        log(`upload of ${name} failed: ${error.message}`);
+        if (!res.headersSent && !res.destroyed) json(res, 400, { error: `upload incomplete: ${error.message}` });
+        return true;
+      }
+      json(res, 201, {
+        name, url: `${base}/firmware/${name}`, size, md5: md5.digest('hex'), sha256: sha256.digest('hex'),
+      });
       return true;
     }
     if (section === 'flaky') {
@@ -134,6 +175,8 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, l
     firmwareDir,
     broker,
     info,
+    /** Cuts every firmware download under way at once; returns how many were cut. */
+    cutDownloads: () => server.cut('/firmware/'),
     stop: async () => {
       await server.close();
       await broker.stop();

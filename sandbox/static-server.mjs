@@ -1,6 +1,7 @@
 // A static file server for tests and the sandbox: correct MIME types (application/wasm),
 // CORS, HEAD, and single-range `Range: bytes=a-b` requests (206 / 416). Only files under `root`
-// are served. Optional `routes` (path -> handler(req, res)) and `handle(req, res, url)` (returns
+// are served; malformed paths are 400, traversal attempts never leave the root, unknown methods
+// are 405, oversized request heads 431, and no request can crash the process. Optional `routes` (path -> handler(req, res)) and `handle(req, res, url)` (returns
 // true when it answered) run first: uploads, fault injection.
 import http from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
@@ -46,14 +47,48 @@ function cors(res) {
   res.setHeader('Access-Control-Expose-Headers', 'Content-Length, Content-Range, Accept-Ranges, ETag');
 }
 
-/** Starts serving `root` on 127.0.0.1:`port` (0 = any). Returns `{ port, url, close() }`. */
-export async function startStaticServer({ root, mounts = {}, port = 0, routes = {}, handle, log = () => {} }) {
+/**
+ * Maps a URL path onto a file under `base`, or returns null: a malformed escape (`/%`), a NUL
+ * byte, or anything that resolves outside `base` (`..`, `%2e%2e`, `..%2F`, and siblings that
+ * merely share `base` as a prefix, like `dist-secret` next to `dist`).
+ */
+export function resolveInside(base, urlPath) {
+  let decoded;
+  try {
+    decoded = decodeURIComponent(urlPath);
+  } catch {
+    return null;
+  }
+  if (decoded.includes('\0')) return null;
+  // Hidden files (temporary uploads, dotfiles) are never served.
+  if (decoded.split(/[\\/]/).some((segment) => segment.startsWith('.') && segment !== '.')) return null;
+  const file = path.resolve(base, `.${path.posix.sep}${decoded}`);
+  const relative = path.relative(base, file);
+  const outside = relative === '..' || relative.startsWith(`..${path.sep}`) || path.isAbsolute(relative);
+  return outside ? null : file;
+}
+
+/** Answers `status` unless a response already started; then drops the connection. */
+export function fail(res, status, text) {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(text);
+}
+
+/** Largest request head accepted (bigger: 431). */
+export const MAX_HEADER_BYTES = 16 * 1024;
+
+/** Starts serving `root` on `host`:`port` (127.0.0.1, 0 = any). Returns `{ port, url, server, close() }`. */
+export async function startStaticServer({ root, mounts = {}, port = 0, host = '127.0.0.1', routes = {}, handle, log = () => {} }) {
   // `mounts` serves other directories under a path prefix, e.g. { '/firmware/': dir }.
   const roots = [
     ...Object.entries(mounts).map(([prefix, dir]) => [prefix, path.resolve(dir)]),
     ['/', path.resolve(root)],
   ];
-  const server = http.createServer(async (req, res) => {
+  const streaming = new Set(); // { path, res } of file bodies being sent
+  const serve = async (req, res) => {
     cors(res);
     const url = new URL(req.url, 'http://127.0.0.1');
     log(`${req.method} ${url.pathname} ${req.headers.range ?? ''}`);
@@ -64,7 +99,7 @@ export async function startStaticServer({ root, mounts = {}, port = 0, routes = 
     }
     const route = routes[url.pathname];
     if (route) {
-      route(req, res, url);
+      await route(req, res, url);
       return;
     }
     if (handle && (await handle(req, res, url))) return;
@@ -73,55 +108,92 @@ export async function startStaticServer({ root, mounts = {}, port = 0, routes = 
       return;
     }
     const [prefix, base] = roots.find(([p]) => url.pathname.startsWith(p));
-    let file = path.join(base, decodeURIComponent(url.pathname.slice(prefix.length - 1)));
-    if (!file.startsWith(base)) {
-      res.writeHead(403).end('forbidden');
+    let file = resolveInside(base, url.pathname.slice(prefix.length));
+    if (!file) {
+      fail(res, 400, 'bad path');
       return;
     }
+    let stat;
     try {
-      let stat = await fs.stat(file);
+      stat = await fs.stat(file);
       if (stat.isDirectory()) {
         file = path.join(file, 'index.html');
         stat = await fs.stat(file);
       }
-      const headers = {
-        'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream',
-        'Accept-Ranges': 'bytes',
-        'Cache-Control': 'no-cache',
-        ETag: `"${stat.size.toString(16)}-${stat.mtimeMs.toString(16)}"`,
-      };
-      let start = 0;
-      let end = stat.size - 1;
-      let status = 200;
-      if (req.headers.range) {
-        const range = parseRange(req.headers.range, stat.size);
-        if (!range) {
-          res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stat.size}` }).end();
-          return;
-        }
-        ({ start, end } = range);
-        status = 206;
-        headers['Content-Range'] = `bytes ${start}-${end}/${stat.size}`;
-      }
-      headers['Content-Length'] = String(stat.size === 0 ? 0 : end - start + 1);
-      res.writeHead(status, headers);
-      if (req.method === 'HEAD' || stat.size === 0) {
-        res.end();
+      if (!stat.isFile()) throw new Error('not a file');
+    } catch {
+      fail(res, 404, 'not found');
+      return;
+    }
+    const headers = {
+      'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream',
+      'Accept-Ranges': 'bytes',
+      'Cache-Control': 'no-cache',
+      ETag: `"${stat.size.toString(16)}-${stat.mtimeMs.toString(16)}"`,
+    };
+    let start = 0;
+    let end = stat.size - 1;
+    let status = 200;
+    if (req.headers.range) {
+      const range = parseRange(req.headers.range, stat.size);
+      if (!range) {
+        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stat.size}` }).end();
         return;
       }
-      createReadStream(file, { start, end }).pipe(res);
-    } catch {
-      res.writeHead(404, { 'Content-Type': 'text/plain' }).end('not found');
+      ({ start, end } = range);
+      status = 206;
+      headers['Content-Range'] = `bytes ${start}-${end}/${stat.size}`;
     }
+    headers['Content-Length'] = String(stat.size === 0 ? 0 : end - start + 1);
+    if (req.method === 'HEAD' || stat.size === 0) {
+      res.writeHead(status, headers).end();
+      return;
+    }
+    const stream = createReadStream(file, { start, end });
+    stream.once('error', () => fail(res, 500, 'read error'));
+    const entry = { path: url.pathname, res };
+    streaming.add(entry);
+    stream.once('open', () => {
+      res.writeHead(status, headers);
+      stream.pipe(res);
+    });
+    res.once('close', () => {
+      streaming.delete(entry);
+      stream.destroy();
+    });
+  };
+  const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
+    // Nothing a request does may end the process: every failure becomes a status or a close.
+    serve(req, res).catch((error) => {
+      log(`error ${req.method} ${req.url}: ${error?.message ?? error}`);
+      fail(res, 500, 'internal error');
+    });
+  });
+  server.on('clientError', (error, socket) => {
+    if (!socket.writable) return socket.destroy();
+    const status = error.code === 'HPE_HEADER_OVERFLOW' ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
   });
   await new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(port, '127.0.0.1', resolve);
+    server.listen(port, host, resolve);
   });
   const actual = server.address().port;
   return {
     port: actual,
     url: `http://127.0.0.1:${actual}`,
+    server,
+    /** Cuts every file download under `prefix` at once (a network fault); returns how many. */
+    cut: (prefix = '/') => {
+      let count = 0;
+      for (const entry of [...streaming]) {
+        if (entry.path.startsWith(prefix)) {
+          entry.res.socket?.destroy();
+          count += 1;
+        }
+      }
+      return count;
+    },
     close: () => new Promise((resolve) => { server.closeAllConnections?.(); server.close(resolve); }),
   };
 }
