@@ -28,6 +28,7 @@
 //! ```
 
 mod error;
+mod guard;
 mod options;
 mod session;
 

@@ -8,6 +8,7 @@ use mqtt_protocol_core::mqtt;
 use mqtt_protocol_core::mqtt::prelude::*;
 
 use crate::error::{ConnectError, DisconnectReason, RequestError};
+use crate::guard::IncomingGuard;
 use crate::options::Options;
 
 type Conn = mqtt::Connection<mqtt::role::Client>;
@@ -203,6 +204,8 @@ pub struct Session {
     options: Options,
     state: State,
     conn: Option<Conn>,
+    /// Walks what the current socket received (reset with each connection).
+    guard: IncomingGuard,
     timers: [Option<u64>; 3],
     connack_deadline: Option<u64>,
     close_reason: Option<DisconnectReason>,
@@ -235,6 +238,7 @@ impl Session {
             options,
             state: State::Idle,
             conn: None,
+            guard: IncomingGuard::default(),
             timers: [None; 3],
             connack_deadline: None,
             close_reason: None,
@@ -303,6 +307,7 @@ impl Session {
         };
         self.close_reason = None;
         self.conn = Some(conn);
+        self.guard = IncomingGuard::default();
         self.connack_deadline = Some(now.saturating_add(self.options.connect_timeout_ms));
         let events = self.with_conn(|c| c.checked_send(connect));
         self.process(events, now, &mut out);
@@ -336,6 +341,15 @@ impl Session {
     /// Bytes arrived from the socket (any split: partial packets, several packets).
     pub fn received(&mut self, bytes: &[u8], now: u64) -> Vec<Output> {
         let mut out = Vec::new();
+        if self.conn.is_none() {
+            return out;
+        }
+        if let Err(detail) = self.guard.check(bytes) {
+            // The broker broke the protocol in a way the codec cannot report: drop the link.
+            out.push(Output::Close);
+            self.link_lost(DisconnectReason::ProtocolError { detail }, now, &mut out);
+            return out;
+        }
         let mut cursor = mqtt::common::Cursor::new(bytes);
         while (cursor.position() as usize) < bytes.len() {
             let Some(conn) = self.conn.as_mut() else {

@@ -623,3 +623,47 @@ fn qos0_publish_is_done_as_soon_as_it_is_written() {
     );
     assert_eq!(s.pending(), 0);
 }
+
+/// Found by `scripts/fuzz` (target `mqtt_session`): mqtt-protocol-core 0.7.9 panics when it
+/// acknowledges a QoS 1 PUBLISH whose packet identifier is 0.
+#[test]
+fn a_publish_with_packet_id_0_closes_the_link_instead_of_panicking() {
+    for split in [1usize, 3, 64] {
+        let (mut s, _broker) = connected(options(), T0);
+        // PUBLISH, DUP + QoS 1, topic "/t", packet id 0, payload "x".
+        let evil = [0x3a, 0x06, 0x00, 0x02, b'/', b't', 0x00, 0x00, b'x'];
+        let mut out = Vec::new();
+        for piece in evil.chunks(split) {
+            out.extend(s.received(piece, T0 + 1));
+        }
+        assert!(out.contains(&Output::Close), "{out:?}");
+        assert!(
+            out.iter().any(|o| matches!(o, Output::Disconnected(DisconnectReason::ProtocolError { detail }) if detail.contains("packet identifier 0"))),
+            "{out:?}"
+        );
+        assert!(!out.iter().any(|o| matches!(o, Output::Message(_))));
+        assert!(
+            matches!(s.state(), State::Waiting { .. }),
+            "{:?}",
+            s.state()
+        );
+    }
+    // The same packet with id 7 is delivered and acknowledged as usual, even split byte by byte
+    // after other packets (the walk keeps its place across packets and pieces).
+    let (mut s, mut broker) = connected(options(), T0);
+    let mut wire = broker.publish("/a", &[1; 300], None);
+    wire.extend([0x3a, 0x06, 0x00, 0x02, b'/', b't', 0x00, 0x07, b'x']);
+    let mut out = Vec::new();
+    for byte in &wire {
+        out.extend(s.received(std::slice::from_ref(byte), T0 + 2));
+    }
+    let messages: Vec<_> = out
+        .iter()
+        .filter_map(|o| match o {
+            Output::Message(m) => Some(m.topic.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(messages, ["/a", "/t"]);
+    assert_eq!(s.state(), State::Connected);
+}

@@ -324,7 +324,10 @@ pub struct UpgradeNotice {
 fn check_code(root: &mut Object) -> Result<(), PayloadError> {
     let message = root.take("message");
     let Some(code) = root.take("code") else {
-        if let Some(message) = message {
+        // `"message":"success"` is what the encoder writes anyway; anything else is kept.
+        if let Some(message) = message
+            && message.as_str() != Some("success")
+        {
             root.keep("message", message);
         }
         return Ok(());
@@ -700,8 +703,15 @@ impl UpgradeNotice {
         let mut root = Map::new();
         root.insert("code".into(), code);
         root.insert("id".into(), id);
-        if let Some(message) = message {
-            root.insert("message".into(), message.into());
+        // A message other than "success" came with the notice: it goes back as it was.
+        match (self.unknown_envelope.get("message"), message) {
+            (Some(kept), _) => {
+                root.insert("message".into(), kept.clone());
+            }
+            (None, Some(message)) => {
+                root.insert("message".into(), message.into());
+            }
+            (None, None) => {}
         }
         root.insert("data".into(), self.encode_data());
         extend_unknown(&mut root, &self.unknown_envelope);

@@ -162,3 +162,67 @@ pub fn digest_hex(method: SignMethod, bytes: &[u8]) -> String {
     hasher.update(bytes);
     hasher.finish_hex()
 }
+
+/// Size, MD5 and SHA-256 of a file fed in pieces of any size, in constant memory: what the
+/// dashboard computes for a dropped firmware file before it announces it.
+///
+/// ```
+/// use otalab_protocol::{FileDigests, SignMethod, digest_hex};
+///
+/// let mut digests = FileDigests::new();
+/// for piece in [&b"hello "[..], &b"world"[..]] {
+///     digests.update(piece);
+/// }
+/// let (size, md5, sha256) = digests.finish();
+/// assert_eq!(size, 11);
+/// assert_eq!(md5, digest_hex(SignMethod::Md5, b"hello world"));
+/// assert_eq!(sha256, digest_hex(SignMethod::Sha256, b"hello world"));
+/// ```
+#[derive(Clone)]
+pub struct FileDigests {
+    size: u64,
+    md5: Hasher,
+    sha256: Hasher,
+}
+
+impl std::fmt::Debug for FileDigests {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileDigests")
+            .field("size", &self.size)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for FileDigests {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FileDigests {
+    /// Nothing hashed yet.
+    pub fn new() -> Self {
+        Self {
+            size: 0,
+            md5: Hasher::new(SignMethod::Md5),
+            sha256: Hasher::new(SignMethod::Sha256),
+        }
+    }
+
+    /// Hashes the next piece.
+    pub fn update(&mut self, piece: &[u8]) {
+        self.size = self.size.saturating_add(piece.len() as u64);
+        self.md5.update(piece);
+        self.sha256.update(piece);
+    }
+
+    /// Bytes hashed so far.
+    pub fn size(&self) -> u64 {
+        self.size
+    }
+
+    /// `(size, md5 hex, sha256 hex)`, lowercase.
+    pub fn finish(self) -> (u64, String, String) {
+        (self.size, self.md5.finish_hex(), self.sha256.finish_hex())
+    }
+}

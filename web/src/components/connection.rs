@@ -40,7 +40,7 @@ pub fn Connection() -> impl IntoView {
         }
     };
     view! {
-        <section class="card">
+        <section class="card" data-testid="connection">
             <h2>{move || state.t("connection")}</h2>
             <label>{move || state.t("profile")}
                 <select data-testid="profile" on:change=choose prop:value=kind>
@@ -86,7 +86,7 @@ pub fn Connection() -> impl IntoView {
                     {text(|p| match p { Profile::Broker { username, .. } => Some(username.clone()), _ => None },
                           |p, v| if let Profile::Broker { username, .. } = p { *username = v })}</label>
                 <label>{move || state.t("password")}
-                    <input type="password"
+                    <input type="password" data-testid="broker-password"
                         on:change=move |ev| { let v = event_target_value(&ev); state.profile.update(|p| if let Profile::Broker { password, .. } = p { *password = v }); state.persist(); } /></label>
             </Show>
             <label><input type="checkbox"

@@ -73,7 +73,7 @@ pub fn FleetTools() -> impl IntoView {
                 <button data-testid="connect-all" on:click=move |_| sim::connect_all()>{move || state.t("connect_all")}</button>
                 <button on:click=move |_| sim::disconnect_all()>{move || state.t("disconnect_all")}</button>
                 <button on:click=move |_| sim::remove_all()>{move || state.t("remove_all")}</button>
-                <button on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim::specs()))>{move || state.t("export_fleet")}</button>
+                <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim::specs()))>{move || state.t("export_fleet")}</button>
             </div>
             <h2>{move || state.t("settings")}</h2>
             <label>{move || state.t("cadence")}{setting(|s| u64::from(s.cadence_percent), |s, v| s.cadence_percent = v.clamp(1, 100) as u8)}</label>

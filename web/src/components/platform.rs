@@ -3,7 +3,7 @@
 //! notice to the devices, signed with MD5 or SHA-256, delivered over HTTP or over MQTT.
 
 use leptos::prelude::*;
-use otalab_protocol::{SignMethod, digest_hex};
+use otalab_protocol::{FileDigests, SignMethod};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
@@ -11,7 +11,42 @@ use crate::sim;
 use crate::sim::cloud::{self, NoticeKind};
 use crate::state::{AppState, Package};
 
-/// Hashes a chosen file in the page, uploads it, and selects it (server digests must agree).
+/// Bytes read and hashed at a time: a dropped file of any size needs only this much wasm memory.
+const SLICE: f64 = 4.0 * 1024.0 * 1024.0;
+
+/// Size, MD5 and SHA-256 of `file`, read slice by slice into one reused buffer.
+async fn hash_file(
+    state: AppState,
+    file: &web_sys::File,
+    name: &str,
+) -> Result<(u64, String, String), String> {
+    let total = file.size();
+    let mut digests = FileDigests::new();
+    let mut buffer = Vec::new();
+    let mut start = 0.0;
+    while start < total {
+        let end = (start + SLICE).min(total);
+        let blob = file
+            .slice_with_f64_and_f64(start, end)
+            .map_err(|_| "cannot slice the file".to_string())?;
+        let array = JsFuture::from(blob.array_buffer())
+            .await
+            .map_err(|_| "cannot read the file".to_string())?;
+        let view = js_sys::Uint8Array::new(&array);
+        buffer.resize(view.length() as usize, 0);
+        view.copy_to(&mut buffer);
+        digests.update(&buffer);
+        start = end;
+        state.notice_line.set(format!(
+            "hashing {name}… {} %",
+            (start / total * 100.0).floor()
+        ));
+    }
+    Ok(digests.finish())
+}
+
+/// Hashes a chosen file in the page (in slices, constant memory), uploads it (the browser
+/// streams the file), and selects it (the server's digests, computed while it streams, must agree).
 fn use_file(state: AppState, file: web_sys::File, version: String) {
     spawn_local(async move {
         let name: String = file
@@ -26,16 +61,22 @@ fn use_file(state: AppState, file: web_sys::File, version: String) {
             })
             .take(128)
             .collect();
-        state.notice_line.set(format!("hashing {name}…"));
-        let Ok(buffer) = JsFuture::from(file.array_buffer()).await else {
-            state.notice_line.set("cannot read the file".into());
-            return;
+        // The server refuses hidden names: no leading dot.
+        let name = name.trim_start_matches('.').to_owned();
+        let name = if name.is_empty() {
+            "firmware.bin".to_owned()
+        } else {
+            name
         };
-        let bytes = js_sys::Uint8Array::new(&buffer).to_vec();
-        let md5 = digest_hex(SignMethod::Md5, &bytes);
-        let sha256 = digest_hex(SignMethod::Sha256, &bytes);
-        let size = bytes.len() as u64;
-        drop(bytes);
+        state.notice_line.set(format!("hashing {name}…"));
+        let (size, md5, sha256) = match hash_file(state, &file, &name).await {
+            Ok(digests) => digests,
+            Err(e) => {
+                state.notice_line.set(e);
+                return;
+            }
+        };
+        state.notice_line.set(format!("uploading {name}…"));
         let url = format!("/upload/{name}");
         match otalab_browser::http::put(&url, file.unchecked_ref()).await {
             Ok(text) => match serde_json::from_str::<Package>(&with_version(&text, &version)) {
