@@ -52,7 +52,8 @@ async function describe(dir, name, url) {
 /**
  * Starts the sandbox. `dist` is the built dashboard (Trunk output). Ports 0 pick free ones;
  * `persistence` keeps the broker's sessions and queued QoS 1 messages across a restart.
- * Returns `{ url, brokerWs, brokerUrl, firmwareDir, info, broker, cutDownloads(), stop() }`.
+ * Returns `{ url, brokerWs, brokerUrl, firmwareDir, info, broker, cutDownloads(), setDownloadRate(),
+ * stop() }`.
  */
 export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, persistence = false, log = () => {} } = {}) {
   const firmwareDir = mkdtempSync(path.join(os.tmpdir(), 'otalab-firmware-'));
@@ -177,6 +178,8 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
     info,
     /** Cuts every firmware download under way at once; returns how many were cut. */
     cutDownloads: () => server.cut('/firmware/'),
+    /** Serves firmware at `bytesPerSec` from now on, like a slow link (0: full speed). */
+    setDownloadRate: (bytesPerSec) => server.setRate('/firmware/', bytesPerSec),
     stop: async () => {
       await server.close();
       await broker.stop();

@@ -6,6 +6,7 @@
 import http from 'node:http';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { Transform } from 'node:stream';
 
 export const MIME = {
   '.html': 'text/html; charset=utf-8',
@@ -77,6 +78,19 @@ export function fail(res, status, text) {
   res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(text);
 }
 
+/** Passes bytes on at most `rate` bytes per second (a slow link). */
+function slowly(rate) {
+  const start = Date.now();
+  let sent = 0;
+  return new Transform({
+    transform(chunk, _encoding, done) {
+      sent += chunk.length;
+      const wait = start + (sent / rate) * 1000 - Date.now();
+      setTimeout(() => done(null, chunk), Math.max(0, wait));
+    },
+  });
+}
+
 /** Largest request head accepted (bigger: 431). */
 export const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -88,6 +102,7 @@ export async function startStaticServer({ root, mounts = {}, port = 0, host = '1
     ['/', path.resolve(root)],
   ];
   const streaming = new Set(); // { path, res } of file bodies being sent
+  const rates = new Map(); // path prefix -> bytes per second for file bodies (a slow link)
   const serve = async (req, res) => {
     cors(res);
     const url = new URL(req.url, 'http://127.0.0.1');
@@ -153,9 +168,11 @@ export async function startStaticServer({ root, mounts = {}, port = 0, host = '1
     stream.once('error', () => fail(res, 500, 'read error'));
     const entry = { path: url.pathname, res };
     streaming.add(entry);
+    const rate = [...rates].find(([p]) => url.pathname.startsWith(p))?.[1];
     stream.once('open', () => {
       res.writeHead(status, headers);
-      stream.pipe(res);
+      if (rate) stream.pipe(slowly(rate)).pipe(res);
+      else stream.pipe(res);
     });
     res.once('close', () => {
       streaming.delete(entry);
@@ -183,6 +200,8 @@ export async function startStaticServer({ root, mounts = {}, port = 0, host = '1
     port: actual,
     url: `http://127.0.0.1:${actual}`,
     server,
+    /** Serves files under `prefix` at `bytesPerSec` from now on (0: full speed). */
+    setRate: (prefix, bytesPerSec) => (bytesPerSec > 0 ? rates.set(prefix, bytesPerSec) : rates.delete(prefix)),
     /** Cuts every file download under `prefix` at once (a network fault); returns how many. */
     cut: (prefix = '/') => {
       let count = 0;
