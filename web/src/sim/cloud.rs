@@ -179,7 +179,7 @@ pub fn start(state: AppState, broker_ws: &str) {
         drop(client.subscribe(filter, QoS::AtLeastOnce));
     }
     client.connect();
-    CLOUD.with_borrow_mut(|cloud| {
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
         cloud.state = Some(state);
         cloud.client = Some(client);
         cloud.answer_pulls = true;
@@ -189,7 +189,7 @@ pub fn start(state: AppState, broker_ws: &str) {
 
 /// Answer T4 pulls with the selected package.
 pub fn set_answer_pulls(answer: bool) {
-    CLOUD.with_borrow_mut(|cloud| cloud.answer_pulls = answer);
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| cloud.answer_pulls = answer);
 }
 
 fn bump(state: &AppState) {
@@ -302,7 +302,7 @@ fn on_event(event: ClientEvent) {
     let ClientEvent::Message(message) = event else {
         return;
     };
-    CLOUD.with_borrow_mut(|cloud| {
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
         let Some(state) = cloud.state else { return };
         let Ok(topic) = Topic::parse(&message.topic) else {
             return;
@@ -474,7 +474,9 @@ fn build_notice(
 
 /// Loads `package` for delivery over MQTT (once per package) and returns its stream id.
 pub async fn prepare_stream(package: &Package) -> Result<u64, String> {
-    if let Some(id) = CLOUD.with_borrow(|cloud| cloud.stream_of.get(&package.sha256).copied()) {
+    if let Some(id) = super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
+        cloud.stream_of.get(&package.sha256).copied()
+    }) {
         return Ok(id);
     }
     if package.size > MQTT_DELIVERY_LIMIT as u64 {
@@ -491,13 +493,14 @@ pub async fn prepare_stream(package: &Package) -> Result<u64, String> {
             package.name
         ));
     }
-    Ok(CLOUD.with_borrow_mut(|cloud| {
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
         // Stream ids look like the platform's: five-digit numbers.
         let id = 10_000 + cloud.streams.len() as u64 + 1;
         cloud.streams.insert(id, Rc::from(bytes));
         cloud.stream_of.insert(package.sha256.clone(), id);
-        id
-    }))
+        Some(id)
+    })
+    .ok_or_else(|| "the sandbox cloud is busy: try again".to_owned())
 }
 
 /// Pushes `package` to these devices as a notice of `kind`, signed with `method`; returns how
@@ -509,71 +512,87 @@ pub fn push(
     method: SignMethod,
     stream: Option<u64>,
 ) -> Result<usize, String> {
-    CLOUD.with_borrow_mut(|cloud| {
-        let Some(state) = cloud.state else {
-            return Err("the sandbox cloud is not running".into());
-        };
-        if cloud.client.is_none() {
-            return Err("the sandbox cloud is not connected".into());
-        }
-        if kind.over_mqtt() && stream.is_none() {
-            return Err("a notice over MQTT needs the package loaded first".into());
-        }
-        let stream = if kind.over_mqtt() { stream } else { None };
-        cloud.sign_method = Some(method);
-        let mut sent = 0;
-        for (pk, dn) in devices {
-            cloud.next_id += 1;
-            let id = MessageId::from(cloud.next_id);
-            let notice =
-                build_notice(package, kind, method, stream, &state, id).ok_or_else(|| {
-                    format!("package {} has an invalid version or digest", package.name)
-                })?;
-            let topic = Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| e.to_string())?;
-            publish(cloud, &topic.to_string(), &notice.encode());
-            let key = (pk.clone(), dn.clone());
-            cloud
-                .jobs
-                .insert(key.clone(), Job::new(notice, kind.channel_fault()));
-            show(&state, &key, Verdict::Pending);
-            sent += 1;
-        }
-        bump(&state);
-        Ok(sent)
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
+        Some(push_locked(cloud, devices, package, kind, method, stream))
     })
+    .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
+}
+
+fn push_locked(
+    cloud: &mut Cloud,
+    devices: &[(String, String)],
+    package: &Package,
+    kind: NoticeKind,
+    method: SignMethod,
+    stream: Option<u64>,
+) -> Result<usize, String> {
+    let Some(state) = cloud.state else {
+        return Err("the sandbox cloud is not running".into());
+    };
+    if cloud.client.is_none() {
+        return Err("the sandbox cloud is not connected".into());
+    }
+    if kind.over_mqtt() && stream.is_none() {
+        return Err("a notice over MQTT needs the package loaded first".into());
+    }
+    let stream = if kind.over_mqtt() { stream } else { None };
+    cloud.sign_method = Some(method);
+    let mut sent = 0;
+    for (pk, dn) in devices {
+        cloud.next_id += 1;
+        let id = MessageId::from(cloud.next_id);
+        let notice = build_notice(package, kind, method, stream, &state, id)
+            .ok_or_else(|| format!("package {} has an invalid version or digest", package.name))?;
+        let topic = Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| e.to_string())?;
+        publish(cloud, &topic.to_string(), &notice.encode());
+        let key = (pk.clone(), dn.clone());
+        cloud
+            .jobs
+            .insert(key.clone(), Job::new(notice, kind.channel_fault()));
+        show(&state, &key, Verdict::Pending);
+        sent += 1;
+    }
+    bump(&state);
+    Ok(sent)
 }
 
 /// The cloud's verdict for a device.
 pub fn verdict(pk: &str, dn: &str) -> Verdict {
-    CLOUD.with_borrow(|cloud| {
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
         cloud
             .jobs
             .get(&(pk.to_owned(), dn.to_owned()))
-            .map_or(Verdict::Pending, |j| j.verdict)
+            .map(|j| j.verdict)
     })
+    .unwrap_or(Verdict::Pending)
 }
 
 /// The report for these devices (all known to the simulator).
 pub fn report(devices: &[(String, String)]) -> Report {
-    CLOUD.with_borrow(|cloud| {
-        let unique: BTreeSet<&(String, String)> = devices.iter().collect();
-        let rows = unique
-            .into_iter()
-            .map(|key| {
-                let job = cloud.jobs.get(key);
-                DeviceReport {
-                    product_key: key.0.clone(),
-                    device_name: key.1.clone(),
-                    target_version: job.map(|j| j.notice.version.as_str().to_owned()),
-                    notice: job.and_then(|j| serde_json::to_value(&j.notice).ok()),
-                    steps: job.map(|j| j.steps.clone()).unwrap_or_default(),
-                    final_version: job
-                        .and_then(|j| j.final_version.clone())
-                        .or_else(|| cloud.versions.get(key).cloned()),
-                    verdict: job.map_or(Verdict::Pending, |j| j.verdict),
-                }
-            })
-            .collect();
-        Report::new(now_ms(), rows)
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |cloud| {
+        Some(report_locked(cloud, devices))
     })
+    .unwrap_or_else(|| Report::new(now_ms(), Vec::new()))
+}
+
+fn report_locked(cloud: &Cloud, devices: &[(String, String)]) -> Report {
+    let unique: BTreeSet<&(String, String)> = devices.iter().collect();
+    let rows = unique
+        .into_iter()
+        .map(|key| {
+            let job = cloud.jobs.get(key);
+            DeviceReport {
+                product_key: key.0.clone(),
+                device_name: key.1.clone(),
+                target_version: job.map(|j| j.notice.version.as_str().to_owned()),
+                notice: job.and_then(|j| serde_json::to_value(&j.notice).ok()),
+                steps: job.map(|j| j.steps.clone()).unwrap_or_default(),
+                final_version: job
+                    .and_then(|j| j.final_version.clone())
+                    .or_else(|| cloud.versions.get(key).cloned()),
+                verdict: job.map_or(Verdict::Pending, |j| j.verdict),
+            }
+        })
+        .collect();
+    Report::new(now_ms(), rows)
 }

@@ -253,8 +253,33 @@ fn open_client(state: &AppState, id: u32, d: &mut SimDevice) {
     d.sync();
 }
 
-fn with_sim<R>(f: impl FnOnce(&mut Sim) -> R) -> R {
-    SIM.with_borrow_mut(f)
+/// Runs `f` on the value in `cell`, unless it is already borrowed by a call further up the
+/// stack (a re-entrant call): then `f` does not run, the call returns `R::default()` and the
+/// console says so. A `RefCell` panic here would stop every simulated device at once.
+pub(crate) fn borrow_or_skip<T: 'static, R: Default>(
+    cell: &'static std::thread::LocalKey<RefCell<T>>,
+    what: &str,
+    f: impl FnOnce(&mut T) -> R,
+) -> R {
+    cell.with(|c| match c.try_borrow_mut() {
+        Ok(mut value) => f(&mut value),
+        Err(_) => {
+            report_reentry(what);
+            R::default()
+        }
+    })
+}
+
+fn report_reentry(what: &str) {
+    let text = format!("otalab: re-entrant use of the {what} skipped");
+    #[cfg(target_arch = "wasm32")]
+    web_sys::console::error_1(&text.into());
+    #[cfg(not(target_arch = "wasm32"))]
+    eprintln!("{text}");
+}
+
+fn with_sim<R: Default>(f: impl FnOnce(&mut Sim) -> R) -> R {
+    borrow_or_skip(&SIM, "simulator", f)
 }
 
 /// Runs `f` on a device whose connection generation is still `generation` (events of a
@@ -630,4 +655,23 @@ pub fn names(ids: &[u32]) -> Vec<(String, String)> {
             .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
             .collect()
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reentrant_call_is_skipped_not_a_panic() {
+        let outer = with_sim(|sim| {
+            sim.next_id = 41;
+            // A listener that would call back into the simulator while it is borrowed.
+            let inner: Option<u32> = with_sim(|sim| Some(sim.next_id));
+            assert_eq!(inner, None, "the inner call did not run");
+            sim.next_id + 1
+        });
+        assert_eq!(outer, 42);
+        // The simulator is usable again afterwards.
+        assert_eq!(with_sim(|sim| Some(sim.next_id)), Some(41));
+    }
 }
