@@ -178,6 +178,21 @@ describe('the sandbox server under hostile requests', () => {
     await stillServing();
   });
 
+  test('a 128 MiB upload is hashed while it streams: the server never holds it in memory', async () => {
+    const body = Buffer.alloc(128 * 1024 * 1024);
+    for (let i = 0; i < body.length; i += 4) body.writeUInt32LE((i * 2654435761) >>> 0, i);
+    const before = memory();
+    const res = await fetch(`${base}/upload/big-upload.bin`, { method: 'PUT', body });
+    assert.equal(res.status, 201);
+    const info = await res.json();
+    assert.equal(info.sha256, createHash('sha256').update(body).digest('hex'));
+    // /sandbox.json describes files too: it must not read them whole either.
+    await stillServing();
+    const after = memory();
+    console.log(`# 128 MiB upload: sandbox RSS ${before.rss.toFixed(0)} -> ${after.rss.toFixed(0)} MiB (peak ${after.peak.toFixed(0)} MiB)`);
+    assert.ok(after.peak - before.peak < 64, `peak grew ${after.peak - before.peak} MiB`);
+  });
+
   test('200 parallel Range downloads on loopback: every byte right, memory reported', async () => {
     const file = readFileSync(path.join(firmwareDir, 'demo-2.1.0.bin'));
     const before = memory();
