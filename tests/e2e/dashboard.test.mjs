@@ -13,6 +13,7 @@ import mqtt from 'mqtt';
 
 import { startSandbox } from '../../sandbox/sandbox.mjs';
 import { launchChromium } from '../support/browser.mjs';
+import { until } from '../support/until.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const shots = path.join(repo, 'target/screenshots');
@@ -43,15 +44,6 @@ after(async () => {
   await sandbox?.stop();
 });
 
-async function until(what, fn, ms = 30_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
 
 const pages = new Set();
 

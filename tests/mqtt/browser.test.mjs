@@ -10,6 +10,7 @@ import mqtt from 'mqtt';
 import { startMosquitto } from '../../sandbox/mosquitto.mjs';
 import { startStaticServer } from '../../sandbox/static-server.mjs';
 import { launchChromium } from '../support/browser.mjs';
+import { until } from '../support/until.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const ACL = `
@@ -28,15 +29,6 @@ let browser;
 let page;
 const peers = [];
 
-async function until(what, fn, ms = 15_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 async function observer(options = {}) {
   const client = await mqtt.connectAsync(broker.url, {

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { freePort } from '../../sandbox/mosquitto.mjs';
+import { until } from '../support/until.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 let child;
@@ -19,15 +20,6 @@ let base;
 let firmwareDir;
 let port;
 
-async function until(what, fn, ms = 10_000) {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await fn();
-    if (value) return value;
-    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
-}
 
 /**
  * Sends raw bytes; resolves with the raw answer (status line parsed) when the server closes or

@@ -236,6 +236,25 @@ struct Transfer {
     blocks: Option<BlockWait>,
 }
 
+impl Transfer {
+    /// A transfer of file `file` starting from its first byte.
+    fn new(
+        file: usize,
+        verifier: FirmwareVerifier,
+        before_file: u64,
+        blocks: Option<BlockWait>,
+    ) -> Self {
+        Self {
+            file,
+            verifier,
+            file_received: 0,
+            before_file,
+            resumes: 0,
+            blocks,
+        }
+    }
+}
+
 /// A simulated device.
 #[derive(Debug)]
 pub struct Device {
@@ -502,20 +521,18 @@ impl Device {
             let (Some(stream_id), Some(file_id)) = (notice.stream_id, notice.stream_file_id) else {
                 return self.fail(Failure::Download, "the notice has no streamId", now);
             };
-            self.transfer = Some(Transfer {
+            self.transfer = Some(Transfer::new(
                 file,
                 verifier,
-                file_received: 0,
                 before_file,
-                resumes: 0,
-                blocks: Some(BlockWait {
+                Some(BlockWait {
                     stream_id,
                     file_id,
                     next_request: 1,
                     retries: 0,
                     deadline: now,
                 }),
-            });
+            ));
             if entry.size == 0 {
                 return self.fetch_ended(now);
             }
@@ -524,14 +541,7 @@ impl Device {
         let Some(url) = entry.url.clone() else {
             return self.fail(Failure::Download, "the notice has no download URL", now);
         };
-        self.transfer = Some(Transfer {
-            file,
-            verifier,
-            file_received: 0,
-            before_file,
-            resumes: 0,
-            blocks: None,
-        });
+        self.transfer = Some(Transfer::new(file, verifier, before_file, None));
         vec![Action::Fetch { url, offset: 0 }]
     }
 
