@@ -25,7 +25,6 @@
 mod block;
 mod bridge;
 mod credentials;
-mod device;
 mod devices_conf;
 mod error;
 mod json;
@@ -41,7 +40,6 @@ pub use bridge::{Bridge, BridgeError, DeviceNotice, Outgoing};
 pub use credentials::{
     CredentialOptions, DeviceIdentity, Endpoint, MqttCredentials, MqttSignMethod,
 };
-pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Phase, StepRecord};
 pub use devices_conf::{DeviceEntry, DevicesConfError, parse_devices_conf};
 pub use error::{CredentialsError, PayloadError, TopicError, ValueError, VerifyError};
 pub use json::{MAX_PAYLOAD_BYTES, MAX_SAFE_INTEGER};

@@ -5,8 +5,8 @@ use leptos::prelude::*;
 use crate::sim;
 use crate::state::{AppState, DeviceRow};
 
-fn fault_label(fault: &otalab_protocol::Fault) -> String {
-    use otalab_protocol::Fault;
+fn fault_label(fault: &otalab_sim::Fault) -> String {
+    use otalab_sim::Fault;
     match fault {
         Fault::None => String::new(),
         Fault::Fail {

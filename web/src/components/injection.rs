@@ -1,7 +1,8 @@
 //! Failure injection for the selected device or a share of the fleet, and manual reports.
 
 use leptos::prelude::*;
-use otalab_protocol::{FailureKind, Fault, Step};
+use otalab_protocol::Step;
+use otalab_sim::{FailureKind, Fault};
 
 use crate::sim;
 use crate::state::AppState;

@@ -1,4 +1,4 @@
-//! Drives one `otalab_protocol::Device` machine per simulated device: its MQTT client, its
+//! Drives one `otalab_sim::Device` machine per simulated device: its MQTT client, its
 //! downloads and its timers. Lives outside the reactive system (thread-local), and reports to
 //! the UI by setting each row's status signal.
 
@@ -13,10 +13,8 @@ use otalab_browser::{
     Backoff, ClientEvent, ClientOptions, Download, DownloadEvent, MqttClient, Options, QoS, State,
     download,
 };
-use otalab_protocol::{
-    Action, CredentialOptions, Device, DeviceConfig, DeviceIdentity, Endpoint, Fault, Module,
-    MqttSignMethod, Phase, Step,
-};
+use otalab_protocol::{CredentialOptions, DeviceIdentity, Endpoint, Module, MqttSignMethod, Step};
+use otalab_sim::{Action, Device, DeviceConfig, Fault, Phase};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::state::fleet::{DeviceSpec, to_stored};

@@ -7,7 +7,7 @@ pub mod report;
 use std::collections::VecDeque;
 
 use leptos::prelude::*;
-use otalab_protocol::{Fault, StepRecord};
+use otalab_sim::{Fault, StepRecord};
 use serde::{Deserialize, Serialize};
 
 pub use i18n::{Lang, t};

@@ -4,7 +4,6 @@
 mod bridge;
 mod codes;
 mod credentials;
-mod device;
 mod messages;
 mod properties;
 mod secrets;

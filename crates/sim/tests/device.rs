@@ -1,9 +1,9 @@
 //! The simulated device's OTA flow, driven step by step.
 
-use otalab_protocol::{
-    Action, Device, DeviceConfig, FailureKind, Fault, FileBlockReply, FileBlockRequest, Phase,
-    SignMethod, Step, crc16_arc, digest_hex,
-};
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use otalab_protocol::{FileBlockReply, FileBlockRequest, SignMethod, Step, crc16_arc, digest_hex};
+use otalab_sim::{Action, Device, DeviceConfig, FailureKind, Fault, Phase};
 use serde_json::Value;
 
 const PK: &str = "a1B2c3D4e5F";

@@ -6,12 +6,11 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::block::{DEFAULT_BLOCK_SIZE, DEFAULT_FILE_TOKEN, FileBlockReply, FileBlockRequest};
-use crate::error::PayloadError;
-use crate::message::{Download, FirmwareGet, Progress, UpgradeNotice, VersionReport};
-use crate::topic::{Topic, TopicKind};
-use crate::value::{Failure, MessageId, Module, Step, Version};
-use crate::verify::FirmwareVerifier;
+use otalab_protocol::{
+    DEFAULT_BLOCK_SIZE, DEFAULT_FILE_TOKEN, Download, Failure, FileBlockReply, FileBlockRequest,
+    FirmwareGet, FirmwareVerifier, MessageId, Module, PayloadError, Progress, Step, Topic,
+    TopicKind, UpgradeNotice, Version, VersionReport,
+};
 
 /// A failure or misbehaviour injected into one device.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
