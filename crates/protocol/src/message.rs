@@ -320,6 +320,27 @@ pub struct UpgradeNotice {
     pub unknown_envelope: Map<String, Value>,
 }
 
+/// Every field of `data` that the decoders read (in either shape): an unknown field of a file
+/// entry with one of these names cannot move into `data`.
+const DATA_FIELDS: [&str; 16] = [
+    "size",
+    "version",
+    "module",
+    "isDiff",
+    "dProtocol",
+    "streamId",
+    "streamFileId",
+    "digestsign",
+    "digestSign",
+    "extData",
+    "signMethod",
+    "files",
+    "url",
+    "md5",
+    "sign",
+    "fileName",
+];
+
 /// Success codes: `"1000"` in T2, `200` in T5.
 fn check_code(root: &mut Object) -> Result<(), PayloadError> {
     let message = root.take("message");
@@ -476,8 +497,15 @@ impl UpgradeNotice {
             None => Self::single_file(&mut data, declared_method, download)?,
         };
         // A one-entry `files` array is re-encoded in the single-file shape, where the entry's
-        // unknown fields sit in `data`: keep them there so that decode(encode(x)) == x.
-        if let [file] = files.as_mut_slice() {
+        // unknown fields sit in `data`: keep them there so that decode(encode(x)) == x. An
+        // entry field named like a field of `data` has no place there: such an entry stays in
+        // `files` (see `encode_data`).
+        if let [file] = files.as_mut_slice()
+            && !file
+                .unknown
+                .keys()
+                .any(|k| DATA_FIELDS.contains(&k.as_str()))
+        {
             for (key, value) in std::mem::take(&mut file.unknown) {
                 data.keep_if_absent(&key, value);
             }
@@ -630,8 +658,17 @@ impl UpgradeNotice {
     /// sign method is spelled `Md5` or `SHA256`.
     fn encode_data(&self) -> Value {
         let mut data = Map::new();
+        // One file goes out in the single-file shape, unless one of its unknown fields is named
+        // like a field of `data` (it would be lost there).
         let single = match self.files.as_slice() {
-            [file] => Some(file),
+            [file]
+                if !file
+                    .unknown
+                    .keys()
+                    .any(|k| DATA_FIELDS.contains(&k.as_str())) =>
+            {
+                Some(file)
+            }
             _ => None,
         };
         if let Some(file) = single {
