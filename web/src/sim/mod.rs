@@ -390,35 +390,31 @@ fn on_wake(id: u32) {
     });
 }
 
+/// Logs and publishes one message of a device; a refusal shows on its row.
+fn publish(state: &AppState, d: &mut SimDevice, topic: &str, payload: &str, qos: QoS) {
+    state.log(Direction::Out, &display_name(&d.spec), topic, payload);
+    let sent = match &d.client {
+        Some(client) => client
+            .publish_token(topic, payload.as_bytes(), qos)
+            .map(|_| ())
+            .map_err(|error| format!("{}: {error}", error.code())),
+        None => Err("not connected: message not sent".into()),
+    };
+    if let Err(error) = sent {
+        d.error = Some(error);
+    }
+}
+
 /// Carries out a machine's actions.
 fn exec(state: &AppState, id: u32, d: &mut SimDevice, actions: Vec<Action>) {
     for action in actions {
         match action {
             Action::Publish { topic, payload } => {
-                state.log(Direction::Out, &display_name(&d.spec), &topic, &payload);
-                match &d.client {
-                    Some(client) => {
-                        if let Err(error) =
-                            client.publish_token(&topic, payload.as_bytes(), QoS::AtLeastOnce)
-                        {
-                            d.error = Some(format!("{}: {error}", error.code()));
-                        }
-                    }
-                    None => d.error = Some("not connected: message not sent".into()),
-                }
+                publish(state, d, &topic, &payload, QoS::AtLeastOnce);
             }
+            // Block requests go at QoS 0, as Link SDK C sends them.
             Action::RequestBlock { topic, payload } => {
-                state.log(Direction::Out, &display_name(&d.spec), &topic, &payload);
-                match &d.client {
-                    Some(client) => {
-                        if let Err(error) =
-                            client.publish_token(&topic, payload.as_bytes(), QoS::AtMostOnce)
-                        {
-                            d.error = Some(format!("{}: {error}", error.code()));
-                        }
-                    }
-                    None => d.error = Some("not connected: block request not sent".into()),
-                }
+                publish(state, d, &topic, &payload, QoS::AtMostOnce);
             }
             Action::Fetch { url, offset } => {
                 let generation = d.generation;
