@@ -64,6 +64,7 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
   let base = '';
   const info = async () => ({
     brokerWs: broker.wsUrl,
+    brokerTcp: broker.url,
     firmwareBase: `${base}/firmware/`,
     demo: [
       { version: '2.0.0', ...(await describe(firmwareDir, 'demo-2.0.0.bin', `${base}/firmware/demo-2.0.0.bin`)) },

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 
 use otalab_protocol::{
     DEFAULT_BLOCK_SIZE, DEFAULT_FILE_TOKEN, Download, Failure, FileBlockReply, FileBlockRequest,
@@ -13,8 +14,8 @@ use otalab_protocol::{
 };
 
 /// A failure or misbehaviour injected into one device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "camelCase")]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Fault {
     /// Behave.
     None,
@@ -46,7 +47,7 @@ pub enum Fault {
 }
 
 /// The failure codes a [`Fault::Fail`] can inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum FailureKind {
     /// -1.
@@ -266,6 +267,9 @@ pub struct Device {
     next_id: u64,
     wake_at: Option<u64>,
     booting: bool,
+    /// The injected outage happened (an outage happens once per injection, not on every
+    /// download the cloud pushes again afterwards).
+    outage_done: bool,
 }
 
 fn desc_of(error: &impl std::fmt::Display) -> String {
@@ -285,6 +289,7 @@ impl Device {
             next_id: 1,
             wake_at: None,
             booting: false,
+            outage_done: false,
         }
     }
 
@@ -295,6 +300,7 @@ impl Device {
 
     /// Mutable configuration.
     pub fn config_mut(&mut self) -> &mut DeviceConfig {
+        self.outage_done = false;
         &mut self.config
     }
 
@@ -679,7 +685,8 @@ impl Device {
                 self.phase = Phase::Stalled;
                 return vec![Action::AbortFetch];
             }
-            Fault::Offline { at_percent, for_ms } if percent >= at_percent => {
+            Fault::Offline { at_percent, for_ms } if percent >= at_percent && !self.outage_done => {
+                self.outage_done = true;
                 self.transfer = None;
                 self.phase = Phase::Offline;
                 let back_at = now.saturating_add(for_ms);
@@ -760,7 +767,15 @@ impl Device {
         if self.transfer.is_none() {
             return Vec::new();
         }
+        let resumed_at = self.transfer.as_ref().map_or(0, |t| t.file_received);
         match status {
+            // 416 to a resume: the file ends where the notice says more bytes follow.
+            Some(416) if resumed_at > 0 => {
+                let desc = format!(
+                    "the file ends after {resumed_at} bytes, shorter than the notice's size"
+                );
+                self.fail(Failure::Verify, &desc, now)
+            }
             Some(status) => self.fail(Failure::Download, &format!("HTTP {status}: {message}"), now),
             None => self.resume(message, now),
         }

@@ -1,10 +1,34 @@
 //! # otalab-sim
 //!
-//! The simulation as plain Rust, driven by the dashboard in the browser (and, next, by the
-//! native runner): the simulated device's OTA flow as a sans-IO state machine with its fault
-//! model. Messages, download bytes and time go in; [`Action`]s come out. The wire protocol it
-//! speaks is `otalab-protocol`'s.
+//! The simulation as plain Rust, pure and sans-IO, driven by the dashboard in the browser and
+//! by the native `otalab` runner:
+//!
+//! - [`Device`]: a simulated device's OTA flow with its fault model;
+//! - [`Cloud`]: the sandbox cloud (notices of every kind, pull answers, push-again, MQTT block
+//!   serving with channel faults);
+//! - [`verdict`]: **what decides a verdict** (Alibaba Cloud's rule, in one file);
+//! - [`Scenario`]: a test as a TOML file (fleet, behaviour, cloud actions, expectations);
+//! - [`Report`]: the outcome as JSON, CSV or JUnit XML, mergeable across shards.
+//!
+//! Messages, download bytes and time go in; actions and messages to publish come out. The wire
+//! protocol it speaks is `otalab-protocol`'s.
 
+pub mod cloud;
 mod device;
+pub mod expect;
+pub mod fleet;
+pub mod report;
+pub mod scenario;
+pub mod verdict;
 
+pub use cloud::{
+    Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package, Qos, SandboxInfo,
+};
 pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Phase, StepRecord};
+pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
+pub use report::{DeviceReport, MergeError, ObservedStep, Report, Summary, Timings, Verdict};
+pub use scenario::{
+    Behaviour, CloudAction, Connection, FleetDevice, FleetSpec, FirmwareSpec, Scenario,
+    ScenarioError, Shard, Target,
+};
+pub use verdict::{Job, VersionOutcome};

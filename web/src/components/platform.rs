@@ -148,21 +148,16 @@ pub fn Platform() -> impl IntoView {
         let kind = kind.get_untracked();
         let method = method.get_untracked();
         spawn_local(async move {
-            let stream = if kind.over_mqtt() {
+            if kind.over_mqtt() {
                 state
                     .notice_line
                     .set(format!("loading {} for delivery over MQTT…", package.name));
-                match cloud::prepare_stream(&package).await {
-                    Ok(id) => Some(id),
-                    Err(e) => {
-                        state.notice_line.set(e);
-                        return;
-                    }
+                if let Err(e) = cloud::prepare_stream(&package).await {
+                    state.notice_line.set(e);
+                    return;
                 }
-            } else {
-                None
-            };
-            match cloud::push(&names, &package, kind, method, stream) {
+            }
+            match cloud::push(&names, &package, kind, method) {
                 Ok(n) => state.notice_line.set(format!(
                     "{n} × {} · {} → {}",
                     state.t(kind.key()),

@@ -1,8 +1,8 @@
 //! The dashboard's state: plain Rust types in signals, provided through context.
 
-pub mod fleet;
 pub mod i18n;
-pub mod report;
+
+pub use otalab_sim::{Package, SandboxInfo, fleet, report};
 
 use std::collections::VecDeque;
 
@@ -175,49 +175,6 @@ pub struct Sample {
     pub succeeded: usize,
     /// Counts.
     pub failed: usize,
-}
-
-/// The firmware package selected in the platform panel.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Package {
-    /// File name on the sandbox server.
-    pub name: String,
-    /// Download URL.
-    pub url: String,
-    /// Size.
-    pub size: u64,
-    /// MD5 hex.
-    pub md5: String,
-    /// SHA-256 hex.
-    pub sha256: String,
-    /// Version it installs.
-    pub version: String,
-}
-
-/// What `/sandbox.json` says.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct SandboxInfo {
-    /// ws:// URL of the broker.
-    pub broker_ws: String,
-    /// Base URL of uploaded firmware.
-    pub firmware_base: String,
-    /// Demo packages.
-    pub demo: Vec<Package>,
-    /// Broken URL prefixes.
-    pub faults: SandboxFaults,
-}
-
-/// Prefixes of deliberately broken URLs on the sandbox server.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct SandboxFaults {
-    /// Breaks the connection halfway (first request).
-    pub flaky: String,
-    /// 403 like an expired OSS URL.
-    pub expired: String,
-    /// 404.
-    pub missing: String,
 }
 
 /// Everything the components share.

@@ -1,0 +1,601 @@
+//! `otalab run`: loads a scenario, resolves the connection and the firmware, starts the sandbox
+//! cloud (its own MQTT client running `otalab_sim::Cloud`) and one task per device of the shard,
+//! carries out the cloud's actions on time, waits until every upgrade job is final or silent
+//! (or the time limit), and judges the report by the scenario's expectations.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use otalab_mqtt::{Options, Output, QoS, Session};
+use otalab_protocol::{
+    CredentialOptions, DeviceIdentity, Endpoint as AliyunEndpoint, FileDigests, MqttCredentials,
+    MqttSignMethod,
+};
+use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
+use otalab_sim::{
+    Cloud, Connection, DeviceKey, FaultUrls, Outgoing, Package, Qos, Report, SandboxInfo,
+    Scenario, Shard, Timings,
+};
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::device::{self, DeviceRun, Shared};
+use crate::http;
+use crate::now_ms;
+use crate::transport::{Endpoint, Link};
+
+/// How `otalab run` was asked to run.
+pub struct RunOptions {
+    /// The scenario file.
+    pub scenario: PathBuf,
+    /// Overrides the broker (sandbox and broker connections).
+    pub broker: Option<String>,
+    /// The sandbox server.
+    pub sandbox: Option<String>,
+    /// The slice of the fleet.
+    pub shard: Shard,
+    /// Downloads at once.
+    pub downloads: usize,
+    /// Progress output.
+    pub progress: Progress,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Progress {
+    /// A bar on a terminal, plain lines otherwise.
+    Auto,
+    /// A progress bar.
+    Bar,
+    /// A line every two seconds.
+    Plain,
+    /// Nothing until the end.
+    None,
+}
+
+/// A run that could not happen (exit code 2), as opposed to expectations that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SetupError(pub String);
+
+fn setup(message: impl Into<String>) -> SetupError {
+    SetupError(message.into())
+}
+
+/// The default sandbox server (as `scripts/run` starts it).
+pub const DEFAULT_SANDBOX: &str = "http://127.0.0.1:8686";
+
+/// Reads the sandbox's `/sandbox.json`.
+async fn sandbox_info(base: &str) -> Result<SandboxInfo, SetupError> {
+    let url = format!("{}/sandbox.json", base.trim_end_matches('/'));
+    let bytes = http::get_all(&url, 1 << 20).await.map_err(|e| {
+        setup(format!(
+            "the sandbox does not answer ({e}); start it with scripts/run or pass --sandbox URL"
+        ))
+    })?;
+    serde_json::from_slice(&bytes).map_err(|e| setup(format!("{url}: {e}")))
+}
+
+/// Size and digests of a package, streamed once from its URL.
+async fn describe(name: &str, url: &str, version: &str) -> Result<Package, SetupError> {
+    let mut digests = FileDigests::new();
+    http::for_each_chunk(url, u64::MAX, |chunk| digests.update(chunk))
+        .await
+        .map_err(|e| setup(format!("firmware {name}: {e}")))?;
+    let (size, md5, sha256) = digests.finish();
+    Ok(Package {
+        name: url.rsplit('/').next().unwrap_or(name).to_owned(),
+        url: url.to_owned(),
+        size,
+        md5,
+        sha256,
+        version: version.to_owned(),
+    })
+}
+
+/// The sandbox cloud's MQTT client: publishes what the cloud sends, feeds it what arrives.
+async fn run_cloud(
+    options: Options,
+    endpoint: Endpoint,
+    cloud: Arc<Mutex<Cloud>>,
+    mut outgoing: mpsc::UnboundedReceiver<Vec<Outgoing>>,
+    subscribed: watch::Sender<usize>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut session = Session::new(options);
+    let mut work: std::collections::VecDeque<Output> = session.start().into();
+    for filter in Cloud::SUBSCRIPTIONS {
+        if let Ok(out) = session.subscribe(filter, QoS::AtLeastOnce, now_ms()) {
+            work.extend(out);
+        }
+    }
+    let mut link: Option<Link> = None;
+    let mut granted = 0;
+    loop {
+        while let Some(output) = work.pop_front() {
+            match output {
+                Output::Open => match Link::open(&endpoint).await {
+                    Ok(l) => {
+                        link = Some(l);
+                        work.extend(session.opened(now_ms()));
+                    }
+                    Err(_) => work.extend(session.closed(now_ms())),
+                },
+                Output::Send(bytes) => {
+                    if let Some(l) = &mut link
+                        && l.write(&bytes).await.is_err()
+                    {
+                        link = None;
+                        work.extend(session.closed(now_ms()));
+                    }
+                }
+                Output::Close => {
+                    if let Some(mut l) = link.take() {
+                        l.close().await;
+                    }
+                }
+                Output::Subscribed { granted: Some(_), .. } => {
+                    granted += 1;
+                    let _ = subscribed.send(granted);
+                }
+                Output::Message(message) => {
+                    let now = now_ms();
+                    let answers = match cloud.lock() {
+                        Ok(mut c) => c.message(&message.topic, &message.payload, now),
+                        Err(_) => Vec::new(),
+                    };
+                    publish(&mut session, answers, &mut work);
+                }
+                _ => {}
+            }
+        }
+        if *stop.borrow() {
+            break;
+        }
+        let deadline = session.next_deadline();
+        tokio::select! {
+            _ = stop.changed() => {}
+            Some(batch) = outgoing.recv() => publish(&mut session, batch, &mut work),
+            bytes = async {
+                match &mut link { Some(l) => l.read().await, None => std::future::pending().await }
+            } => {
+                match bytes {
+                    Ok(b) if !b.is_empty() => work.extend(session.received(&b, now_ms())),
+                    _ => { link = None; work.extend(session.closed(now_ms())); }
+                }
+            }
+            _ = async {
+                match deadline {
+                    Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await,
+                    None => std::future::pending().await,
+                }
+            } => work.extend(session.tick(now_ms())),
+        }
+    }
+    if let Some(mut l) = link {
+        l.close().await;
+    }
+}
+
+fn publish(
+    session: &mut Session,
+    batch: Vec<Outgoing>,
+    work: &mut std::collections::VecDeque<Output>,
+) {
+    let now = now_ms();
+    for message in batch {
+        let qos = match message.qos {
+            Qos::AtMostOnce => QoS::AtMostOnce,
+            Qos::AtLeastOnce => QoS::AtLeastOnce,
+        };
+        if let Ok((_, out)) = session.publish(&message.topic, &message.payload, qos, now) {
+            work.extend(out);
+        }
+    }
+}
+
+/// A random-enough number for client ids and jitter seeds.
+fn nonce() -> u64 {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64);
+    t ^ (u64::from(std::process::id()) << 32)
+}
+
+/// Runs a scenario; returns the judged report.
+pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
+    let text = std::fs::read_to_string(&opts.scenario)
+        .map_err(|e| setup(format!("{}: {e}", opts.scenario.display())))?;
+    let scenario = Scenario::parse(&text).map_err(|e| {
+        setup(format!("{}: {}: {e}", opts.scenario.display(), e.code()))
+    })?;
+    let base = opts
+        .scenario
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let fleet = scenario
+        .fleet(|file| std::fs::read_to_string(base.join(file)).map_err(|e| format!("{file}: {e}")))
+        .map_err(|e| setup(format!("{}: {}: {e}", opts.scenario.display(), e.code())))?;
+    let names: Vec<DeviceKey> = fleet
+        .iter()
+        .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
+        .collect();
+    let mine: Vec<usize> = (0..fleet.len()).filter(|i| opts.shard.contains(*i)).collect();
+
+    // Where to connect, and the firmware.
+    let mut fault_urls: Option<FaultUrls> = None;
+    let mut firmware_base: Option<String> = None;
+    let aliyun = matches!(scenario.connection, Connection::Aliyun { .. });
+    let broker: Option<Endpoint> = match &scenario.connection {
+        Connection::Sandbox { url } => {
+            let server = opts
+                .sandbox
+                .clone()
+                .or_else(|| url.clone())
+                .or_else(|| std::env::var("OTALAB_SANDBOX").ok())
+                .unwrap_or_else(|| DEFAULT_SANDBOX.to_owned());
+            let info = sandbox_info(&server).await?;
+            fault_urls = Some(info.faults.clone());
+            firmware_base = Some(info.firmware_base.clone());
+            let url = opts
+                .broker
+                .clone()
+                .or(info.broker_tcp.clone())
+                .unwrap_or_else(|| info.broker_ws.clone());
+            Some(Endpoint::parse(&url).map_err(setup)?)
+        }
+        Connection::Broker { url, .. } => Some(
+            Endpoint::parse(opts.broker.as_deref().unwrap_or(url)).map_err(setup)?,
+        ),
+        Connection::Aliyun { .. } => None,
+    };
+    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
+    for (key, spec) in &scenario.firmware {
+        let url = match (&spec.file, &spec.url, &firmware_base) {
+            (Some(file), _, Some(base)) => format!("{base}{file}"),
+            (_, Some(url), _) => url.clone(),
+            _ => return Err(setup(format!("firmware.{key}: no file or url"))),
+        };
+        packages.insert(key.clone(), describe(key, &url, &spec.version).await?);
+    }
+    let mut cloud = Cloud::new(nonce() % 1_000_000_000);
+    cloud.set_fault_urls(fault_urls);
+    for action in &scenario.actions {
+        if action.notice.over_mqtt()
+            && let Some(package) = packages.get(&action.push)
+            && cloud.stream_of(package).is_none()
+        {
+            Cloud::check_deliverable(package).map_err(|e| setup(e.to_string()))?;
+            let bytes = http::get_all(&package.url, MQTT_DELIVERY_LIMIT)
+                .await
+                .map_err(|e| setup(e.to_string()))?;
+            cloud.add_stream(package, bytes).map_err(|e| setup(e.to_string()))?;
+        }
+    }
+    let cloud = Arc::new(Mutex::new(cloud));
+
+    // The sandbox cloud.
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let (cloud_tx, cloud_rx) = mpsc::unbounded_channel();
+    let mut cloud_task = None;
+    if let Some(endpoint) = &broker {
+        let mut options = Options::new(format!(
+            "otalab-cloud-{}-{:x}",
+            opts.shard.index,
+            nonce() & 0xffff_ffff
+        ));
+        options.max_outbox = usize::MAX;
+        apply_login(&scenario.connection, &mut options)?;
+        let (sub_tx, mut sub_rx) = watch::channel(0);
+        cloud_task = Some(tokio::spawn(run_cloud(
+            options,
+            endpoint.clone(),
+            cloud.clone(),
+            cloud_rx,
+            sub_tx,
+            stop_rx.clone(),
+        )));
+        let ready = tokio::time::timeout(
+            Duration::from_secs(15),
+            sub_rx.wait_for(|n| *n >= Cloud::SUBSCRIPTIONS.len()),
+        )
+        .await;
+        if !matches!(ready, Ok(Ok(_))) {
+            let _ = stop_tx.send(true);
+            return Err(setup(format!(
+                "the sandbox cloud could not subscribe on {}:{} within 15 s",
+                endpoint.host, endpoint.port
+            )));
+        }
+    }
+
+    // The devices of this shard.
+    let shared = Arc::new(Shared {
+        connected: AtomicUsize::new(0),
+        upgraded: AtomicUsize::new(0),
+        failed: AtomicUsize::new(0),
+        downloads: Arc::new(Semaphore::new(opts.downloads.max(1))),
+        opening: Arc::new(Semaphore::new(64)),
+        stop: stop_rx.clone(),
+    });
+    let started = now_ms();
+    let mut tasks = Vec::with_capacity(mine.len());
+    let seed = nonce();
+    for &i in &mine {
+        let d = &fleet[i];
+        let (options, endpoint) = device_login(&scenario.connection, broker.as_ref(), d, seed ^ i as u64)?;
+        let run = DeviceRun {
+            key: names[i].clone(),
+            config: scenario.device_config(d),
+            options,
+            endpoint,
+            judge: aliyun,
+        };
+        tasks.push(tokio::spawn(device::run(run, shared.clone())));
+    }
+    let total = mine.len();
+    let limit = scenario.expect.time_limit_ms;
+    let deadline = started + limit;
+    let display = Display::new(opts.progress, total);
+    let verdicts = |cloud: &Arc<Mutex<Cloud>>| -> (usize, usize) {
+        let mine_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
+        match cloud.lock() {
+            Ok(c) => {
+                let s = c.report(&mine_keys, 0).summary;
+                (s.succeeded, s.failed)
+            }
+            Err(_) => (0, 0),
+        }
+    };
+
+    // All connected (or the limit).
+    let mut all_connected_ms = None;
+    while now_ms() < deadline {
+        let connected = shared.connected.load(Ordering::Relaxed);
+        display.show(connected, shared.upgraded.load(Ordering::Relaxed), shared.failed.load(Ordering::Relaxed), "connecting");
+        if connected >= total {
+            all_connected_ms = Some(now_ms() - started);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The cloud's actions, on time.
+    let t0 = now_ms();
+    let keys_of = |positions: Vec<usize>| -> Vec<DeviceKey> {
+        positions
+            .into_iter()
+            .filter(|i| opts.shard.contains(*i))
+            .map(|i| names[i].clone())
+            .collect()
+    };
+    for action in &scenario.actions {
+        let at = t0 + action.at_ms;
+        while now_ms() < at.min(deadline) {
+            tokio::time::sleep(Duration::from_millis(at.min(deadline).saturating_sub(now_ms()).min(200))).await;
+        }
+        let Some(package) = packages.get(&action.push) else { continue };
+        let targets = keys_of(action.to.select(&names));
+        let pushed = match cloud.lock() {
+            Ok(mut c) => c.push(&targets, package, action.notice, action.sign_method.into(), now_ms()),
+            Err(_) => Ok(Vec::new()),
+        };
+        match pushed {
+            Ok(out) => {
+                let _ = cloud_tx.send(out);
+            }
+            Err(e) => {
+                let _ = stop_tx.send(true);
+                return Err(setup(format!("{}: {e}", e.code())));
+            }
+        }
+    }
+
+    // Until every job is final or silent, or the limit.
+    let quiet = scenario.expect.quiet_ms;
+    let mut all_settled_ms = None;
+    let mut timed_out = true;
+    loop {
+        let now = now_ms();
+        let settled = if aliyun {
+            shared.upgraded.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) >= total
+        } else {
+            cloud.lock().map(|c| c.settled(now, quiet)).unwrap_or(true)
+        };
+        let (ok, failed) = if aliyun {
+            (shared.upgraded.load(Ordering::Relaxed), shared.failed.load(Ordering::Relaxed))
+        } else {
+            verdicts(&cloud)
+        };
+        display.show(shared.connected.load(Ordering::Relaxed), ok, failed, "upgrading");
+        if settled {
+            timed_out = false;
+            if cloud.lock().map(|c| c.all_final()).unwrap_or(false) || aliyun {
+                all_settled_ms = Some(now - started);
+            }
+            break;
+        }
+        if now >= deadline {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    display.finish();
+    let _ = stop_tx.send(true);
+    let mut outcomes = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        if let Ok(outcome) = task.await {
+            outcomes.push(outcome);
+        }
+    }
+    if let Some(task) = cloud_task {
+        let _ = task.await;
+    }
+    let my_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
+    let mut report = if aliyun {
+        let rows = outcomes
+            .iter()
+            .map(|o| device_report(&o.key, o.job.as_ref(), o.version.as_ref()))
+            .collect();
+        Report::new(now_ms(), rows)
+    } else {
+        cloud
+            .lock()
+            .map(|c| c.report(&my_keys, now_ms()))
+            .map_err(|_| setup("the cloud's state was lost"))?
+    };
+    report.scenario = Some(scenario.name.clone());
+    report.timings = Some(Timings {
+        all_connected_ms,
+        all_settled_ms,
+        total_ms: now_ms() - started,
+    });
+    report.judge(&scenario.expect, timed_out);
+    Ok(report)
+}
+
+/// Sets the login of a plain broker connection (the password from its environment variable).
+fn apply_login(connection: &Connection, options: &mut Options) -> Result<(), SetupError> {
+    if let Connection::Broker {
+        username: Some(user),
+        password_env,
+        ..
+    } = connection
+    {
+        let password = match password_env {
+            Some(var) => std::env::var(var)
+                .map_err(|_| setup(format!("connection.password_env: {var} is not set")))?,
+            None => String::new(),
+        };
+        options.username = Some(user.clone());
+        options.password = Some(password);
+    }
+    Ok(())
+}
+
+/// A device's MQTT options and endpoint.
+fn device_login(
+    connection: &Connection,
+    broker: Option<&Endpoint>,
+    device: &otalab_sim::FleetDevice,
+    seed: u64,
+) -> Result<(Options, Endpoint), SetupError> {
+    let spec = &device.spec;
+    let mut options;
+    let endpoint;
+    match (connection, broker) {
+        (
+            Connection::Aliyun {
+                region,
+                instance_id,
+                sign_method,
+                keep_alive,
+            },
+            _,
+        ) => {
+            let identity = DeviceIdentity {
+                product_key: spec.product_key.clone(),
+                device_name: spec.device_name.clone(),
+                device_secret: spec.device_secret.clone(),
+            };
+            let credentials = CredentialOptions {
+                client_id: None,
+                timestamp: Some(now_ms().to_string()),
+                sign_method: MqttSignMethod::parse(sign_method).map_err(|e| setup(e.to_string()))?,
+                tls: true,
+            };
+            let login = MqttCredentials::new(&identity, &credentials)
+                .map_err(|e| setup(format!("{}/{}: {e}", spec.product_key, spec.device_name)))?;
+            let at = match (instance_id, region) {
+                (Some(id), _) => AliyunEndpoint::instance(id),
+                (None, Some(region)) => AliyunEndpoint::region(region),
+                (None, None) => {
+                    return Err(setup("connection: give region or instance_id"));
+                }
+            }
+            .map_err(|e| setup(e.to_string()))?;
+            options = Options::new(login.client_id).credentials(login.username, login.password);
+            options.keep_alive_secs = *keep_alive;
+            endpoint = Endpoint {
+                host: at.host(&spec.product_key),
+                port: 1883,
+                tls: true,
+                websocket: None,
+            };
+        }
+        (_, Some(broker)) => {
+            options = Options::new(format!("{}.{}", spec.product_key, spec.device_name));
+            apply_login(connection, &mut options)?;
+            endpoint = broker.clone();
+        }
+        (_, None) => return Err(setup("no broker to connect to")),
+    }
+    options.seed = seed;
+    options.backoff.initial_ms = 500;
+    options.backoff.max_ms = 10_000;
+    Ok((options, endpoint))
+}
+
+/// Progress on the terminal: a bar, or a plain line every two seconds.
+struct Display {
+    bar: Option<indicatif::ProgressBar>,
+    plain: bool,
+    last: Mutex<u64>,
+    total: usize,
+}
+
+impl Display {
+    fn new(progress: Progress, total: usize) -> Self {
+        let terminal = std::io::stderr().is_terminal();
+        let (bar, plain) = match progress {
+            Progress::Bar => (true, false),
+            Progress::Auto if terminal => (true, false),
+            Progress::Auto | Progress::Plain => (false, true),
+            Progress::None => (false, false),
+        };
+        let bar = bar.then(|| {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            if let Ok(style) = indicatif::ProgressStyle::with_template(
+                "{elapsed_precise} [{bar:30}] {pos}/{len} settled · {msg}",
+            ) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            bar
+        });
+        Self {
+            bar,
+            plain,
+            last: Mutex::new(0),
+            total,
+        }
+    }
+
+    fn show(&self, connected: usize, succeeded: usize, failed: usize, phase: &str) {
+        let msg = format!(
+            "{phase}: connected {connected}/{} · succeeded {succeeded} · failed {failed}",
+            self.total
+        );
+        if let Some(bar) = &self.bar {
+            bar.set_position((succeeded + failed) as u64);
+            bar.set_message(msg);
+        } else if self.plain {
+            let now = now_ms();
+            if let Ok(mut last) = self.last.lock()
+                && now.saturating_sub(*last) >= 2000
+            {
+                *last = now;
+                eprintln!("otalab: {msg}");
+            }
+        }
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

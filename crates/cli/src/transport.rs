@@ -1,0 +1,193 @@
+//! The byte links an MQTT session runs over: TCP (`mqtt://`), TLS (`mqtts://`, with the Mozilla
+//! root certificates, which include Alibaba Cloud IoT's), and WebSocket (`ws://`, `wss://`,
+//! offering the `mqtt` subprotocol as brokers require).
+
+use std::sync::{Arc, OnceLock};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::{Message, protocol::WebSocketConfig};
+use url::Url;
+
+/// A byte stream: TCP or TLS over TCP.
+pub trait ByteStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> ByteStream for T {}
+
+/// Where and how to connect, parsed from a broker URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    /// Host name or address.
+    pub host: String,
+    /// Port.
+    pub port: u16,
+    /// TLS on top of TCP.
+    pub tls: bool,
+    /// WebSocket URL when the link is a WebSocket.
+    pub websocket: Option<String>,
+}
+
+impl Endpoint {
+    /// Parses `mqtt://host[:1883]`, `mqtts://host[:8883]`, `tcp://`, `ssl://`, `ws://host[:80]/mqtt`,
+    /// `wss://host[:443]/mqtt`.
+    pub fn parse(text: &str) -> Result<Endpoint, String> {
+        let url = Url::parse(text).map_err(|e| format!("broker URL {text:?}: {e}"))?;
+        let (tls, ws, default_port) = match url.scheme() {
+            "mqtt" | "tcp" => (false, false, 1883),
+            "mqtts" | "ssl" | "tls" => (true, false, 8883),
+            "ws" => (false, true, 80),
+            "wss" => (true, true, 443),
+            other => {
+                return Err(format!(
+                    "broker URL {text:?}: scheme {other:?} is not one of mqtt, mqtts, ws, wss"
+                ));
+            }
+        };
+        let host = url
+            .host_str()
+            .ok_or_else(|| format!("broker URL {text:?} has no host"))?
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_owned();
+        Ok(Endpoint {
+            host,
+            port: url.port().unwrap_or(default_port),
+            tls,
+            websocket: ws.then(|| text.to_owned()),
+        })
+    }
+}
+
+fn tls_config() -> Arc<ClientConfig> {
+    static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
+    CONFIG
+        .get_or_init(|| {
+            let roots = RootCertStore {
+                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+            };
+            let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+            let config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .map(|b| b.with_root_certificates(roots).with_no_client_auth())
+                .unwrap_or_else(|_| {
+                    // The ring provider supports the default versions; this cannot fail.
+                    ClientConfig::builder()
+                        .with_root_certificates(RootCertStore::empty())
+                        .with_no_client_auth()
+                });
+            Arc::new(config)
+        })
+        .clone()
+}
+
+/// Opens TCP (and TLS) to `host:port`.
+pub async fn open_stream(host: &str, port: u16, tls: bool) -> std::io::Result<Box<dyn ByteStream>> {
+    let tcp = TcpStream::connect((host, port)).await?;
+    tcp.set_nodelay(true)?;
+    if !tls {
+        return Ok(Box::new(tcp));
+    }
+    let name = ServerName::try_from(host.to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let stream = TlsConnector::from(tls_config()).connect(name, tcp).await?;
+    Ok(Box::new(stream))
+}
+
+/// An open link to a broker.
+pub enum Link {
+    /// MQTT bytes straight on the stream.
+    Stream(Box<dyn ByteStream>),
+    /// MQTT bytes in binary WebSocket messages.
+    Ws(Box<WebSocketStream<Box<dyn ByteStream>>>),
+}
+
+/// Small frames: one MQTT packet rarely exceeds a block reply (a few KiB).
+const READ_CHUNK: usize = 2048;
+
+impl Link {
+    /// Connects to the endpoint.
+    pub async fn open(endpoint: &Endpoint) -> std::io::Result<Link> {
+        let stream = open_stream(&endpoint.host, endpoint.port, endpoint.tls).await?;
+        let Some(url) = &endpoint.websocket else {
+            return Ok(Link::Stream(stream));
+        };
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(std::io::Error::other)?;
+        request
+            .headers_mut()
+            .insert("Sec-WebSocket-Protocol", HeaderValue::from_static("mqtt"));
+        let config = WebSocketConfig::default().max_message_size(Some(1 << 20));
+        let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+            .await
+            .map_err(std::io::Error::other)?;
+        Ok(Link::Ws(Box::new(ws)))
+    }
+
+    /// Reads the next bytes; an empty vector means the peer closed. Cancel-safe.
+    pub async fn read(&mut self) -> std::io::Result<Vec<u8>> {
+        match self {
+            Link::Stream(s) => {
+                let mut buf = vec![0; READ_CHUNK];
+                let n = s.read(&mut buf).await?;
+                buf.truncate(n);
+                Ok(buf)
+            }
+            Link::Ws(ws) => loop {
+                match ws.next().await {
+                    None => return Ok(Vec::new()),
+                    Some(Err(e)) => return Err(std::io::Error::other(e)),
+                    Some(Ok(Message::Binary(bytes))) => return Ok(bytes.to_vec()),
+                    Some(Ok(Message::Close(_))) => return Ok(Vec::new()),
+                    Some(Ok(_)) => continue,
+                }
+            },
+        }
+    }
+
+    /// Writes one MQTT packet.
+    pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        match self {
+            Link::Stream(s) => s.write_all(bytes).await,
+            Link::Ws(ws) => ws
+                .send(Message::Binary(bytes.to_vec().into()))
+                .await
+                .map_err(std::io::Error::other),
+        }
+    }
+
+    /// Closes the link (best effort).
+    pub async fn close(&mut self) {
+        match self {
+            Link::Stream(s) => {
+                let _ = s.shutdown().await;
+            }
+            Link::Ws(ws) => {
+                let _ = ws.close(None).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls() {
+        let e = Endpoint::parse("mqtt://127.0.0.1").unwrap();
+        assert_eq!((e.host.as_str(), e.port, e.tls, e.websocket), ("127.0.0.1", 1883, false, None));
+        let e = Endpoint::parse("mqtts://a1.iot-as-mqtt.cn-shanghai.aliyuncs.com").unwrap();
+        assert_eq!((e.port, e.tls), (8883, true));
+        let e = Endpoint::parse("wss://h:9443/mqtt").unwrap();
+        assert_eq!((e.port, e.tls, e.websocket.as_deref()), (9443, true, Some("wss://h:9443/mqtt")));
+        assert!(Endpoint::parse("http://h").unwrap_err().contains("not one of"));
+        assert!(Endpoint::parse("not a url").is_err());
+    }
+}

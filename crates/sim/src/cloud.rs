@@ -1,0 +1,708 @@
+//! The sandbox cloud as a sans-IO machine: it plays Alibaba Cloud IoT's OTA service for tests
+//! without a cloud. It builds notices (correct or deliberately wrong, signed with MD5 or
+//! SHA-256, delivered over HTTP or over MQTT), serves MQTT file blocks (with injected channel
+//! faults), answers pulls, pushes again when a device comes back mid-upgrade, and keeps one
+//! [`Job`] per device, judged by [`crate::verdict`]. Messages from the broker and time go in;
+//! [`Outgoing`] messages come out. The dashboard and the native runner each drive one over
+//! their own MQTT client.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use otalab_protocol::{
+    Digest, Download as Delivery, FileBlockReply, FileBlockRequest, FirmwareFile, FirmwareGet,
+    MessageId, Module, Progress, SignMethod, Topic, TopicKind, UpgradeNotice, Version,
+    VersionReport,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Map;
+
+use crate::report::{DeviceReport, Report, Verdict};
+use crate::verdict::{Job, VersionOutcome};
+
+/// A device's (productKey, deviceName).
+pub type DeviceKey = (String, String);
+
+/// A firmware package the cloud can push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    /// File name.
+    pub name: String,
+    /// Download URL (http or https).
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5, lower-case hex.
+    pub md5: String,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Version it installs.
+    pub version: String,
+}
+
+/// Prefixes of deliberately broken URLs on the sandbox HTTP server (the package's file name
+/// is appended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultUrls {
+    /// Breaks the connection halfway through the first request: devices must resume.
+    pub flaky: String,
+    /// Answers 403 like an expired OSS link.
+    pub expired: String,
+    /// Answers 404.
+    pub missing: String,
+}
+
+/// What the sandbox server's `/sandbox.json` says.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SandboxInfo {
+    /// ws:// URL of the broker.
+    pub broker_ws: String,
+    /// mqtt:// URL of the broker's plain TCP listener.
+    #[serde(default)]
+    pub broker_tcp: Option<String>,
+    /// Base URL of the firmware files.
+    pub firmware_base: String,
+    /// Demo packages.
+    pub demo: Vec<Package>,
+    /// Broken URL prefixes.
+    pub faults: FaultUrls,
+}
+
+/// Which notice to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Right size, digest and URL.
+    Correct,
+    /// One digest digit flipped: devices must report -3.
+    BadDigest,
+    /// Size one byte off: devices must report -3.
+    WrongSize,
+    /// URL answers 403 like an expired OSS link: -2.
+    #[serde(rename = "expired_url")]
+    Expired,
+    /// URL answers 404: -2.
+    #[serde(rename = "missing_url")]
+    Missing,
+    /// URL breaks the connection halfway: devices must resume with Range.
+    #[serde(rename = "flaky_url")]
+    Flaky,
+    /// Delivered over MQTT (`dProtocol: "mqtt"`): the cloud serves the blocks.
+    #[serde(rename = "over_mqtt")]
+    Mqtt,
+    /// Over MQTT, with one reply whose CRC is corrupted: devices must ask again.
+    MqttBadCrc,
+    /// Over MQTT, with one reply for another offset: devices must ignore it and ask again.
+    MqttWrongOffset,
+    /// Over MQTT, with one reply dropped: devices must ask again after their timeout.
+    MqttDropReply,
+    /// Over MQTT, answered with a non-200 frame: devices must fail with -4.
+    MqttErrorReply,
+}
+
+impl NoticeKind {
+    /// All kinds, for selectors and documentation.
+    pub const ALL: [NoticeKind; 11] = [
+        Self::Correct,
+        Self::BadDigest,
+        Self::WrongSize,
+        Self::Expired,
+        Self::Missing,
+        Self::Flaky,
+        Self::Mqtt,
+        Self::MqttBadCrc,
+        Self::MqttWrongOffset,
+        Self::MqttDropReply,
+        Self::MqttErrorReply,
+    ];
+
+    /// Its name in scenario files and its i18n key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Correct => "correct",
+            Self::BadDigest => "bad_digest",
+            Self::WrongSize => "wrong_size",
+            Self::Expired => "expired_url",
+            Self::Missing => "missing_url",
+            Self::Flaky => "flaky_url",
+            Self::Mqtt => "over_mqtt",
+            Self::MqttBadCrc => "mqtt_bad_crc",
+            Self::MqttWrongOffset => "mqtt_wrong_offset",
+            Self::MqttDropReply => "mqtt_drop_reply",
+            Self::MqttErrorReply => "mqtt_error_reply",
+        }
+    }
+
+    /// True when the package goes over MQTT.
+    pub fn over_mqtt(self) -> bool {
+        self.channel_fault().is_some() || self == Self::Mqtt
+    }
+
+    /// True when the notice points at one of the sandbox's broken URLs.
+    pub fn needs_fault_urls(self) -> bool {
+        matches!(self, Self::Expired | Self::Missing | Self::Flaky)
+    }
+
+    /// The fault the cloud injects on the MQTT channel, if any.
+    fn channel_fault(self) -> Option<ChannelFault> {
+        match self {
+            Self::MqttBadCrc => Some(ChannelFault::BadCrc),
+            Self::MqttWrongOffset => Some(ChannelFault::WrongOffset),
+            Self::MqttDropReply => Some(ChannelFault::DropReply),
+            Self::MqttErrorReply => Some(ChannelFault::ErrorReply),
+            _ => None,
+        }
+    }
+}
+
+/// A fault of the MQTT delivery channel, injected by the cloud once per device (the error reply
+/// on every request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ChannelFault {
+    BadCrc,
+    WrongOffset,
+    DropReply,
+    ErrorReply,
+}
+
+/// The platform delivers files of at most 16 MB over MQTT.
+pub const MQTT_DELIVERY_LIMIT: usize = 16 * 1024 * 1024;
+
+/// The largest block the cloud serves in one frame (its upload twin allows 128 KiB).
+const MAX_BLOCK: u64 = 128 * 1024;
+
+/// MQTT delivery guarantee of an [`Outgoing`] message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Qos {
+    /// QoS 0 (file block replies, as the platform sends them).
+    AtMostOnce,
+    /// QoS 1 (notices and pull answers).
+    AtLeastOnce,
+}
+
+/// A message the cloud publishes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outgoing {
+    /// Topic.
+    pub topic: String,
+    /// Payload (JSON text, or a binary block frame on T7).
+    pub payload: Vec<u8>,
+    /// QoS.
+    pub qos: Qos,
+}
+
+/// Why the cloud refused to push.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CloudError {
+    /// The package's version or digest does not parse.
+    #[error("package {name}: {reason}")]
+    InvalidPackage {
+        /// File name.
+        name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A device name that cannot be in a topic.
+    #[error("device {product_key}/{device_name}: {reason}")]
+    InvalidDevice {
+        /// productKey.
+        product_key: String,
+        /// deviceName.
+        device_name: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// A notice over MQTT for a package whose bytes were not loaded with [`Cloud::add_stream`].
+    #[error("package {name} is not loaded for delivery over MQTT")]
+    NotLoaded {
+        /// File name.
+        name: String,
+    },
+    /// A package too large for delivery over MQTT.
+    #[error("{name} is {size} bytes: the platform delivers at most {MQTT_DELIVERY_LIMIT} bytes over MQTT")]
+    TooLarge {
+        /// File name.
+        name: String,
+        /// Its size.
+        size: u64,
+    },
+    /// The bytes loaded are not the package's (SHA-256 differs).
+    #[error("{name}: the server sent different bytes (sha256 {actual})")]
+    DifferentBytes {
+        /// File name.
+        name: String,
+        /// SHA-256 of what arrived.
+        actual: String,
+    },
+    /// A notice kind that points at broken URLs, without the sandbox's fault URLs.
+    #[error("notice kind {kind} needs the sandbox server's broken URLs")]
+    NoFaultUrls {
+        /// The kind asked for.
+        kind: &'static str,
+    },
+}
+
+impl CloudError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidPackage { .. } => "INVALID_PACKAGE",
+            Self::InvalidDevice { .. } => "INVALID_DEVICE",
+            Self::NotLoaded { .. } => "PACKAGE_NOT_LOADED",
+            Self::TooLarge { .. } => "PACKAGE_TOO_LARGE",
+            Self::DifferentBytes { .. } => "PACKAGE_BYTES_DIFFER",
+            Self::NoFaultUrls { .. } => "NO_FAULT_URLS",
+        }
+    }
+}
+
+/// A job plus the channel fault still to inject for its device.
+#[derive(Debug, Clone)]
+struct CloudJob {
+    job: Job,
+    channel_fault: Option<ChannelFault>,
+}
+
+/// The sandbox cloud.
+#[derive(Debug, Clone, Default)]
+pub struct Cloud {
+    jobs: BTreeMap<DeviceKey, CloudJob>,
+    versions: BTreeMap<DeviceKey, String>,
+    pull_package: Option<Package>,
+    sign_method: Option<SignMethod>,
+    next_id: u64,
+    /// Files served over MQTT, by stream id.
+    streams: BTreeMap<u64, Arc<[u8]>>,
+    /// The stream of each package, by its SHA-256.
+    stream_of: BTreeMap<String, u64>,
+    fault_urls: Option<FaultUrls>,
+}
+
+impl Cloud {
+    /// The topics the cloud subscribes to: version reports, progress, pulls, block requests.
+    pub const SUBSCRIPTIONS: [&'static str; 4] = [
+        "/ota/device/inform/+/+",
+        "/ota/device/progress/+/+",
+        "/sys/+/+/thing/ota/firmware/get",
+        "/sys/+/+/thing/file/download",
+    ];
+
+    /// A cloud whose notice ids count up from `first_id` (the dashboard uses the clock, so that
+    /// two sessions do not reuse ids).
+    pub fn new(first_id: u64) -> Self {
+        Self {
+            next_id: first_id,
+            ..Self::default()
+        }
+    }
+
+    /// Where the broken URLs are (the sandbox server's), for the notice kinds that need them.
+    pub fn set_fault_urls(&mut self, urls: Option<FaultUrls>) {
+        self.fault_urls = urls;
+    }
+
+    /// The package that answers pulls (T4) from devices without a job; `None` answers
+    /// "no upgrade".
+    pub fn set_pull_package(&mut self, package: Option<Package>) {
+        self.pull_package = package;
+    }
+
+    /// The package answering pulls.
+    pub fn pull_package(&self) -> Option<&Package> {
+        self.pull_package.as_ref()
+    }
+
+    /// The stream id of a package loaded for delivery over MQTT.
+    pub fn stream_of(&self, package: &Package) -> Option<u64> {
+        self.stream_of.get(&package.sha256).copied()
+    }
+
+    /// Checks the package's bytes (size limit, SHA-256) and serves them over MQTT from now on;
+    /// returns the stream id (loading one package twice gives the same id).
+    pub fn add_stream(&mut self, package: &Package, bytes: Vec<u8>) -> Result<u64, CloudError> {
+        if let Some(id) = self.stream_of(package) {
+            return Ok(id);
+        }
+        Self::check_deliverable(package)?;
+        let actual = otalab_protocol::digest_hex(SignMethod::Sha256, &bytes);
+        if actual != package.sha256 {
+            return Err(CloudError::DifferentBytes {
+                name: package.name.clone(),
+                actual,
+            });
+        }
+        // Stream ids look like the platform's: five-digit numbers.
+        let id = 10_000 + self.streams.len() as u64 + 1;
+        self.streams.insert(id, Arc::from(bytes));
+        self.stream_of.insert(package.sha256.clone(), id);
+        Ok(id)
+    }
+
+    /// Refuses a package too large for delivery over MQTT (before fetching it).
+    pub fn check_deliverable(package: &Package) -> Result<(), CloudError> {
+        if package.size > MQTT_DELIVERY_LIMIT as u64 {
+            return Err(CloudError::TooLarge {
+                name: package.name.clone(),
+                size: package.size,
+            });
+        }
+        Ok(())
+    }
+
+    /// Pushes `package` to `devices` as a notice of `kind` signed with `method` (one job per
+    /// device, replacing any earlier one). A notice over MQTT needs [`add_stream`](Self::add_stream)
+    /// first. Nothing is sent when any notice cannot be built.
+    pub fn push(
+        &mut self,
+        devices: &[DeviceKey],
+        package: &Package,
+        kind: NoticeKind,
+        method: SignMethod,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, CloudError> {
+        let stream = if kind.over_mqtt() {
+            Some(
+                self.stream_of(package)
+                    .ok_or_else(|| CloudError::NotLoaded {
+                        name: package.name.clone(),
+                    })?,
+            )
+        } else {
+            None
+        };
+        if kind.needs_fault_urls() && self.fault_urls.is_none() {
+            return Err(CloudError::NoFaultUrls { kind: kind.key() });
+        }
+        self.sign_method = Some(method);
+        let mut out = Vec::with_capacity(devices.len());
+        let mut jobs = Vec::with_capacity(devices.len());
+        for (pk, dn) in devices {
+            let topic = Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| {
+                CloudError::InvalidDevice {
+                    product_key: pk.clone(),
+                    device_name: dn.clone(),
+                    reason: e.to_string(),
+                }
+            })?;
+            self.next_id += 1;
+            let id = MessageId::from(self.next_id);
+            let notice = self.notice(package, kind, method, stream, id)?;
+            out.push(Outgoing {
+                topic: topic.to_string(),
+                payload: notice.encode().into_bytes(),
+                qos: Qos::AtLeastOnce,
+            });
+            jobs.push((
+                (pk.clone(), dn.clone()),
+                CloudJob {
+                    job: Job::new(notice, now),
+                    channel_fault: kind.channel_fault(),
+                },
+            ));
+        }
+        self.jobs.extend(jobs);
+        Ok(out)
+    }
+
+    /// A message from the broker on one of [`SUBSCRIPTIONS`](Self::SUBSCRIPTIONS); returns
+    /// what to publish in answer. Malformed messages are ignored (the device sees no answer,
+    /// as with the real cloud).
+    pub fn message(&mut self, topic: &str, payload: &[u8], now: u64) -> Vec<Outgoing> {
+        let Ok(topic) = Topic::parse(topic) else {
+            return Vec::new();
+        };
+        let key = (topic.product_key.clone(), topic.device_name.clone());
+        match topic.kind {
+            TopicKind::Inform => {
+                let Ok(report) = VersionReport::decode(payload) else {
+                    return Vec::new();
+                };
+                let version = report.version.as_str().to_owned();
+                self.versions.insert(key.clone(), version.clone());
+                let Some(cloud_job) = self.jobs.get_mut(&key) else {
+                    return Vec::new();
+                };
+                match cloud_job.job.version(&report.module, &version, now) {
+                    VersionOutcome::Noted => Vec::new(),
+                    VersionOutcome::PushAgain => vec![Outgoing {
+                        topic: reply_topic(TopicKind::Upgrade, &key),
+                        payload: cloud_job.job.notice.encode().into_bytes(),
+                        qos: Qos::AtLeastOnce,
+                    }],
+                }
+            }
+            TopicKind::Progress => {
+                if let (Ok(progress), Some(cloud_job)) =
+                    (Progress::decode(payload), self.jobs.get_mut(&key))
+                {
+                    cloud_job
+                        .job
+                        .progress(progress.step.value(), &progress.desc, now);
+                }
+                Vec::new()
+            }
+            TopicKind::FileDownload => self.serve_block(&key, payload),
+            TopicKind::FirmwareGet => match FirmwareGet::decode(payload) {
+                Ok(request) => vec![self.answer_pull(&key, request.id, now)],
+                Err(_) => Vec::new(),
+            },
+            _ => Vec::new(),
+        }
+    }
+
+    /// The answer to a pull: the job's notice while it has not succeeded, else a new job for
+    /// the pull package, else "no upgrade".
+    fn answer_pull(&mut self, key: &DeviceKey, id: MessageId, now: u64) -> Outgoing {
+        let payload = match self.jobs.get(key) {
+            Some(cloud_job) if cloud_job.job.verdict != Verdict::Succeeded => {
+                let mut notice = cloud_job.job.notice.clone();
+                notice.id = id;
+                notice.encode_reply()
+            }
+            _ => match self.pull_package.clone() {
+                Some(package) => {
+                    match self.notice(&package, NoticeKind::Correct, self.sign_method.unwrap_or(SignMethod::Md5), None, id.clone()) {
+                        Ok(notice) => {
+                            let payload = notice.encode_reply();
+                            self.jobs.insert(
+                                key.clone(),
+                                CloudJob {
+                                    job: Job::new(notice, now),
+                                    channel_fault: None,
+                                },
+                            );
+                            payload
+                        }
+                        Err(_) => UpgradeNotice::encode_empty_reply(&id),
+                    }
+                }
+                None => UpgradeNotice::encode_empty_reply(&id),
+            },
+        };
+        Outgoing {
+            topic: reply_topic(TopicKind::FirmwareGetReply, key),
+            payload: payload.into_bytes(),
+            qos: Qos::AtLeastOnce,
+        }
+    }
+
+    /// Answers one file block request (T6) with a frame on T7 (QoS 0, as the platform does),
+    /// or with the job's channel fault.
+    fn serve_block(&mut self, key: &DeviceKey, payload: &[u8]) -> Vec<Outgoing> {
+        let frame = match FileBlockRequest::decode(payload) {
+            Err(error) => FileBlockReply::error("0", 400, &error.to_string()).encode(),
+            Ok(request) => self.block_frame(key, &request),
+        };
+        if frame.is_empty() {
+            return Vec::new(); // the injected dropped reply
+        }
+        vec![Outgoing {
+            topic: reply_topic(TopicKind::FileDownloadReply, key),
+            payload: frame,
+            qos: Qos::AtMostOnce,
+        }]
+    }
+
+    /// The frame for a well-formed request; empty for a reply the cloud drops on purpose.
+    fn block_frame(&mut self, key: &DeviceKey, request: &FileBlockRequest) -> Vec<u8> {
+        let id = request.id.as_str();
+        let Some(file) = self.streams.get(&request.stream_id).cloned() else {
+            let msg = format!("unknown streamId {}", request.stream_id);
+            return FileBlockReply::error(id, 404, &msg).encode();
+        };
+        let length = file.len() as u64;
+        if request.size == 0 || request.offset >= length {
+            let msg = format!(
+                "block of {} bytes at offset {} is outside the file ({length} bytes)",
+                request.size, request.offset
+            );
+            return FileBlockReply::error(id, 400, &msg).encode();
+        }
+        let end = request
+            .offset
+            .saturating_add(request.size.min(MAX_BLOCK))
+            .min(length);
+        let block = |from: u64, to: u64| {
+            file.get(from as usize..to as usize)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default()
+        };
+        let mut reply =
+            FileBlockReply::block(id, length, request.offset, block(request.offset, end));
+        reply.file_token = request.file_token.clone();
+        // Faults fire once a third of the file has gone, so that progress shows first.
+        let fault = self.jobs.get_mut(key).and_then(|cloud_job| {
+            let due = cloud_job
+                .channel_fault
+                .is_some_and(|f| f == ChannelFault::ErrorReply || request.offset >= length / 3);
+            if due {
+                cloud_job.channel_fault.take()
+            } else {
+                None
+            }
+        });
+        match fault {
+            None => reply.encode(),
+            Some(ChannelFault::BadCrc) => {
+                let mut frame = reply.encode();
+                if let Some(last) = frame.last_mut() {
+                    *last ^= 0xff;
+                }
+                frame
+            }
+            Some(ChannelFault::WrongOffset) => {
+                // The block after the one asked for, correctly framed, at its own offset.
+                let next = if end < length { end } else { 0 };
+                let mut stray = FileBlockReply::block(
+                    id,
+                    length,
+                    next,
+                    block(next, length.min(next + request.size)),
+                );
+                stray.file_token = request.file_token.clone();
+                stray.encode()
+            }
+            Some(ChannelFault::DropReply) => Vec::new(),
+            Some(ChannelFault::ErrorReply) => {
+                if let Some(cloud_job) = self.jobs.get_mut(key) {
+                    cloud_job.channel_fault = Some(ChannelFault::ErrorReply);
+                }
+                FileBlockReply::error(id, 500, "injected error reply").encode()
+            }
+        }
+    }
+
+    /// The notice for `package` in the form `kind` asks for, signed with `method`; `stream` is
+    /// the stream id of a package delivered over MQTT.
+    fn notice(
+        &self,
+        package: &Package,
+        kind: NoticeKind,
+        method: SignMethod,
+        stream: Option<u64>,
+        id: MessageId,
+    ) -> Result<UpgradeNotice, CloudError> {
+        let invalid = |reason: String| CloudError::InvalidPackage {
+            name: package.name.clone(),
+            reason,
+        };
+        let broken = |prefix: fn(&FaultUrls) -> &str| {
+            self.fault_urls
+                .as_ref()
+                .map(|f| format!("{}{}", prefix(f), package.name))
+                .ok_or(CloudError::NoFaultUrls { kind: kind.key() })
+        };
+        let url = match kind {
+            _ if stream.is_some() => None,
+            NoticeKind::Expired => Some(broken(|f| &f.expired)?),
+            NoticeKind::Missing => Some(broken(|f| &f.missing)?),
+            NoticeKind::Flaky => Some(broken(|f| &f.flaky)?),
+            _ => Some(package.url.clone()),
+        };
+        let digest = match method {
+            SignMethod::Md5 => &package.md5,
+            SignMethod::Sha256 => &package.sha256,
+        };
+        let sign = if kind == NoticeKind::BadDigest {
+            flip(digest)
+        } else {
+            digest.clone()
+        };
+        let size = if kind == NoticeKind::WrongSize {
+            package.size.saturating_add(1)
+        } else {
+            package.size
+        };
+        Ok(UpgradeNotice {
+            id,
+            version: Version::parse(&package.version).map_err(|e| invalid(e.to_string()))?,
+            module: Module::default(),
+            is_diff: false,
+            sign_method: method,
+            files: vec![FirmwareFile {
+                name: None,
+                size,
+                url,
+                sign: Digest::parse(method, &sign).map_err(|e| invalid(e.to_string()))?,
+                unknown: Map::new(),
+            }],
+            download: if stream.is_some() {
+                Delivery::Mqtt
+            } else {
+                Delivery::Https
+            },
+            stream_id: stream,
+            stream_file_id: stream.map(|_| 1),
+            digest_sign: None,
+            ext_data: BTreeMap::new(),
+            unknown: Map::new(),
+            unknown_envelope: Map::new(),
+        })
+    }
+
+    /// The device's job, if the cloud pushed to it (or answered its pull with a package).
+    pub fn job(&self, key: &DeviceKey) -> Option<&Job> {
+        self.jobs.get(key).map(|j| &j.job)
+    }
+
+    /// The device's verdict (pending without a job).
+    pub fn verdict(&self, key: &DeviceKey) -> Verdict {
+        self.job(key).map_or(Verdict::Pending, |j| j.verdict)
+    }
+
+    /// True when every job is final, or has been quiet for `quiet_ms` (a stalled device).
+    pub fn settled(&self, now: u64, quiet_ms: u64) -> bool {
+        self.jobs.values().all(|j| {
+            j.job.is_final() || now.saturating_sub(j.job.last_activity_ms) >= quiet_ms
+        })
+    }
+
+    /// True when every job is final.
+    pub fn all_final(&self) -> bool {
+        self.jobs.values().all(|j| j.job.is_final())
+    }
+
+    /// The report for these devices (duplicates counted once), made at `now`.
+    pub fn report(&self, devices: &[DeviceKey], now: u64) -> Report {
+        let unique: BTreeSet<&DeviceKey> = devices.iter().collect();
+        let rows = unique
+            .into_iter()
+            .map(|key| device_report(key, self.job(key), self.versions.get(key)))
+            .collect();
+        Report::new(now, rows)
+    }
+}
+
+/// One device's row of a report: its job (if any) and the last version it reported.
+pub fn device_report(key: &DeviceKey, job: Option<&Job>, version: Option<&String>) -> DeviceReport {
+    DeviceReport {
+        product_key: key.0.clone(),
+        device_name: key.1.clone(),
+        target_version: job.map(|j| j.target().to_owned()),
+        notice: job.and_then(|j| serde_json::to_value(&j.notice).ok()),
+        steps: job.map(|j| j.steps.clone()).unwrap_or_default(),
+        final_version: job
+            .and_then(|j| j.final_version.clone())
+            .or_else(|| version.cloned()),
+        verdict: job.map_or(Verdict::Pending, |j| j.verdict),
+    }
+}
+
+fn reply_topic(kind: TopicKind, key: &DeviceKey) -> String {
+    Topic {
+        kind,
+        product_key: key.0.clone(),
+        device_name: key.1.clone(),
+    }
+    .to_string()
+}
+
+fn flip(hex: &str) -> String {
+    let mut chars: Vec<char> = hex.chars().collect();
+    if let Some(c) = chars.first_mut() {
+        *c = if *c == '0' { '1' } else { '0' };
+    }
+    chars.into_iter().collect()
+}

@@ -1,0 +1,634 @@
+//! Scenarios: a test as a file. A scenario names the connection, the fleet, how the devices
+//! behave (cadence, flash and reboot times, fault shares), what the sandbox cloud does over
+//! time (push which firmware, which notice kind, to whom, when) and the expectations. The
+//! format is TOML; `scenario.schema.json` (generated from these types, see [`json_schema`]) lets
+//! editors check it. Examples live in `examples/scenarios/`.
+
+use std::collections::BTreeMap;
+
+use otalab_protocol::{Module, SignMethod};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::cloud::NoticeKind;
+use crate::device::{DeviceConfig, Fault};
+use crate::expect::Expectations;
+use crate::fleet::{DeviceSpec, expand_template, import};
+
+/// The most devices one scenario may name (shards split them across processes).
+pub const MAX_DEVICES: usize = 1_000_000;
+
+/// A scenario file.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Scenario {
+    /// Short name, shown in reports and JUnit.
+    pub name: String,
+    /// What the scenario checks, in a sentence or two.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub description: String,
+    /// Where devices (and the sandbox cloud) connect.
+    #[serde(default)]
+    pub connection: Connection,
+    /// Which devices.
+    pub fleet: FleetSpec,
+    /// How the devices behave.
+    #[serde(default)]
+    pub device: Behaviour,
+    /// Firmware packages the actions push, by a name of your choice.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub firmware: BTreeMap<String, FirmwareSpec>,
+    /// What the sandbox cloud does, in time order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub actions: Vec<CloudAction>,
+    /// What must hold at the end.
+    #[serde(default)]
+    pub expect: Expectations,
+}
+
+/// Where devices connect.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum Connection {
+    /// The local sandbox started by `scripts/run` (its HTTP server says where the broker is).
+    Sandbox {
+        /// The sandbox server (default `http://127.0.0.1:8686`, or `OTALAB_SANDBOX`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        url: Option<String>,
+    },
+    /// Any MQTT broker by URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`); the sandbox cloud
+    /// runs on it too, so firmware must be given by `url`.
+    Broker {
+        /// The broker URL.
+        url: String,
+        /// User name for every device.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        username: Option<String>,
+        /// The environment variable holding the password (never the password itself).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        password_env: Option<String>,
+    },
+    /// Alibaba Cloud IoT: every device logs in with its own signed credentials; the real
+    /// cloud pushes (actions are not allowed) and verdicts are judged from the device side.
+    Aliyun {
+        /// Region, e.g. `cn-shanghai` (used when no instance id is given).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        region: Option<String>,
+        /// Instance id (instances created since 2021-07-30).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        instance_id: Option<String>,
+        /// `hmacmd5`, `hmacsha1` or `hmacsha256` (default).
+        #[serde(default = "default_mqtt_sign")]
+        sign_method: String,
+        /// Keep-alive seconds (30..=1200, default 60).
+        #[serde(default = "default_keep_alive")]
+        keep_alive: u16,
+    },
+}
+
+fn default_mqtt_sign() -> String {
+    "hmacsha256".into()
+}
+
+fn default_keep_alive() -> u16 {
+    60
+}
+
+impl Default for Connection {
+    fn default() -> Self {
+        Self::Sandbox { url: None }
+    }
+}
+
+/// Which devices: a name template, a devices.conf, or a CSV (paths relative to the scenario).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FleetSpec {
+    /// productKey of templated devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_key: Option<String>,
+    /// Device names: `meter-{0001..0250}` expands to 250 zero-padded names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub names: Option<String>,
+    /// A bridge `devices.conf` file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub devices_conf: Option<String>,
+    /// A CSV file: `productKey,deviceName[,deviceSecret[,version]]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub csv: Option<String>,
+    /// The version devices run at the start (CSV rows may say their own).
+    #[serde(default = "default_version")]
+    pub version: String,
+}
+
+fn default_version() -> String {
+    "1.0.0".into()
+}
+
+/// How devices behave; defaults are Link SDK C's values and the dashboard's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Behaviour {
+    /// Report progress every this many percent (1..=100).
+    #[serde(default = "default_cadence")]
+    pub cadence_percent: u8,
+    /// How long flashing takes.
+    #[serde(default = "default_flash")]
+    pub flash_ms: u64,
+    /// How long the reboot takes (offline).
+    #[serde(default = "default_reboot")]
+    pub reboot_ms: u64,
+    /// How many times a broken HTTP download is resumed with Range before -2.
+    #[serde(default = "default_resumes")]
+    pub max_resumes: u32,
+    /// Read at most this many bytes per second per device (0: unthrottled).
+    #[serde(default)]
+    pub throttle_bytes_per_sec: u32,
+    /// Bytes per block over MQTT.
+    #[serde(default = "default_block")]
+    pub block_size: u64,
+    /// How long to wait for a block reply before asking again (Link SDK C: 10 s).
+    #[serde(default = "default_block_timeout")]
+    pub block_timeout_ms: u64,
+    /// Faults given to a share (or a number) of the fleet, in fleet order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub faults: Vec<FaultShare>,
+}
+
+fn default_cadence() -> u8 {
+    5
+}
+fn default_flash() -> u64 {
+    1500
+}
+fn default_reboot() -> u64 {
+    1000
+}
+fn default_resumes() -> u32 {
+    3
+}
+fn default_block_timeout() -> u64 {
+    10_000
+}
+fn default_block() -> u64 {
+    otalab_protocol::DEFAULT_BLOCK_SIZE
+}
+
+impl Default for Behaviour {
+    fn default() -> Self {
+        Self {
+            cadence_percent: default_cadence(),
+            flash_ms: default_flash(),
+            reboot_ms: default_reboot(),
+            max_resumes: default_resumes(),
+            throttle_bytes_per_sec: 0,
+            block_size: default_block(),
+            block_timeout_ms: default_block_timeout(),
+            faults: Vec::new(),
+        }
+    }
+}
+
+/// A fault for part of the fleet: give `share` (0..=1) or `count`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FaultShare {
+    /// Fraction of the fleet (rounded to the nearest device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// Number of devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// The fault: `{ kind = "fail", failure = "verify", at_percent = 50 }`,
+    /// `{ kind = "wrongVersion", version = "0.9.0" }`, `{ kind = "stall", at_percent = 30 }`,
+    /// `{ kind = "offline", at_percent = 40, for_ms = 2000 }`.
+    pub fault: Fault,
+}
+
+/// A firmware package: a file on the sandbox server, or any http(s) URL.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FirmwareSpec {
+    /// The version it installs.
+    pub version: String,
+    /// A file name on the sandbox server (`demo-2.0.0.bin`, or one uploaded there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// Any http(s) URL (the runner downloads it once to learn its size and digests).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+}
+
+/// How the cloud signs a package.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Signing {
+    /// MD5 (the cloud's default).
+    #[default]
+    Md5,
+    /// SHA-256.
+    Sha256,
+}
+
+impl From<Signing> for SignMethod {
+    fn from(s: Signing) -> Self {
+        match s {
+            Signing::Md5 => SignMethod::Md5,
+            Signing::Sha256 => SignMethod::Sha256,
+        }
+    }
+}
+
+/// One thing the sandbox cloud does.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CloudAction {
+    /// When, in milliseconds after every device of the shard connected.
+    #[serde(default)]
+    pub at_ms: u64,
+    /// Push this firmware (a key of `[firmware]`).
+    pub push: String,
+    /// Which notice: `correct`, `bad_digest`, `wrong_size`, `expired_url`, `missing_url`,
+    /// `flaky_url`, `over_mqtt`, `mqtt_bad_crc`, `mqtt_wrong_offset`, `mqtt_drop_reply`,
+    /// `mqtt_error_reply`.
+    #[serde(default = "default_notice")]
+    pub notice: NoticeKind,
+    /// `md5` (default) or `sha256`.
+    #[serde(default)]
+    pub sign_method: Signing,
+    /// To whom: `"all"` (default), `{ share = 0.5 }`, `{ first = 10 }` or
+    /// `{ devices = ["pk/name", ...] }`.
+    #[serde(default)]
+    pub to: Target,
+}
+
+fn default_notice() -> NoticeKind {
+    NoticeKind::Correct
+}
+
+/// The devices an action is for, in fleet order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum Target {
+    /// Every device.
+    #[default]
+    #[serde(with = "all_word")]
+    #[schemars(with = "AllWord")]
+    All,
+    /// The first `share` of the fleet (rounded to the nearest device).
+    Share {
+        /// 0..=1.
+        share: f64,
+    },
+    /// The first `first` devices.
+    First {
+        /// How many.
+        first: u64,
+    },
+    /// These devices, as `productKey/deviceName`.
+    Devices {
+        /// Names.
+        devices: Vec<String>,
+    },
+}
+
+/// The word `all`.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+enum AllWord {
+    /// Every device.
+    #[serde(rename = "all")]
+    All,
+}
+
+mod all_word {
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str("all")
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
+        let word = String::deserialize(d)?;
+        if word == "all" {
+            Ok(())
+        } else {
+            Err(D::Error::custom(format!("expected \"all\", found {word:?}")))
+        }
+    }
+}
+
+/// A scenario that cannot run.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ScenarioError {
+    /// Not valid TOML, or not the scenario format (the message says where).
+    #[error("{0}")]
+    Syntax(String),
+    /// Valid TOML with a value that makes no sense (the path says where).
+    #[error("{path}: {message}")]
+    Invalid {
+        /// Where, e.g. `actions[2].push`.
+        path: String,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl ScenarioError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::Syntax(_) => "SCENARIO_SYNTAX",
+            Self::Invalid { .. } => "SCENARIO_INVALID",
+        }
+    }
+
+    fn invalid(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::Invalid {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// One device of the fleet, as the scenario sets it up.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FleetDevice {
+    /// Identity and starting version (the secret only for Alibaba Cloud).
+    pub spec: DeviceSpec,
+    /// Its fault (from `device.faults`).
+    pub fault: Fault,
+}
+
+/// A deterministic slice of the fleet: shard `index` (1-based) of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// 1..=count.
+    pub index: u32,
+    /// How many shards.
+    pub count: u32,
+}
+
+impl Shard {
+    /// The whole fleet.
+    pub const ALL: Shard = Shard { index: 1, count: 1 };
+
+    /// Parses `i/n` (1 ≤ i ≤ n).
+    pub fn parse(text: &str) -> Result<Shard, String> {
+        let (i, n) = text
+            .split_once('/')
+            .ok_or_else(|| format!("shard {text:?}: write it as i/n, e.g. 2/8"))?;
+        let index: u32 = i.trim().parse().map_err(|_| format!("shard {text:?}: {i:?} is not a number"))?;
+        let count: u32 = n.trim().parse().map_err(|_| format!("shard {text:?}: {n:?} is not a number"))?;
+        if count == 0 || index == 0 || index > count {
+            return Err(format!("shard {text:?}: need 1 <= i <= n"));
+        }
+        Ok(Shard { index, count })
+    }
+
+    /// The shard of a Kubernetes Indexed Job pod: `JOB_COMPLETION_INDEX` (0-based) of
+    /// `JOB_COMPLETIONS`.
+    pub fn from_job(index: &str, completions: &str) -> Result<Shard, String> {
+        let i: u32 = index
+            .trim()
+            .parse()
+            .map_err(|_| format!("JOB_COMPLETION_INDEX {index:?} is not a number"))?;
+        Shard::parse(&format!("{}/{}", i.saturating_add(1), completions.trim()))
+    }
+
+    /// Whether the device at `position` (0-based, fleet order) is in this shard: round robin,
+    /// so every shard gets its share of each fault group.
+    pub fn contains(&self, position: usize) -> bool {
+        position % self.count as usize == (self.index - 1) as usize
+    }
+}
+
+impl std::fmt::Display for Shard {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+/// How many of `total` devices a share or a count means.
+fn portion(share: Option<f64>, count: Option<u64>, total: usize) -> usize {
+    match (share, count) {
+        (_, Some(n)) => (n as usize).min(total),
+        (Some(s), None) => ((s * total as f64).round() as usize).min(total),
+        (None, None) => 0,
+    }
+}
+
+impl Scenario {
+    /// Parses and checks a scenario.
+    pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The scenario as TOML.
+    pub fn to_toml(&self) -> Result<String, ScenarioError> {
+        toml::to_string_pretty(self).map_err(|e| ScenarioError::Syntax(e.to_string()))
+    }
+
+    /// Checks what TOML cannot: references, ranges, and that the fleet is defined once.
+    pub fn validate(&self) -> Result<(), ScenarioError> {
+        let fleet = &self.fleet;
+        let sources = [fleet.names.is_some(), fleet.devices_conf.is_some(), fleet.csv.is_some()]
+            .iter()
+            .filter(|s| **s)
+            .count();
+        if sources != 1 {
+            return Err(ScenarioError::invalid(
+                "fleet",
+                "give exactly one of names (with product_key), devices_conf or csv",
+            ));
+        }
+        if fleet.names.is_some() && fleet.product_key.as_deref().is_none_or(str::is_empty) {
+            return Err(ScenarioError::invalid("fleet.product_key", "templated names need a productKey"));
+        }
+        let b = &self.device;
+        if !(1..=100).contains(&b.cadence_percent) {
+            return Err(ScenarioError::invalid("device.cadence_percent", "must be 1..=100"));
+        }
+        if b.block_size == 0 || b.block_size > 128 * 1024 {
+            return Err(ScenarioError::invalid("device.block_size", "must be 1..=131072 bytes"));
+        }
+        for (i, f) in b.faults.iter().enumerate() {
+            let path = format!("device.faults[{i}]");
+            match (f.share, f.count) {
+                (Some(_), Some(_)) | (None, None) => {
+                    return Err(ScenarioError::invalid(path, "give share or count"));
+                }
+                (Some(s), None) if !(0.0..=1.0).contains(&s) => {
+                    return Err(ScenarioError::invalid(format!("{path}.share"), "must be 0..=1"));
+                }
+                _ => {}
+            }
+        }
+        for (key, fw) in &self.firmware {
+            let path = format!("firmware.{key}");
+            if fw.file.is_some() == fw.url.is_some() {
+                return Err(ScenarioError::invalid(path, "give exactly one of file or url"));
+            }
+            if let Some(url) = &fw.url {
+                otalab_protocol::check_http_url(url)
+                    .map_err(|e| ScenarioError::invalid(format!("{path}.url"), e.to_string()))?;
+            }
+            if fw.file.is_some() && !matches!(self.connection, Connection::Sandbox { .. }) {
+                return Err(ScenarioError::invalid(
+                    format!("{path}.file"),
+                    "files are served by the sandbox; on another broker give a url",
+                ));
+            }
+            otalab_protocol::Version::parse(&fw.version)
+                .map_err(|e| ScenarioError::invalid(format!("{path}.version"), e.to_string()))?;
+        }
+        for (i, action) in self.actions.iter().enumerate() {
+            let path = format!("actions[{i}]");
+            if matches!(self.connection, Connection::Aliyun { .. }) {
+                return Err(ScenarioError::invalid(
+                    path,
+                    "on Alibaba Cloud the real cloud pushes: create the upgrade batch in its console",
+                ));
+            }
+            if !self.firmware.contains_key(&action.push) {
+                let known: Vec<&str> = self.firmware.keys().map(String::as_str).collect();
+                return Err(ScenarioError::invalid(
+                    format!("{path}.push"),
+                    format!("no firmware named {:?} (known: {})", action.push, known.join(", ")),
+                ));
+            }
+            if let Target::Share { share } = action.to
+                && !(0.0..=1.0).contains(&share)
+            {
+                return Err(ScenarioError::invalid(format!("{path}.to.share"), "must be 0..=1"));
+            }
+            if action.notice.needs_fault_urls()
+                && !matches!(self.connection, Connection::Sandbox { .. })
+            {
+                return Err(ScenarioError::invalid(
+                    format!("{path}.notice"),
+                    "broken-URL notices need the sandbox server",
+                ));
+            }
+        }
+        if let Some(window) = self.actions.windows(2).position(|w| w[1].at_ms < w[0].at_ms) {
+            return Err(ScenarioError::invalid(
+                format!("actions[{}].at_ms", window + 1),
+                "actions must be in time order",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The whole fleet in order, with faults assigned; `read` loads a file named by the fleet
+    /// (relative to the scenario; the caller decides how).
+    pub fn fleet(
+        &self,
+        read: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<Vec<FleetDevice>, ScenarioError> {
+        let f = &self.fleet;
+        let specs: Vec<DeviceSpec> = if let Some(names) = &f.names {
+            let pk = f.product_key.clone().unwrap_or_default();
+            expand_template(names, MAX_DEVICES)
+                .map_err(|e| ScenarioError::invalid("fleet.names", e))?
+                .into_iter()
+                .map(|name| DeviceSpec {
+                    product_key: pk.clone(),
+                    device_name: name,
+                    device_secret: String::new(),
+                    version: f.version.clone(),
+                })
+                .collect()
+        } else {
+            let (path, file) = match (&f.devices_conf, &f.csv) {
+                (Some(p), _) => ("fleet.devices_conf", p),
+                (None, Some(p)) => ("fleet.csv", p),
+                (None, None) => return Err(ScenarioError::invalid("fleet", "no devices")),
+            };
+            let text = read(file).map_err(|e| ScenarioError::invalid(path, e))?;
+            let mut specs = import(&text).map_err(|e| ScenarioError::invalid(path, e))?;
+            for spec in &mut specs {
+                if f.devices_conf.is_some() {
+                    spec.version.clone_from(&f.version);
+                }
+            }
+            specs
+        };
+        if specs.is_empty() {
+            return Err(ScenarioError::invalid("fleet", "the fleet has no devices"));
+        }
+        if specs.len() > MAX_DEVICES {
+            return Err(ScenarioError::invalid(
+                "fleet",
+                format!("{} devices is over the limit of {MAX_DEVICES}", specs.len()),
+            ));
+        }
+        let total = specs.len();
+        let mut faults = Vec::with_capacity(total);
+        for share in &self.device.faults {
+            let n = portion(share.share, share.count, total);
+            faults.extend(std::iter::repeat_n(share.fault.clone(), n));
+        }
+        if faults.len() > total {
+            return Err(ScenarioError::invalid(
+                "device.faults",
+                format!("{} faulty devices in a fleet of {total}", faults.len()),
+            ));
+        }
+        faults.resize(total, Fault::None);
+        Ok(specs
+            .into_iter()
+            .zip(faults)
+            .map(|(spec, fault)| FleetDevice { spec, fault })
+            .collect())
+    }
+
+    /// The device machine's configuration for one device of the fleet.
+    pub fn device_config(&self, device: &FleetDevice) -> DeviceConfig {
+        let b = &self.device;
+        let mut config =
+            DeviceConfig::new(&device.spec.product_key, &device.spec.device_name, &device.spec.version);
+        config.modules.insert(Module::DEFAULT.to_owned(), device.spec.version.clone());
+        config.cadence_percent = b.cadence_percent;
+        config.flash_ms = b.flash_ms;
+        config.reboot_ms = b.reboot_ms;
+        config.max_resumes = b.max_resumes;
+        config.throttle_bytes_per_sec = b.throttle_bytes_per_sec;
+        config.block_size = b.block_size;
+        config.block_timeout_ms = b.block_timeout_ms;
+        config.fault = device.fault.clone();
+        config
+    }
+}
+
+impl Target {
+    /// The positions (0-based, fleet order) of the devices this target names, from a fleet of
+    /// `fleet` (productKey, deviceName) pairs.
+    pub fn select(&self, fleet: &[(String, String)]) -> Vec<usize> {
+        match self {
+            Target::All => (0..fleet.len()).collect(),
+            Target::Share { share } => (0..portion(Some(*share), None, fleet.len())).collect(),
+            Target::First { first } => (0..portion(None, Some(*first), fleet.len())).collect(),
+            Target::Devices { devices } => fleet
+                .iter()
+                .enumerate()
+                .filter(|(_, (pk, dn))| {
+                    devices.iter().any(|d| {
+                        d.split_once('/')
+                            .map_or(d == dn, |(p, n)| p == pk && n == dn)
+                    })
+                })
+                .map(|(i, _)| i)
+                .collect(),
+        }
+    }
+}
+
+/// The JSON Schema of the scenario format (what `examples/scenarios/scenario.schema.json` holds).
+pub fn json_schema() -> String {
+    let schema = schemars::schema_for!(Scenario);
+    serde_json::to_string_pretty(&schema).unwrap_or_default()
+}

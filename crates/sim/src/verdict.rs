@@ -1,0 +1,101 @@
+//! What decides a verdict: Alibaba Cloud IoT's rule for one device's upgrade job, applied to
+//! what the device reports. The sandbox cloud keeps one [`Job`] per device it pushed to; the
+//! native runner keeps one per device when the real cloud pushes (it sees the same messages
+//! from the device side). Nothing else in otalab decides whether an upgrade succeeded.
+//!
+//! The rule:
+//! - a job starts [`Verdict::Pending`] when the notice is sent;
+//! - any progress step ≥ 0 makes it [`Verdict::Upgrading`];
+//! - any negative step (-1 upgrade, -2 download, -3 verify, -4 flash failed) makes it
+//!   [`Verdict::Failed`], for good;
+//! - a version report (T1) of the job's module equal to the target makes it
+//!   [`Verdict::Succeeded`] (unless it already failed);
+//! - a version report of another version after step 100 makes it [`Verdict::Failed`] (the
+//!   device flashed but came back on the wrong image);
+//! - a version report of another version while upgrading (before 100) means the device came
+//!   back mid-upgrade: the cloud pushes the notice again ([`VersionOutcome::PushAgain`]).
+
+use otalab_protocol::{Module, UpgradeNotice};
+
+use crate::report::{ObservedStep, Verdict};
+
+/// One device's upgrade job, judged by the cloud's rule.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    /// The notice sent (its version is the target).
+    pub notice: UpgradeNotice,
+    /// Progress reports in arrival order.
+    pub steps: Vec<ObservedStep>,
+    /// The last version the device reported for the job's module.
+    pub final_version: Option<String>,
+    /// The verdict so far.
+    pub verdict: Verdict,
+    /// When the device last reported anything for this job (ms).
+    pub last_activity_ms: u64,
+}
+
+/// What a version report means for the job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VersionOutcome {
+    /// Nothing to do.
+    Noted,
+    /// The device came back mid-upgrade: push the notice again.
+    PushAgain,
+}
+
+impl Job {
+    /// A job for a notice sent at `now` (ms).
+    pub fn new(notice: UpgradeNotice, now: u64) -> Self {
+        Self {
+            notice,
+            steps: Vec::new(),
+            final_version: None,
+            verdict: Verdict::Pending,
+            last_activity_ms: now,
+        }
+    }
+
+    /// The target version.
+    pub fn target(&self) -> &str {
+        self.notice.version.as_str()
+    }
+
+    /// A progress report (T3) arrived.
+    pub fn progress(&mut self, step: i64, desc: &str, now: u64) {
+        self.steps.push(ObservedStep {
+            at_ms: now,
+            step,
+            desc: desc.to_owned(),
+        });
+        self.last_activity_ms = now;
+        if step < 0 {
+            self.verdict = Verdict::Failed;
+        } else if self.verdict == Verdict::Pending {
+            self.verdict = Verdict::Upgrading;
+        }
+    }
+
+    /// A version report (T1) of `module` arrived; reports of other modules are not this job's.
+    pub fn version(&mut self, module: &Module, version: &str, now: u64) -> VersionOutcome {
+        if *module != self.notice.module {
+            return VersionOutcome::Noted;
+        }
+        self.final_version = Some(version.to_owned());
+        self.last_activity_ms = now;
+        if version == self.target() {
+            if self.verdict != Verdict::Failed {
+                self.verdict = Verdict::Succeeded;
+            }
+        } else if self.steps.last().is_some_and(|s| s.step == 100) {
+            self.verdict = Verdict::Failed;
+        } else if self.verdict == Verdict::Upgrading {
+            return VersionOutcome::PushAgain;
+        }
+        VersionOutcome::Noted
+    }
+
+    /// True once the verdict cannot change any more by the rule's normal course.
+    pub fn is_final(&self) -> bool {
+        matches!(self.verdict, Verdict::Succeeded | Verdict::Failed)
+    }
+}
