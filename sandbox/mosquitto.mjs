@@ -41,9 +41,11 @@ const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
  * `dynsec` uses mosquitto's dynamic security plugin instead, which checks subscriptions when
  * they are made (SUBACK 0x80 for a filter a client may not subscribe to; the ACL file only
  * filters deliveries): `{ name: { password, subscribe: [patterns], publish: [patterns] } }`.
- * Returns `{ port, wsPort, url, wsUrl, dir, log(), stop(), restart() }`.
+ * `tls: true` adds a TLS listener (and a secure WebSocket one) with a certificate for
+ * 127.0.0.1 and localhost signed by a throw-away CA, made with openssl (`caFile` is its PEM).
+ * Returns `{ port, wsPort, url, wsUrl, tlsUrl, wssUrl, caFile, dir, log(), stop(), restart() }`.
  */
-export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false } = {}) {
+export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false } = {}) {
   const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
   if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
@@ -70,6 +72,27 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     writeFileSync(path.join(dir, 'acl'), acl);
     auth.push(`acl_file ${path.join(dir, 'acl')}`);
   }
+  const tlsListeners = [];
+  let tlsPort;
+  let wssPort;
+  if (tls) {
+    tlsPort = await freePort();
+    wssPort = await freePort();
+    const ssl = (...args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', '/CN=otalab test CA',
+      '-keyout', 'ca.key', '-out', 'ca.pem', '-addext', 'basicConstraints=critical,CA:TRUE',
+      '-addext', 'keyUsage=critical,keyCertSign,cRLSign');
+    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', '/CN=localhost', '-keyout', 'server.key', '-out', 'server.csr');
+    writeFileSync(path.join(dir, 'server.ext'),
+      'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n');
+    ssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial',
+      '-days', '2', '-out', 'server.pem', '-extfile', 'server.ext');
+    const files = [`certfile ${dir}/server.pem`, `keyfile ${dir}/server.key`];
+    tlsListeners.push(
+      `listener ${tlsPort} 127.0.0.1`, 'socket_domain ipv4', ...files,
+      `listener ${wssPort} 127.0.0.1`, 'socket_domain ipv4', 'protocol websockets', ...files,
+    );
+  }
   const logFile = path.join(dir, 'mosquitto.log');
   writeFileSync(path.join(dir, 'mosquitto.conf'), [
     ...(persistence
@@ -86,6 +109,7 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     `listener ${wsPort} 127.0.0.1`,
     'socket_domain ipv4',
     'protocol websockets',
+    ...tlsListeners,
     '',
   ].join('\n'));
 
@@ -95,7 +119,10 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     let stderr = '';
     child.stderr.on('data', (d) => { stderr += d; });
     const deadline = Date.now() + 10_000;
-    if (!(await waitForPort(port, child, deadline)) || !(await waitForPort(wsPort, child, deadline))) {
+    const ports = [port, wsPort, ...(tls ? [tlsPort, wssPort] : [])];
+    let up = true;
+    for (const p of ports) up = up && (await waitForPort(p, child, deadline));
+    if (!up) {
       child.kill('SIGKILL');
       throw new Error(`mosquitto did not start: ${stderr}\n${existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''}`);
     }
@@ -122,6 +149,9 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     wsPort,
     url: `mqtt://127.0.0.1:${port}`,
     wsUrl: `ws://127.0.0.1:${wsPort}`,
+    tlsUrl: tls ? `mqtts://127.0.0.1:${tlsPort}` : undefined,
+    wssUrl: tls ? `wss://localhost:${wssPort}` : undefined,
+    caFile: tls ? path.join(dir, 'ca.pem') : undefined,
     dir,
     log: () => (existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''),
     stop,

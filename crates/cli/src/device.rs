@@ -64,7 +64,9 @@ async fn read(link: &mut Option<Link>) -> std::io::Result<Vec<u8>> {
     }
 }
 
-async fn next_chunk(body: &mut Option<Body>) -> Option<Result<hyper::body::Bytes, http::HttpError>> {
+async fn next_chunk(
+    body: &mut Option<Body>,
+) -> Option<Result<hyper::body::Bytes, http::HttpError>> {
     match body {
         Some(body) => body.next().await,
         None => std::future::pending().await,
@@ -280,7 +282,10 @@ impl Runner {
         let Some(judge) = &mut self.judge else { return };
         if let Some(notice) = self.machine.notice()
             && judge.as_ref().is_none_or(|j| j.notice.id != notice.id)
-            && !matches!(judge.as_ref().map(|j| j.verdict), Some(otalab_sim::Verdict::Upgrading))
+            && !matches!(
+                judge.as_ref().map(|j| j.verdict),
+                Some(otalab_sim::Verdict::Upgrading)
+            )
         {
             *judge = Some(Job::new(notice.clone(), now));
         }
@@ -355,9 +360,9 @@ impl Runner {
             Err(error) => {
                 self.fetch = None;
                 self.download_permit = None;
-                let actions = self
-                    .machine
-                    .fetch_failed(error.status(), &error.to_string(), now_ms());
+                let actions =
+                    self.machine
+                        .fetch_failed(error.status(), &error.to_string(), now_ms());
                 self.actions(actions, now_ms());
             }
         }

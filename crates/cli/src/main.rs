@@ -26,7 +26,11 @@ pub fn now_ms() -> u64 {
 }
 
 #[derive(Parser)]
-#[command(name = "otalab", version, about = "OTA test bench for Alibaba Cloud IoT devices: the native runner")]
+#[command(
+    name = "otalab",
+    version,
+    about = "OTA test bench for Alibaba Cloud IoT devices: the native runner"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -57,6 +61,9 @@ enum Command {
         /// JOB_COMPLETION_INDEX / JOB_COMPLETIONS when they are set.
         #[arg(long)]
         shard: Option<String>,
+        /// Also trust the CA certificates in this PEM file (a private broker or server).
+        #[arg(long)]
+        ca: Option<PathBuf>,
         /// How many downloads run at once.
         #[arg(long, default_value_t = 256)]
         downloads: usize,
@@ -139,7 +146,12 @@ fn conclude(report: &Report) -> ExitCode {
     }
 }
 
-fn outputs(report: &Report, json: Option<&Path>, junit: Option<&Path>, csv: Option<&Path>) -> Result<(), String> {
+fn outputs(
+    report: &Report,
+    json: Option<&Path>,
+    junit: Option<&Path>,
+    csv: Option<&Path>,
+) -> Result<(), String> {
     if let Some(path) = json {
         write(path, &report.to_json())?;
     }
@@ -168,7 +180,9 @@ fn main() -> ExitCode {
             for path in scenarios {
                 let checked = std::fs::read_to_string(&path)
                     .map_err(|e| e.to_string())
-                    .and_then(|text| Scenario::parse(&text).map_err(|e| format!("{}: {e}", e.code())));
+                    .and_then(|text| {
+                        Scenario::parse(&text).map_err(|e| format!("{}: {e}", e.code()))
+                    });
                 match checked {
                     Ok(s) => eprintln!("{}: ok ({})", path.display(), s.name),
                     Err(e) => {
@@ -180,7 +194,12 @@ fn main() -> ExitCode {
             code
         }
         Command::Report {
-            command: ReportCommand::Merge { reports, output, junit },
+            command:
+                ReportCommand::Merge {
+                    reports,
+                    output,
+                    junit,
+                },
         } => {
             let mut parsed = Vec::new();
             for path in &reports {
@@ -217,14 +236,23 @@ fn main() -> ExitCode {
             junit,
             csv,
             shard,
+            ca,
             downloads,
             progress,
         } => {
+            if let Some(path) = &ca
+                && let Err(e) = transport::trust_pem_file(path)
+            {
+                return fail(e);
+            }
             let shard = match shard_of(shard.as_deref()) {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+            let runtime = match tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .build()
+            {
                 Ok(r) => r,
                 Err(e) => return fail(e.to_string()),
             };
@@ -239,7 +267,8 @@ fn main() -> ExitCode {
             let result = runtime.block_on(run::run(options));
             match result {
                 Ok(r) => {
-                    if let Err(e) = outputs(&r, report.as_deref(), junit.as_deref(), csv.as_deref()) {
+                    if let Err(e) = outputs(&r, report.as_deref(), junit.as_deref(), csv.as_deref())
+                    {
                         return fail(e);
                     }
                     conclude(&r)

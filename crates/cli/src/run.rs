@@ -17,8 +17,8 @@ use otalab_protocol::{
 };
 use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
 use otalab_sim::{
-    Cloud, Connection, DeviceKey, FaultUrls, Outgoing, Package, Qos, Report, SandboxInfo,
-    Scenario, Shard, Timings,
+    Cloud, Connection, DeviceKey, FaultUrls, Outgoing, Package, Qos, Report, SandboxInfo, Scenario,
+    Shard, Timings,
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -137,7 +137,9 @@ async fn run_cloud(
                         l.close().await;
                     }
                 }
-                Output::Subscribed { granted: Some(_), .. } => {
+                Output::Subscribed {
+                    granted: Some(_), ..
+                } => {
                     granted += 1;
                     let _ = subscribed.send(granted);
                 }
@@ -209,9 +211,8 @@ fn nonce() -> u64 {
 pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     let text = std::fs::read_to_string(&opts.scenario)
         .map_err(|e| setup(format!("{}: {e}", opts.scenario.display())))?;
-    let scenario = Scenario::parse(&text).map_err(|e| {
-        setup(format!("{}: {}: {e}", opts.scenario.display(), e.code()))
-    })?;
+    let scenario = Scenario::parse(&text)
+        .map_err(|e| setup(format!("{}: {}: {e}", opts.scenario.display(), e.code())))?;
     let base = opts
         .scenario
         .parent()
@@ -224,12 +225,16 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         .iter()
         .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
-    let mine: Vec<usize> = (0..fleet.len()).filter(|i| opts.shard.contains(*i)).collect();
+    let mine: Vec<usize> = (0..fleet.len())
+        .filter(|i| opts.shard.contains(*i))
+        .collect();
 
     // Where to connect, and the firmware.
     let mut fault_urls: Option<FaultUrls> = None;
     let mut firmware_base: Option<String> = None;
-    let aliyun = matches!(scenario.connection, Connection::Aliyun { .. });
+    // Without the sandbox cloud (Alibaba Cloud, or another cloud on a broker), each device
+    // judges its own upgrade by the same rule.
+    let device_judged = !scenario.sandbox_cloud();
     let broker: Option<Endpoint> = match &scenario.connection {
         Connection::Sandbox { url } => {
             let server = opts
@@ -248,9 +253,9 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
                 .unwrap_or_else(|| info.broker_ws.clone());
             Some(Endpoint::parse(&url).map_err(setup)?)
         }
-        Connection::Broker { url, .. } => Some(
-            Endpoint::parse(opts.broker.as_deref().unwrap_or(url)).map_err(setup)?,
-        ),
+        Connection::Broker { url, .. } => {
+            Some(Endpoint::parse(opts.broker.as_deref().unwrap_or(url)).map_err(setup)?)
+        }
         Connection::Aliyun { .. } => None,
     };
     let mut packages: BTreeMap<String, Package> = BTreeMap::new();
@@ -273,7 +278,9 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
             let bytes = http::get_all(&package.url, MQTT_DELIVERY_LIMIT)
                 .await
                 .map_err(|e| setup(e.to_string()))?;
-            cloud.add_stream(package, bytes).map_err(|e| setup(e.to_string()))?;
+            cloud
+                .add_stream(package, bytes)
+                .map_err(|e| setup(e.to_string()))?;
         }
     }
     let cloud = Arc::new(Mutex::new(cloud));
@@ -282,7 +289,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     let (stop_tx, stop_rx) = watch::channel(false);
     let (cloud_tx, cloud_rx) = mpsc::unbounded_channel();
     let mut cloud_task = None;
-    if let Some(endpoint) = &broker {
+    if let Some(endpoint) = broker.as_ref().filter(|_| !device_judged) {
         let mut options = Options::new(format!(
             "otalab-cloud-{}-{:x}",
             opts.shard.index,
@@ -327,13 +334,14 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     let seed = nonce();
     for &i in &mine {
         let d = &fleet[i];
-        let (options, endpoint) = device_login(&scenario.connection, broker.as_ref(), d, seed ^ i as u64)?;
+        let (options, endpoint) =
+            device_login(&scenario.connection, broker.as_ref(), d, seed ^ i as u64)?;
         let run = DeviceRun {
             key: names[i].clone(),
             config: scenario.device_config(d),
             options,
             endpoint,
-            judge: aliyun,
+            judge: device_judged,
         };
         tasks.push(tokio::spawn(device::run(run, shared.clone())));
     }
@@ -356,7 +364,12 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     let mut all_connected_ms = None;
     while now_ms() < deadline {
         let connected = shared.connected.load(Ordering::Relaxed);
-        display.show(connected, shared.upgraded.load(Ordering::Relaxed), shared.failed.load(Ordering::Relaxed), "connecting");
+        display.show(
+            connected,
+            shared.upgraded.load(Ordering::Relaxed),
+            shared.failed.load(Ordering::Relaxed),
+            "connecting",
+        );
         if connected >= total {
             all_connected_ms = Some(now_ms() - started);
             break;
@@ -376,12 +389,23 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     for action in &scenario.actions {
         let at = t0 + action.at_ms;
         while now_ms() < at.min(deadline) {
-            tokio::time::sleep(Duration::from_millis(at.min(deadline).saturating_sub(now_ms()).min(200))).await;
+            tokio::time::sleep(Duration::from_millis(
+                at.min(deadline).saturating_sub(now_ms()).min(200),
+            ))
+            .await;
         }
-        let Some(package) = packages.get(&action.push) else { continue };
+        let Some(package) = packages.get(&action.push) else {
+            continue;
+        };
         let targets = keys_of(action.to.select(&names));
         let pushed = match cloud.lock() {
-            Ok(mut c) => c.push(&targets, package, action.notice, action.sign_method.into(), now_ms()),
+            Ok(mut c) => c.push(
+                &targets,
+                package,
+                action.notice,
+                action.sign_method.into(),
+                now_ms(),
+            ),
             Err(_) => Ok(Vec::new()),
         };
         match pushed {
@@ -401,20 +425,28 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     let mut timed_out = true;
     loop {
         let now = now_ms();
-        let settled = if aliyun {
+        let settled = if device_judged {
             shared.upgraded.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) >= total
         } else {
             cloud.lock().map(|c| c.settled(now, quiet)).unwrap_or(true)
         };
-        let (ok, failed) = if aliyun {
-            (shared.upgraded.load(Ordering::Relaxed), shared.failed.load(Ordering::Relaxed))
+        let (ok, failed) = if device_judged {
+            (
+                shared.upgraded.load(Ordering::Relaxed),
+                shared.failed.load(Ordering::Relaxed),
+            )
         } else {
             verdicts(&cloud)
         };
-        display.show(shared.connected.load(Ordering::Relaxed), ok, failed, "upgrading");
+        display.show(
+            shared.connected.load(Ordering::Relaxed),
+            ok,
+            failed,
+            "upgrading",
+        );
         if settled {
             timed_out = false;
-            if cloud.lock().map(|c| c.all_final()).unwrap_or(false) || aliyun {
+            if cloud.lock().map(|c| c.all_final()).unwrap_or(false) || device_judged {
                 all_settled_ms = Some(now - started);
             }
             break;
@@ -436,7 +468,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         let _ = task.await;
     }
     let my_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
-    let mut report = if aliyun {
+    let mut report = if device_judged {
         let rows = outcomes
             .iter()
             .map(|o| device_report(&o.key, o.job.as_ref(), o.version.as_ref()))
@@ -505,7 +537,8 @@ fn device_login(
             let credentials = CredentialOptions {
                 client_id: None,
                 timestamp: Some(now_ms().to_string()),
-                sign_method: MqttSignMethod::parse(sign_method).map_err(|e| setup(e.to_string()))?,
+                sign_method: MqttSignMethod::parse(sign_method)
+                    .map_err(|e| setup(e.to_string()))?,
                 tls: true,
             };
             let login = MqttCredentials::new(&identity, &credentials)

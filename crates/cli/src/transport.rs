@@ -8,7 +8,9 @@ use futures_util::{SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
-use tokio_rustls::rustls::{ClientConfig, RootCertStore, pki_types::ServerName};
+use tokio_rustls::rustls::pki_types::pem::PemObject;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
@@ -63,13 +65,36 @@ impl Endpoint {
     }
 }
 
+/// Extra trusted roots (`--ca`), set once before the first TLS connection.
+static EXTRA_ROOTS: OnceLock<Vec<CertificateDer<'static>>> = OnceLock::new();
+
+/// Trusts the CA certificates in a PEM file as well as the built-in roots (a private broker's
+/// CA). Call before the first connection.
+pub fn trust_pem_file(path: &std::path::Path) -> Result<usize, String> {
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| format!("{}: {e}", path.display()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: no certificates in it", path.display()));
+    }
+    let n = certs.len();
+    EXTRA_ROOTS
+        .set(certs)
+        .map_err(|_| "the extra CA is already set".to_owned())?;
+    Ok(n)
+}
+
 fn tls_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
-            let roots = RootCertStore {
+            let mut roots = RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
+            for cert in EXTRA_ROOTS.get().into_iter().flatten() {
+                let _ = roots.add(cert.clone());
+            }
             let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
             let config = ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
@@ -182,12 +207,22 @@ mod tests {
     #[test]
     fn broker_urls() {
         let e = Endpoint::parse("mqtt://127.0.0.1").unwrap();
-        assert_eq!((e.host.as_str(), e.port, e.tls, e.websocket), ("127.0.0.1", 1883, false, None));
+        assert_eq!(
+            (e.host.as_str(), e.port, e.tls, e.websocket),
+            ("127.0.0.1", 1883, false, None)
+        );
         let e = Endpoint::parse("mqtts://a1.iot-as-mqtt.cn-shanghai.aliyuncs.com").unwrap();
         assert_eq!((e.port, e.tls), (8883, true));
         let e = Endpoint::parse("wss://h:9443/mqtt").unwrap();
-        assert_eq!((e.port, e.tls, e.websocket.as_deref()), (9443, true, Some("wss://h:9443/mqtt")));
-        assert!(Endpoint::parse("http://h").unwrap_err().contains("not one of"));
+        assert_eq!(
+            (e.port, e.tls, e.websocket.as_deref()),
+            (9443, true, Some("wss://h:9443/mqtt"))
+        );
+        assert!(
+            Endpoint::parse("http://h")
+                .unwrap_err()
+                .contains("not one of")
+        );
         assert!(Endpoint::parse("not a url").is_err());
     }
 }

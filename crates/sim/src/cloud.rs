@@ -221,7 +221,9 @@ pub enum CloudError {
         name: String,
     },
     /// A package too large for delivery over MQTT.
-    #[error("{name} is {size} bytes: the platform delivers at most {MQTT_DELIVERY_LIMIT} bytes over MQTT")]
+    #[error(
+        "{name} is {size} bytes: the platform delivers at most {MQTT_DELIVERY_LIMIT} bytes over MQTT"
+    )]
     TooLarge {
         /// File name.
         name: String,
@@ -379,13 +381,12 @@ impl Cloud {
         let mut out = Vec::with_capacity(devices.len());
         let mut jobs = Vec::with_capacity(devices.len());
         for (pk, dn) in devices {
-            let topic = Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| {
-                CloudError::InvalidDevice {
+            let topic =
+                Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| CloudError::InvalidDevice {
                     product_key: pk.clone(),
                     device_name: dn.clone(),
                     reason: e.to_string(),
-                }
-            })?;
+                })?;
             self.next_id += 1;
             let id = MessageId::from(self.next_id);
             let notice = self.notice(package, kind, method, stream, id)?;
@@ -463,7 +464,13 @@ impl Cloud {
             }
             _ => match self.pull_package.clone() {
                 Some(package) => {
-                    match self.notice(&package, NoticeKind::Correct, self.sign_method.unwrap_or(SignMethod::Md5), None, id.clone()) {
+                    match self.notice(
+                        &package,
+                        NoticeKind::Correct,
+                        self.sign_method.unwrap_or(SignMethod::Md5),
+                        None,
+                        id.clone(),
+                    ) {
                         Ok(notice) => {
                             let payload = notice.encode_reply();
                             self.jobs.insert(
@@ -654,9 +661,9 @@ impl Cloud {
 
     /// True when every job is final, or has been quiet for `quiet_ms` (a stalled device).
     pub fn settled(&self, now: u64, quiet_ms: u64) -> bool {
-        self.jobs.values().all(|j| {
-            j.job.is_final() || now.saturating_sub(j.job.last_activity_ms) >= quiet_ms
-        })
+        self.jobs
+            .values()
+            .all(|j| j.job.is_final() || now.saturating_sub(j.job.last_activity_ms) >= quiet_ms)
     }
 
     /// True when every job is final.

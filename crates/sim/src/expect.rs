@@ -183,7 +183,12 @@ fn names<'a>(devices: impl Iterator<Item = &'a DeviceReport>) -> String {
     let all: Vec<String> = devices
         .map(|d| format!("{}/{}", d.product_key, d.device_name))
         .collect();
-    let mut text = all.iter().take(NAMED).cloned().collect::<Vec<_>>().join(", ");
+    let mut text = all
+        .iter()
+        .take(NAMED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if all.len() > NAMED {
         text.push_str(&format!(" and {} more", all.len() - NAMED));
     }
@@ -212,7 +217,11 @@ impl Expectations {
             timed_out,
         }];
         for (verdict, rule) in &self.verdicts {
-            let count = report.devices.iter().filter(|d| d.verdict == *verdict).count() as u64;
+            let count = report
+                .devices
+                .iter()
+                .filter(|d| d.verdict == *verdict)
+                .count() as u64;
             let held = rule.holds(count, total);
             let mut detail = format!("{count} of {total} devices {}", verdict.name());
             if !held {
@@ -245,7 +254,9 @@ impl Expectations {
             if !held {
                 let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
                 for d in &report.devices {
-                    *seen.entry(d.final_version.as_deref().unwrap_or("(none)")).or_default() += 1;
+                    *seen
+                        .entry(d.final_version.as_deref().unwrap_or("(none)"))
+                        .or_default() += 1;
                 }
                 let seen: Vec<String> = seen.iter().map(|(v, n)| format!("{v}: {n}")).collect();
                 detail = format!(

@@ -28,7 +28,7 @@ pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Phase, StepRe
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use report::{DeviceReport, MergeError, ObservedStep, Report, Summary, Timings, Verdict};
 pub use scenario::{
-    Behaviour, CloudAction, Connection, FleetDevice, FleetSpec, FirmwareSpec, Scenario,
+    Behaviour, CloudAction, Connection, FirmwareSpec, FleetDevice, FleetSpec, Scenario,
     ScenarioError, Shard, Target,
 };
 pub use verdict::{Job, VersionOutcome};

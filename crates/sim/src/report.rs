@@ -8,7 +8,17 @@ use crate::expect::{ExpectationResult, Expectations};
 
 /// A device's outcome by the cloud's rule.
 #[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "camelCase")]
 pub enum Verdict {
@@ -240,9 +250,10 @@ impl Report {
         devices.sort_by(|a, b| {
             (&a.product_key, &a.device_name).cmp(&(&b.product_key, &b.device_name))
         });
-        if let Some(pair) = devices.windows(2).find(|w| {
-            w[0].product_key == w[1].product_key && w[0].device_name == w[1].device_name
-        }) {
+        if let Some(pair) = devices
+            .windows(2)
+            .find(|w| w[0].product_key == w[1].product_key && w[0].device_name == w[1].device_name)
+        {
             return Err(MergeError::DuplicateDevice {
                 product_key: pair[0].product_key.clone(),
                 device_name: pair[0].device_name.clone(),
@@ -288,7 +299,10 @@ impl Report {
                 xml(&e.name)
             ));
             if e.held {
-                out.push_str(&format!(">\n      <system-out>{}</system-out>\n    </testcase>\n", xml(&e.detail)));
+                out.push_str(&format!(
+                    ">\n      <system-out>{}</system-out>\n    </testcase>\n",
+                    xml(&e.detail)
+                ));
             } else {
                 out.push_str(&format!(
                     ">\n      <failure message=\"{}\"/>\n    </testcase>\n",
@@ -319,7 +333,10 @@ impl Report {
             if !judged && d.verdict != Verdict::Succeeded {
                 out.push_str(&format!("      <failure message=\"{}\"/>\n", xml(&detail)));
             } else {
-                out.push_str(&format!("      <system-out>{}</system-out>\n", xml(&detail)));
+                out.push_str(&format!(
+                    "      <system-out>{}</system-out>\n",
+                    xml(&detail)
+                ));
             }
             out.push_str("    </testcase>\n");
         }

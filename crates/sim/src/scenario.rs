@@ -57,10 +57,15 @@ pub enum Connection {
         url: Option<String>,
     },
     /// Any MQTT broker by URL (`mqtt://`, `mqtts://`, `ws://`, `wss://`); the sandbox cloud
-    /// runs on it too, so firmware must be given by `url`.
+    /// runs on it too (firmware given by `url`), unless `cloud = false`.
     Broker {
         /// The broker URL.
         url: String,
+        /// Run the sandbox cloud on this broker (default). With `false`, something else
+        /// pushes the notices (your own cloud emulator): actions are not allowed and verdicts
+        /// are judged from the device side, as on Alibaba Cloud.
+        #[serde(default = "yes")]
+        cloud: bool,
         /// User name for every device.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         username: Option<String>,
@@ -84,6 +89,10 @@ pub enum Connection {
         #[serde(default = "default_keep_alive")]
         keep_alive: u16,
     },
+}
+
+fn yes() -> bool {
+    true
 }
 
 fn default_mqtt_sign() -> String {
@@ -313,7 +322,9 @@ mod all_word {
         if word == "all" {
             Ok(())
         } else {
-            Err(D::Error::custom(format!("expected \"all\", found {word:?}")))
+            Err(D::Error::custom(format!(
+                "expected \"all\", found {word:?}"
+            )))
         }
     }
 }
@@ -378,8 +389,14 @@ impl Shard {
         let (i, n) = text
             .split_once('/')
             .ok_or_else(|| format!("shard {text:?}: write it as i/n, e.g. 2/8"))?;
-        let index: u32 = i.trim().parse().map_err(|_| format!("shard {text:?}: {i:?} is not a number"))?;
-        let count: u32 = n.trim().parse().map_err(|_| format!("shard {text:?}: {n:?} is not a number"))?;
+        let index: u32 = i
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard {text:?}: {i:?} is not a number"))?;
+        let count: u32 = n
+            .trim()
+            .parse()
+            .map_err(|_| format!("shard {text:?}: {n:?} is not a number"))?;
         if count == 0 || index == 0 || index > count {
             return Err(format!("shard {text:?}: need 1 <= i <= n"));
         }
@@ -435,10 +452,14 @@ impl Scenario {
     /// Checks what TOML cannot: references, ranges, and that the fleet is defined once.
     pub fn validate(&self) -> Result<(), ScenarioError> {
         let fleet = &self.fleet;
-        let sources = [fleet.names.is_some(), fleet.devices_conf.is_some(), fleet.csv.is_some()]
-            .iter()
-            .filter(|s| **s)
-            .count();
+        let sources = [
+            fleet.names.is_some(),
+            fleet.devices_conf.is_some(),
+            fleet.csv.is_some(),
+        ]
+        .iter()
+        .filter(|s| **s)
+        .count();
         if sources != 1 {
             return Err(ScenarioError::invalid(
                 "fleet",
@@ -446,14 +467,23 @@ impl Scenario {
             ));
         }
         if fleet.names.is_some() && fleet.product_key.as_deref().is_none_or(str::is_empty) {
-            return Err(ScenarioError::invalid("fleet.product_key", "templated names need a productKey"));
+            return Err(ScenarioError::invalid(
+                "fleet.product_key",
+                "templated names need a productKey",
+            ));
         }
         let b = &self.device;
         if !(1..=100).contains(&b.cadence_percent) {
-            return Err(ScenarioError::invalid("device.cadence_percent", "must be 1..=100"));
+            return Err(ScenarioError::invalid(
+                "device.cadence_percent",
+                "must be 1..=100",
+            ));
         }
         if b.block_size == 0 || b.block_size > 128 * 1024 {
-            return Err(ScenarioError::invalid("device.block_size", "must be 1..=131072 bytes"));
+            return Err(ScenarioError::invalid(
+                "device.block_size",
+                "must be 1..=131072 bytes",
+            ));
         }
         for (i, f) in b.faults.iter().enumerate() {
             let path = format!("device.faults[{i}]");
@@ -462,7 +492,10 @@ impl Scenario {
                     return Err(ScenarioError::invalid(path, "give share or count"));
                 }
                 (Some(s), None) if !(0.0..=1.0).contains(&s) => {
-                    return Err(ScenarioError::invalid(format!("{path}.share"), "must be 0..=1"));
+                    return Err(ScenarioError::invalid(
+                        format!("{path}.share"),
+                        "must be 0..=1",
+                    ));
                 }
                 _ => {}
             }
@@ -470,7 +503,10 @@ impl Scenario {
         for (key, fw) in &self.firmware {
             let path = format!("firmware.{key}");
             if fw.file.is_some() == fw.url.is_some() {
-                return Err(ScenarioError::invalid(path, "give exactly one of file or url"));
+                return Err(ScenarioError::invalid(
+                    path,
+                    "give exactly one of file or url",
+                ));
             }
             if let Some(url) = &fw.url {
                 otalab_protocol::check_http_url(url)
@@ -493,17 +529,30 @@ impl Scenario {
                     "on Alibaba Cloud the real cloud pushes: create the upgrade batch in its console",
                 ));
             }
+            if !self.sandbox_cloud() {
+                return Err(ScenarioError::invalid(
+                    path,
+                    "connection.cloud = false: another cloud pushes, so there are no actions",
+                ));
+            }
             if !self.firmware.contains_key(&action.push) {
                 let known: Vec<&str> = self.firmware.keys().map(String::as_str).collect();
                 return Err(ScenarioError::invalid(
                     format!("{path}.push"),
-                    format!("no firmware named {:?} (known: {})", action.push, known.join(", ")),
+                    format!(
+                        "no firmware named {:?} (known: {})",
+                        action.push,
+                        known.join(", ")
+                    ),
                 ));
             }
             if let Target::Share { share } = action.to
                 && !(0.0..=1.0).contains(&share)
             {
-                return Err(ScenarioError::invalid(format!("{path}.to.share"), "must be 0..=1"));
+                return Err(ScenarioError::invalid(
+                    format!("{path}.to.share"),
+                    "must be 0..=1",
+                ));
             }
             if action.notice.needs_fault_urls()
                 && !matches!(self.connection, Connection::Sandbox { .. })
@@ -514,13 +563,27 @@ impl Scenario {
                 ));
             }
         }
-        if let Some(window) = self.actions.windows(2).position(|w| w[1].at_ms < w[0].at_ms) {
+        if let Some(window) = self
+            .actions
+            .windows(2)
+            .position(|w| w[1].at_ms < w[0].at_ms)
+        {
             return Err(ScenarioError::invalid(
                 format!("actions[{}].at_ms", window + 1),
                 "actions must be in time order",
             ));
         }
         Ok(())
+    }
+
+    /// Whether the sandbox cloud runs (and judges); otherwise verdicts are judged from the
+    /// device side.
+    pub fn sandbox_cloud(&self) -> bool {
+        match self.connection {
+            Connection::Sandbox { .. } => true,
+            Connection::Broker { cloud, .. } => cloud,
+            Connection::Aliyun { .. } => false,
+        }
     }
 
     /// The whole fleet in order, with faults assigned; `read` loads a file named by the fleet
@@ -589,9 +652,14 @@ impl Scenario {
     /// The device machine's configuration for one device of the fleet.
     pub fn device_config(&self, device: &FleetDevice) -> DeviceConfig {
         let b = &self.device;
-        let mut config =
-            DeviceConfig::new(&device.spec.product_key, &device.spec.device_name, &device.spec.version);
-        config.modules.insert(Module::DEFAULT.to_owned(), device.spec.version.clone());
+        let mut config = DeviceConfig::new(
+            &device.spec.product_key,
+            &device.spec.device_name,
+            &device.spec.version,
+        );
+        config
+            .modules
+            .insert(Module::DEFAULT.to_owned(), device.spec.version.clone());
         config.cadence_percent = b.cadence_percent;
         config.flash_ms = b.flash_ms;
         config.reboot_ms = b.reboot_ms;

@@ -10,8 +10,8 @@ use otalab_protocol::{SignMethod, Topic};
 use otalab_sim::{Cloud, DeviceKey, Outgoing, Qos};
 use wasm_bindgen_futures::spawn_local;
 
-pub use otalab_sim::cloud::MQTT_DELIVERY_LIMIT;
 pub use otalab_sim::NoticeKind;
+pub use otalab_sim::cloud::MQTT_DELIVERY_LIMIT;
 
 use crate::state::report::{Report, Verdict};
 use crate::state::{AppState, Package, now_ms};
@@ -56,7 +56,9 @@ pub fn start(state: AppState, broker_ws: &str) {
 
 /// Answer T4 pulls with the selected package.
 pub fn set_answer_pulls(answer: bool) {
-    super::borrow_or_skip(&CLOUD, "sandbox cloud", |driver| driver.answer_pulls = answer);
+    super::borrow_or_skip(&CLOUD, "sandbox cloud", |driver| {
+        driver.answer_pulls = answer
+    });
 }
 
 /// Copies a device's verdict to its row.

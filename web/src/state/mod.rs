@@ -289,3 +289,20 @@ pub fn save<T: Serialize>(key: &str, value: &T) {
         let _ = storage.set_item(key, &text);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Profile;
+
+    #[test]
+    fn a_profile_never_shows_its_password() {
+        let profile = Profile::Broker {
+            url: "ws://127.0.0.1:1".into(),
+            username: "u".into(),
+            password: "pl4nted-s3cret".into(),
+        };
+        let text = format!("{profile:?}");
+        assert!(!text.contains("pl4nted-s3cret"), "{text}");
+        assert!(text.contains("<redacted>"), "{text}");
+    }
+}

@@ -1,0 +1,405 @@
+//! The sandbox cloud and its verdict rule, with simulated devices, in memory: an event queue
+//! routes each publish to its subscribers, serves downloads from an in-memory file (and the
+//! sandbox's broken URLs), and advances time. Every notice kind and device fault ends in the
+//! verdict the cloud's rule gives.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap};
+
+use otalab_protocol::{SignMethod, digest_hex};
+use otalab_sim::{
+    Action, Cloud, CloudError, Device, DeviceConfig, DeviceKey, FailureKind, Fault, FaultUrls,
+    NoticeKind, Package, Report, Verdict,
+};
+
+const BASE: &str = "http://127.0.0.1:1/firmware/";
+
+fn firmware() -> Vec<u8> {
+    (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect()
+}
+
+fn package(bytes: &[u8]) -> Package {
+    Package {
+        name: "fw.bin".into(),
+        url: format!("{BASE}fw.bin"),
+        size: bytes.len() as u64,
+        md5: digest_hex(SignMethod::Md5, bytes),
+        sha256: digest_hex(SignMethod::Sha256, bytes),
+        version: "2.0.0".into(),
+    }
+}
+
+enum Event {
+    /// Deliver to the cloud.
+    ToCloud(String, Vec<u8>),
+    /// Deliver to a device.
+    ToDevice(usize, String, Vec<u8>),
+    /// Wake a device.
+    Wake(usize),
+}
+
+/// Devices, the cloud and a clock.
+struct World {
+    now: u64,
+    cloud: Cloud,
+    devices: Vec<Device>,
+    online: Vec<bool>,
+    file: Vec<u8>,
+    queue: BinaryHeap<Reverse<(u64, u64)>>,
+    events: BTreeMap<u64, Event>,
+    seq: u64,
+}
+
+impl World {
+    fn new(faults: Vec<Fault>) -> Self {
+        let devices: Vec<Device> = faults
+            .into_iter()
+            .enumerate()
+            .map(|(i, fault)| {
+                let mut c = DeviceConfig::new("pk", &format!("d{i}"), "1.0.0");
+                c.fault = fault;
+                c.cadence_percent = 20;
+                c.flash_ms = 100;
+                c.reboot_ms = 100;
+                c.block_size = 16 * 1024;
+                c.block_timeout_ms = 500;
+                Device::new(c)
+            })
+            .collect();
+        let mut cloud = Cloud::new(1000);
+        cloud.set_fault_urls(Some(FaultUrls {
+            flaky: "http://127.0.0.1:1/flaky/".into(),
+            expired: "http://127.0.0.1:1/expired/".into(),
+            missing: "http://127.0.0.1:1/missing/".into(),
+        }));
+        let n = devices.len();
+        let mut world = World {
+            now: 1_700_000_000_000,
+            cloud,
+            devices,
+            online: vec![true; n],
+            file: firmware(),
+            queue: BinaryHeap::new(),
+            events: BTreeMap::new(),
+            seq: 0,
+        };
+        for i in 0..n {
+            let now = world.now;
+            let actions = world.devices[i].connected(now);
+            world.exec(i, actions);
+        }
+        world.run();
+        world
+    }
+
+    fn keys(&self) -> Vec<DeviceKey> {
+        (0..self.devices.len())
+            .map(|i| ("pk".to_owned(), format!("d{i}")))
+            .collect()
+    }
+
+    fn at(&mut self, delay: u64, event: Event) {
+        self.seq += 1;
+        self.queue.push(Reverse((self.now + delay, self.seq)));
+        self.events.insert(self.seq, event);
+    }
+
+    fn route(&mut self, topic: &str, payload: Vec<u8>) {
+        let to: Vec<usize> = (0..self.devices.len())
+            .filter(|i| {
+                self.online[*i] && self.devices[*i].subscriptions().iter().any(|s| s == topic)
+            })
+            .collect();
+        for i in to {
+            self.at(1, Event::ToDevice(i, topic.to_owned(), payload.clone()));
+        }
+    }
+
+    /// Serves `url` from `offset` like the sandbox server: the file, or a broken URL.
+    fn fetch(&mut self, i: usize, url: &str, offset: u64) {
+        let now = self.now;
+        let actions = if url.contains("/expired/") {
+            self.devices[i].fetch_failed(Some(403), "Forbidden", now)
+        } else if url.contains("/missing/") {
+            self.devices[i].fetch_failed(Some(404), "Not Found", now)
+        } else if offset as usize >= self.file.len() {
+            self.devices[i].fetch_failed(Some(416), "Range Not Satisfiable", now)
+        } else {
+            // The flaky URL sends the first half of a request from byte 0, then breaks.
+            let end = if url.contains("/flaky/") && offset == 0 {
+                self.file.len() / 2
+            } else {
+                self.file.len()
+            };
+            let body = self.file[offset as usize..end].to_vec();
+            let mut actions = Vec::new();
+            for chunk in body.chunks(8192) {
+                actions.extend(self.devices[i].data(chunk, now));
+                if actions.iter().any(|a| matches!(a, Action::AbortFetch)) {
+                    return self.exec(i, actions);
+                }
+            }
+            actions.extend(self.devices[i].fetch_ended(now));
+            actions
+        };
+        self.exec(i, actions);
+    }
+
+    fn exec(&mut self, i: usize, actions: Vec<Action>) {
+        for action in actions {
+            match action {
+                Action::Publish { topic, payload } | Action::RequestBlock { topic, payload } => {
+                    if self.online[i] {
+                        self.at(1, Event::ToCloud(topic, payload.into_bytes()));
+                    }
+                }
+                Action::Fetch { url, offset } => self.fetch(i, &url, offset),
+                Action::AbortFetch => {}
+                Action::Disconnect => self.online[i] = false,
+                Action::Connect => {
+                    self.online[i] = true;
+                    let now = self.now;
+                    let more = self.devices[i].connected(now);
+                    self.exec(i, more);
+                }
+                Action::WakeAt(at) => {
+                    let delay = at.saturating_sub(self.now);
+                    self.at(delay, Event::Wake(i));
+                }
+            }
+        }
+    }
+
+    fn push(&mut self, targets: &[DeviceKey], kind: NoticeKind, method: SignMethod) {
+        let package = package(&self.file);
+        if kind.over_mqtt() {
+            self.cloud.add_stream(&package, self.file.clone()).unwrap();
+        }
+        let out = self
+            .cloud
+            .push(targets, &package, kind, method, self.now)
+            .unwrap();
+        for o in out {
+            self.route(&o.topic, o.payload);
+        }
+    }
+
+    /// Runs until nothing is left to do (or a minute of simulated time).
+    fn run(&mut self) {
+        let stop = self.now + 60_000;
+        while let Some(Reverse((at, seq))) = self.queue.pop() {
+            if at > stop {
+                break;
+            }
+            self.now = self.now.max(at);
+            let now = self.now;
+            match self.events.remove(&seq).unwrap() {
+                Event::ToCloud(topic, payload) => {
+                    for o in self.cloud.message(&topic, &payload, now) {
+                        self.route(&o.topic, o.payload);
+                    }
+                }
+                Event::ToDevice(i, topic, payload) => {
+                    if let Ok(Some(actions)) = self.devices[i].message(&topic, &payload, now) {
+                        self.exec(i, actions);
+                    }
+                }
+                Event::Wake(i) => {
+                    let actions = self.devices[i].tick(now);
+                    self.exec(i, actions);
+                }
+            }
+        }
+    }
+
+    fn report(&self) -> Report {
+        self.cloud.report(&self.keys(), self.now)
+    }
+}
+
+fn verdicts(report: &Report) -> Vec<Verdict> {
+    report.devices.iter().map(|d| d.verdict).collect()
+}
+
+fn last_steps(report: &Report) -> Vec<Option<i64>> {
+    report
+        .devices
+        .iter()
+        .map(|d| d.steps.last().map(|s| s.step))
+        .collect()
+}
+
+#[test]
+fn every_notice_kind_ends_in_the_verdict_the_rule_gives() {
+    use NoticeKind::*;
+    let cases = [
+        (Correct, Verdict::Succeeded, Some(100)),
+        (BadDigest, Verdict::Failed, Some(-3)),
+        (WrongSize, Verdict::Failed, Some(-3)),
+        (Expired, Verdict::Failed, Some(-2)),
+        (Missing, Verdict::Failed, Some(-2)),
+        (Flaky, Verdict::Succeeded, Some(100)),
+        (Mqtt, Verdict::Succeeded, Some(100)),
+        (MqttBadCrc, Verdict::Succeeded, Some(100)),
+        (MqttWrongOffset, Verdict::Succeeded, Some(100)),
+        (MqttDropReply, Verdict::Succeeded, Some(100)),
+        (MqttErrorReply, Verdict::Failed, Some(-4)),
+    ];
+    for (kind, verdict, last) in cases {
+        for method in [SignMethod::Md5, SignMethod::Sha256] {
+            let mut world = World::new(vec![Fault::None; 2]);
+            let keys = world.keys();
+            world.push(&keys, kind, method);
+            world.run();
+            let report = world.report();
+            assert_eq!(verdicts(&report), vec![verdict; 2], "{kind:?} {method:?}");
+            assert_eq!(last_steps(&report), vec![last; 2], "{kind:?} {method:?}");
+            let expected_version = if verdict == Verdict::Succeeded {
+                "2.0.0"
+            } else {
+                "1.0.0"
+            };
+            for d in &report.devices {
+                assert_eq!(
+                    d.final_version.as_deref(),
+                    Some(expected_version),
+                    "{kind:?}"
+                );
+                assert_eq!(d.target_version.as_deref(), Some("2.0.0"));
+            }
+        }
+    }
+}
+
+#[test]
+fn device_faults_give_failed_wrong_version_stall_and_push_again() {
+    let mut world = World::new(vec![
+        Fault::None,
+        Fault::Fail {
+            failure: FailureKind::Flash,
+            at_percent: 0,
+        },
+        Fault::WrongVersion {
+            version: "1.9.9".into(),
+        },
+        Fault::Stall { at_percent: 40 },
+        Fault::Offline {
+            at_percent: 40,
+            for_ms: 2000,
+        },
+    ]);
+    let keys = world.keys();
+    world.push(&keys, NoticeKind::Correct, SignMethod::Md5);
+    world.run();
+    let report = world.report();
+    assert_eq!(
+        verdicts(&report),
+        [
+            Verdict::Succeeded,
+            Verdict::Failed,
+            Verdict::Failed,
+            Verdict::Upgrading,
+            Verdict::Succeeded
+        ]
+    );
+    assert_eq!(last_steps(&report)[1], Some(-4));
+    // Wrong image after 100: failed, though no negative step was sent.
+    assert_eq!(last_steps(&report)[2], Some(100));
+    assert_eq!(report.devices[2].final_version.as_deref(), Some("1.9.9"));
+    // The offline device was pushed again and started over from 0.
+    let steps: Vec<i64> = report.devices[4].steps.iter().map(|s| s.step).collect();
+    assert_eq!(steps.iter().filter(|s| **s == 0).count(), 2, "{steps:?}");
+    assert_eq!(report.summary.succeeded, 2);
+    assert_eq!(report.summary.failed, 2);
+    assert_eq!(report.summary.upgrading, 1);
+}
+
+#[test]
+fn pulls_are_answered_with_the_job_or_the_pull_package_or_nothing() {
+    let mut world = World::new(vec![Fault::None; 2]);
+    // No job, no pull package: "no upgrade".
+    let now = world.now;
+    let pull =
+        |id: &str| format!(r#"{{"id":"{id}","version":"1.0","params":{{"module":"default"}}}}"#);
+    let out = world.cloud.message(
+        "/sys/pk/d0/thing/ota/firmware/get",
+        pull("5").as_bytes(),
+        now,
+    );
+    assert_eq!(out.len(), 1);
+    assert_eq!(out[0].topic, "/sys/pk/d0/thing/ota/firmware/get_reply");
+    let reply: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
+    assert_eq!(reply["data"], serde_json::json!({}));
+    assert!(world.cloud.job(&("pk".into(), "d0".into())).is_none());
+    // With a pull package: a job, answered with its notice and the pull's id.
+    let package = package(&world.file);
+    world.cloud.set_pull_package(Some(package));
+    let out = world.cloud.message(
+        "/sys/pk/d0/thing/ota/firmware/get",
+        pull("6").as_bytes(),
+        now,
+    );
+    let reply: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
+    assert_eq!(reply["id"], "6");
+    assert_eq!(reply["data"]["version"], "2.0.0");
+    assert_eq!(
+        world.cloud.verdict(&("pk".into(), "d0".into())),
+        Verdict::Pending
+    );
+    // Malformed pulls and foreign topics are ignored.
+    assert!(
+        world
+            .cloud
+            .message("/sys/pk/d0/thing/ota/firmware/get", b"{", now)
+            .is_empty()
+    );
+    assert!(world.cloud.message("/not/ours", b"{}", now).is_empty());
+}
+
+#[test]
+fn refusals_are_typed_and_send_nothing() {
+    let mut cloud = Cloud::new(1);
+    let bytes = firmware();
+    let p = package(&bytes);
+    let keys = vec![("pk".to_owned(), "d0".to_owned())];
+    let e = cloud
+        .push(&keys, &p, NoticeKind::Mqtt, SignMethod::Md5, 0)
+        .unwrap_err();
+    assert_eq!(e.code(), "PACKAGE_NOT_LOADED");
+    let e = cloud
+        .push(&keys, &p, NoticeKind::Expired, SignMethod::Md5, 0)
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CloudError::NoFaultUrls {
+            kind: "expired_url"
+        }
+    );
+    let bad = vec![("pk".to_owned(), "a/b".to_owned())];
+    let e = cloud
+        .push(&bad, &p, NoticeKind::Correct, SignMethod::Md5, 0)
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_DEVICE");
+    let mut wrong = p.clone();
+    wrong.version = String::new();
+    let e = cloud
+        .push(&keys, &wrong, NoticeKind::Correct, SignMethod::Md5, 0)
+        .unwrap_err();
+    assert_eq!(e.code(), "INVALID_PACKAGE");
+    let e = cloud.add_stream(&p, vec![1, 2, 3]).unwrap_err();
+    assert_eq!(e.code(), "PACKAGE_BYTES_DIFFER");
+    let mut huge = p.clone();
+    huge.size = 17 * 1024 * 1024;
+    assert_eq!(
+        Cloud::check_deliverable(&huge).unwrap_err().code(),
+        "PACKAGE_TOO_LARGE"
+    );
+    assert!(cloud.job(&keys[0]).is_none(), "no job after a refusal");
+    // Loading the same package twice gives the same stream.
+    let a = cloud.add_stream(&p, bytes.clone()).unwrap();
+    assert_eq!(cloud.add_stream(&p, bytes).unwrap(), a);
+}

@@ -1,0 +1,362 @@
+//! Scenario files, expectations, shards and reports.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::PathBuf;
+
+use otalab_sim::{
+    DeviceReport, Expectations, Fault, ObservedStep, Report, Scenario, Shard, Target, Verdict,
+};
+
+fn examples() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/scenarios")
+}
+
+const MINIMAL: &str = r#"
+name = "minimal"
+[fleet]
+product_key = "pk"
+names = "d-{01..10}"
+[firmware.v2]
+file = "demo-2.0.0.bin"
+version = "2.0.0"
+[[actions]]
+push = "v2"
+"#;
+
+#[test]
+fn every_example_parses_and_builds_its_fleet() {
+    let mut seen = 0;
+    for entry in std::fs::read_dir(examples()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_none_or(|e| e != "toml") {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).unwrap();
+        let scenario = Scenario::parse(&text).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+        let fleet = scenario
+            .fleet(|f| std::fs::read_to_string(examples().join(f)).map_err(|e| e.to_string()))
+            .unwrap();
+        assert!(!fleet.is_empty(), "{path:?}");
+        // The TOML written back parses to the same scenario.
+        let again = Scenario::parse(&scenario.to_toml().unwrap()).unwrap();
+        assert_eq!(again, scenario, "{path:?}");
+        seen += 1;
+    }
+    assert!(seen >= 4, "only {seen} examples");
+}
+
+#[test]
+fn the_committed_json_schema_is_the_generated_one() {
+    let committed = std::fs::read_to_string(examples().join("scenario.schema.json")).unwrap();
+    let generated = otalab_sim::scenario::json_schema();
+    assert_eq!(
+        committed.trim_end(),
+        generated.trim_end(),
+        "regenerate with: cargo run -p otalab-cli -- schema > examples/scenarios/scenario.schema.json"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
+    assert!(schema["properties"]["expect"].is_object());
+}
+
+#[test]
+fn errors_say_what_and_where() {
+    let cases = [
+        (MINIMAL.replace("names =", "nmes ="), "SCENARIO_SYNTAX", "nmes"),
+        (MINIMAL.replace("push = \"v2\"", "push = \"v3\""), "SCENARIO_INVALID", "actions[0].push: no firmware named \"v3\" (known: v2)"),
+        (MINIMAL.replace("names = \"d-{01..10}\"", "names = \"d-{01..10}\"\ncsv = \"x.csv\""), "SCENARIO_INVALID", "fleet: give exactly one"),
+        (MINIMAL.replace("[fleet]", "[device]\ncadence_percent = 0\n[fleet]"), "SCENARIO_INVALID", "device.cadence_percent"),
+        (MINIMAL.replace("[fleet]", "[device]\nfaults = [{ share = 1.5, fault = { kind = \"stall\", at_percent = 1 } }]\n[fleet]"), "SCENARIO_INVALID", "device.faults[0].share"),
+        (MINIMAL.replace("file = \"demo-2.0.0.bin\"", "url = \"ftp://x/y\""), "SCENARIO_INVALID", "firmware.v2.url"),
+        (MINIMAL.replace("push = \"v2\"", "push = \"v2\"\nnotice = \"sideways\""), "SCENARIO_SYNTAX", "sideways"),
+        (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\""), "SCENARIO_INVALID", "firmware.v2.file"),
+        ("name = 3".to_owned(), "SCENARIO_SYNTAX", "name"),
+        ("\u{0}\u{1}[[[".to_owned(), "SCENARIO_SYNTAX", ""),
+    ];
+    for (text, code, fragment) in cases {
+        let error = Scenario::parse(&text).unwrap_err();
+        assert_eq!(error.code(), code, "{error}");
+        assert!(error.to_string().contains(fragment), "{error}");
+    }
+}
+
+#[test]
+fn faults_are_shared_out_in_fleet_order() {
+    let text = MINIMAL.replace(
+        "[fleet]",
+        "[device]\nfaults = [\n { share = 0.2, fault = { kind = \"stall\", at_percent = 5 } },\n { count = 3, fault = { kind = \"wrongVersion\", version = \"0.1\" } },\n]\n[fleet]",
+    );
+    let scenario = Scenario::parse(&text).unwrap();
+    let fleet = scenario.fleet(|_| unreachable!()).unwrap();
+    let kinds: Vec<&str> = fleet
+        .iter()
+        .map(|d| match d.fault {
+            Fault::None => "none",
+            Fault::Stall { .. } => "stall",
+            Fault::WrongVersion { .. } => "wrong",
+            _ => "other",
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "stall", "stall", "wrong", "wrong", "wrong", "none", "none", "none", "none", "none"
+        ]
+    );
+    let config = scenario.device_config(&fleet[0]);
+    assert_eq!(config.fault, Fault::Stall { at_percent: 5 });
+    assert_eq!(config.modules["default"], "1.0.0");
+    // More faulty devices than devices is refused.
+    let too_many = text.replace("count = 3", "count = 30");
+    let error = Scenario::parse(&too_many)
+        .unwrap()
+        .fleet(|_| unreachable!())
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("faulty devices in a fleet of 10"),
+        "{error}"
+    );
+}
+
+#[test]
+fn csv_and_devices_conf_fleets() {
+    let csv = MINIMAL.replace(
+        "product_key = \"pk\"\nnames = \"d-{01..10}\"",
+        "csv = \"fleet.csv\"",
+    );
+    let scenario = Scenario::parse(&csv).unwrap();
+    let fleet = scenario
+        .fleet(|name| {
+            assert_eq!(name, "fleet.csv");
+            Ok("productKey,deviceName,deviceSecret,version\npk,a,s1,1.1\npk,b,,\n".into())
+        })
+        .unwrap();
+    assert_eq!(fleet.len(), 2);
+    assert_eq!(fleet[0].spec.version, "1.1");
+    assert_eq!(fleet[1].spec.version, "1.0.0");
+    let missing = scenario.fleet(|_| Err("no such file".into())).unwrap_err();
+    assert_eq!(missing.to_string(), "fleet.csv: no such file");
+}
+
+#[test]
+fn shards_split_the_fleet_without_gaps_or_overlaps() {
+    for n in 1..=7u32 {
+        let mut owners = vec![0; 100];
+        for i in 1..=n {
+            let shard = Shard::parse(&format!("{i}/{n}")).unwrap();
+            for (p, owner) in owners.iter_mut().enumerate() {
+                if shard.contains(p) {
+                    *owner += 1;
+                }
+            }
+        }
+        assert!(owners.iter().all(|o| *o == 1), "n = {n}");
+    }
+    assert_eq!(
+        Shard::from_job("0", "4").unwrap(),
+        Shard { index: 1, count: 4 }
+    );
+    assert_eq!(
+        Shard::from_job("3", "4").unwrap(),
+        Shard { index: 4, count: 4 }
+    );
+    assert!(Shard::from_job("4", "4").is_err());
+    for bad in ["0/3", "4/3", "1/0", "x/2", "3", ""] {
+        assert!(Shard::parse(bad).is_err(), "{bad}");
+    }
+}
+
+#[test]
+fn targets_pick_devices_in_fleet_order() {
+    let fleet: Vec<(String, String)> = (0..10).map(|i| ("pk".into(), format!("d{i}"))).collect();
+    assert_eq!(Target::All.select(&fleet).len(), 10);
+    assert_eq!(Target::Share { share: 0.25 }.select(&fleet), [0, 1, 2]);
+    assert_eq!(Target::First { first: 20 }.select(&fleet).len(), 10);
+    let named = Target::Devices {
+        devices: vec!["pk/d3".into(), "d7".into(), "other/d1".into()],
+    };
+    assert_eq!(named.select(&fleet), [3, 7]);
+}
+
+fn device(name: &str, verdict: Verdict, steps: &[i64], version: &str) -> DeviceReport {
+    DeviceReport {
+        product_key: "pk".into(),
+        device_name: name.into(),
+        target_version: Some("2.0.0".into()),
+        notice: None,
+        steps: steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| ObservedStep {
+                at_ms: i as u64,
+                step: *s,
+                desc: String::new(),
+            })
+            .collect(),
+        final_version: Some(version.into()),
+        verdict,
+    }
+}
+
+fn expectations(toml_text: &str) -> Expectations {
+    let text = format!("{MINIMAL}\n[expect]\n{toml_text}");
+    Scenario::parse(&text).unwrap().expect
+}
+
+#[test]
+fn expectations_hold_or_say_which_devices_broke_them() {
+    let report = Report::new(
+        0,
+        vec![
+            device("a", Verdict::Succeeded, &[0, 50, 100], "2.0.0"),
+            device("b", Verdict::Succeeded, &[0, 100], "2.0.0"),
+            device("c", Verdict::Failed, &[0, -3], "1.0.0"),
+            device("d", Verdict::Upgrading, &[0, 30], "1.0.0"),
+        ],
+    );
+    let expect = expectations(
+        "verdicts = { succeeded = 2, failed = { at_most = 1 }, upgrading = { at_least_share = 0.25, at_most_share = 0.25 } }\n\
+         final_versions = { \"2.0.0\" = { at_least = 2 } }\n\
+         steps = [{ verdict = \"succeeded\", sequence = [0, 100] }, { verdict = \"failed\", sequence = [0, -3], exact = true }]",
+    );
+    let results = expect.check(&report, false);
+    assert_eq!(results.len(), 7);
+    assert!(results.iter().all(|r| r.held), "{results:#?}");
+
+    let strict = expectations(
+        "verdicts = { succeeded = 4 }\nsteps = [{ sequence = [0, 50, 100] }, { sequence = [0], exact = true }]",
+    );
+    let results = strict.check(&report, true);
+    let failed: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.held)
+        .map(|r| r.detail.as_str())
+        .collect();
+    assert_eq!(failed.len(), 4, "{results:#?}");
+    assert!(
+        failed[0].contains("time limit was reached with devices still busy: pk/d"),
+        "{}",
+        failed[0]
+    );
+    assert!(
+        failed[1].contains("expected exactly 4 succeeded, got 2 of 4"),
+        "{}",
+        failed[1]
+    );
+    assert!(
+        failed[1].contains("not succeeded: pk/c, pk/d"),
+        "{}",
+        failed[1]
+    );
+    assert!(
+        failed[2].contains("3 of 4 devices did not: pk/b, pk/c, pk/d (pk/b reported [0, 100])"),
+        "{}",
+        failed[2]
+    );
+    assert!(
+        failed[3].contains("4 of 4 devices did not"),
+        "{}",
+        failed[3]
+    );
+}
+
+fn shard_reports(n: u32) -> Vec<Report> {
+    let all: Vec<DeviceReport> = (0..9)
+        .map(|i| {
+            let verdict = if i % 4 == 0 {
+                Verdict::Failed
+            } else {
+                Verdict::Succeeded
+            };
+            device(&format!("d{i}"), verdict, &[0, 100], "2.0.0")
+        })
+        .collect();
+    let expect = expectations("verdicts = { succeeded = 6, failed = 3 }");
+    (1..=n)
+        .map(|i| {
+            let shard = Shard { index: i, count: n };
+            let mine: Vec<DeviceReport> = all
+                .iter()
+                .enumerate()
+                .filter(|(p, _)| shard.contains(*p))
+                .map(|(_, d)| d.clone())
+                .collect();
+            let mut r = Report::new(u64::from(i), mine);
+            r.scenario = Some("s".into());
+            r.judge(&expect, false);
+            r
+        })
+        .collect()
+}
+
+#[test]
+fn merged_shard_reports_judge_like_one_run() {
+    let whole = Report::merge(shard_reports(1)).unwrap();
+    assert!(whole.passed());
+    for n in 2..=4 {
+        let shards = shard_reports(n);
+        // A shard alone fails the fleet-wide counts; merged, it holds again.
+        assert!(!shards[0].passed());
+        let json: Vec<Report> = shards
+            .iter()
+            .map(|r| serde_json::from_str(&r.to_json()).unwrap())
+            .collect();
+        let merged = Report::merge(json).unwrap();
+        assert_eq!(merged.devices, whole.devices, "n = {n}");
+        assert_eq!(merged.summary, whole.summary);
+        assert_eq!(merged.expectations, whole.expectations);
+        assert!(merged.passed());
+    }
+    let mut twice = shard_reports(2);
+    twice.push(twice[0].clone());
+    assert_eq!(Report::merge(twice).unwrap_err().code(), "DUPLICATE_DEVICE");
+    let mut other = shard_reports(2);
+    other[1].scenario = Some("t".into());
+    assert_eq!(
+        Report::merge(other).unwrap_err().code(),
+        "SCENARIO_MISMATCH"
+    );
+    assert_eq!(Report::merge(Vec::new()).unwrap_err().code(), "NO_REPORTS");
+}
+
+#[test]
+fn junit_counts_failures_and_escapes_text() {
+    let mut report = Report::new(
+        0,
+        vec![
+            device("a<&>\"'", Verdict::Succeeded, &[0, 100], "2.0.0"),
+            device("b\u{1}", Verdict::Failed, &[-2], "1.0.0"),
+        ],
+    );
+    // Without expectations, a failed device is a failure.
+    let xml = report.to_junit();
+    assert!(
+        xml.contains(r#"name="a&lt;&amp;&gt;&quot;&apos;""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains(r#"name="b""#),
+        "control characters are dropped: {xml}"
+    );
+    assert!(
+        xml.contains(r#"<testsuites name="otalab" tests="2" failures="1""#),
+        "{xml}"
+    );
+    // With expectations, only broken expectations are failures.
+    report.scenario = Some("s & t".into());
+    report.judge(
+        &expectations("verdicts = { failed = 1, succeeded = 2 }"),
+        false,
+    );
+    let xml = report.to_junit();
+    assert!(
+        xml.contains(r#"<testsuites name="s &amp; t" tests="5" failures="1""#),
+        "{xml}"
+    );
+    assert!(
+        xml.contains("<failure message=\"expected exactly 2 succeeded, got 1 of 2"),
+        "{xml}"
+    );
+}

@@ -1,0 +1,269 @@
+// The native runner (`target/debug/otalab`) against real components: the sandbox (mosquitto +
+// the HTTP server with Range), mosquitto over TLS and secure WebSocket with a throw-away CA,
+// and an independent cloud written with MQTT.js and node:crypto. Scenario files are checked
+// with independent parsers (smol-toml, Ajv for the JSON Schema, fast-xml-parser for JUnit).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import Ajv2020 from 'ajv/dist/2020.js';
+import { XMLParser } from 'fast-xml-parser';
+import mqtt from 'mqtt';
+import { parse as parseToml } from 'smol-toml';
+
+import { freePort, startMosquitto } from '../../sandbox/mosquitto.mjs';
+import { startSandbox } from '../../sandbox/sandbox.mjs';
+import { until } from '../support/until.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
+const examples = path.join(repo, 'examples/scenarios');
+const scenarios = path.join(repo, 'tests/runner/scenarios');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-runner-'));
+
+let sandbox;
+
+/** Runs the binary; resolves `{ code, stdout, stderr }`. */
+function otalab(args, { env = {}, timeout = 120_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => { stdout += d; });
+    child.stderr.on('data', (d) => { stderr += d; });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`otalab ${args.join(' ')} took over ${timeout} ms\n${stderr}`)); }, timeout);
+    child.on('error', reject);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
+  });
+}
+
+const run = (scenario, extra = [], options) =>
+  otalab(['run', scenario, '--sandbox', sandbox.url, '--progress', 'plain', ...extra], options);
+
+before(async () => {
+  assert.ok(existsSync(bin), `${bin} is missing: cargo build -p otalab-cli`);
+  sandbox = await startSandbox({ dist: tmp });
+});
+
+after(async () => {
+  await sandbox?.stop();
+});
+
+const exampleFiles = readdirSync(examples).filter((f) => f.endsWith('.toml')).sort();
+
+describe('scenario files', () => {
+  test('every example is valid by the JSON Schema, read by independent parsers', () => {
+    const schema = JSON.parse(readFileSync(path.join(examples, 'scenario.schema.json'), 'utf8'));
+    const validate = new Ajv2020({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
+    assert.ok(exampleFiles.length >= 4);
+    for (const file of [...exampleFiles.map((f) => path.join(examples, f)), ...readdirSync(scenarios).map((f) => path.join(scenarios, f))]) {
+      const doc = parseToml(readFileSync(file, 'utf8'));
+      assert.ok(validate(doc), `${file}: ${JSON.stringify(validate.errors)}`);
+    }
+    // The schema refuses what the runner refuses.
+    assert.equal(validate({ name: 'x', fleet: { names: 'a' }, actions: [{ push: 'v', notice: 'sideways' }] }), false);
+    assert.equal(validate({ name: 'x', fleet: { names: 'a' }, unknown: 1 }), false);
+    assert.equal(validate({ fleet: { names: 'a' } }), false);
+  });
+
+  test('otalab check accepts the examples and refuses a broken file with a code and a place', async () => {
+    const ok = await otalab(['check', ...exampleFiles.map((f) => path.join(examples, f))]);
+    assert.equal(ok.code, 0, ok.stderr);
+    const broken = path.join(tmp, 'broken.toml');
+    writeFileSync(broken, readFileSync(path.join(scenarios, 'wrong-expectation.toml'), 'utf8').replace('push = "v2"', 'push = "v9"'));
+    const bad = await otalab(['check', broken]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /SCENARIO_INVALID: actions\[0\]\.push: no firmware named "v9" \(known: v2\)/);
+  });
+});
+
+describe('otalab run against the sandbox', () => {
+  for (const file of exampleFiles) {
+    test(`examples/scenarios/${file} passes`, async () => {
+      const report = path.join(tmp, `${file}.json`);
+      const junit = path.join(tmp, `${file}.xml`);
+      const csv = path.join(tmp, `${file}.csv`);
+      const result = await run(path.join(examples, file), ['--report', report, '--junit', junit, '--csv', csv]);
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stderr, /every expectation held/);
+      const json = JSON.parse(readFileSync(report, 'utf8'));
+      assert.ok(json.expectations.length >= 2);
+      assert.ok(json.expectations.every((e) => e.held), JSON.stringify(json.expectations));
+      assert.equal(json.summary.total, json.devices.length);
+      assert.ok(json.timings.allConnectedMs >= 0 && json.timings.totalMs >= json.timings.allConnectedMs);
+      // JUnit read by an independent parser: every expectation and device a test case, no failure.
+      const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(readFileSync(junit, 'utf8'));
+      assert.equal(Number(xml.testsuites.failures), 0);
+      assert.equal(Number(xml.testsuites.tests), json.expectations.length + json.devices.length);
+      const lines = readFileSync(csv, 'utf8').trim().split('\n');
+      assert.equal(lines[0], 'productKey,deviceName,targetVersion,atMs,step,desc,finalVersion,verdict');
+      assert.ok(lines.length > json.devices.length);
+    });
+  }
+
+  test('what the devices and the cloud put on the broker is what the protocol says, seen by MQTT.js', async () => {
+    const seen = [];
+    const observer = mqtt.connect(sandbox.brokerUrl, { clientId: `observer-${process.pid}`, reconnectPeriod: 0 });
+    await new Promise((resolve, reject) => { observer.once('connect', resolve); observer.once('error', reject); });
+    await observer.subscribeAsync(['/ota/device/#'], { qos: 1 });
+    observer.on('message', (topic, payload) => seen.push({ topic, payload: payload.toString() }));
+    const result = await run(path.join(examples, 'correct-upgrade.toml'));
+    assert.equal(result.code, 0, result.stderr);
+    await until('the last reports', () => seen.filter((m) => m.topic.startsWith('/ota/device/inform/')).length >= 40);
+    observer.end();
+    const by = (prefix) => seen.filter((m) => m.topic.startsWith(prefix)).map((m) => ({ ...m, json: JSON.parse(m.payload) }));
+    for (const m of by('/ota/device/inform/')) {
+      assert.match(m.topic, /^\/ota\/device\/inform\/a1Demo\/meter-\d\d$/);
+      assert.equal(typeof m.json.id, 'string');
+      assert.match(m.json.params.version, /^(1|2)\.0\.0$/);
+    }
+    const notices = by('/ota/device/upgrade/');
+    assert.equal(notices.length, 20);
+    for (const n of notices) {
+      // The cloud's wire form: numeric id, Md5 with its md5 twin, single-file shape.
+      assert.equal(typeof n.json.id, 'number');
+      assert.equal(n.json.code, '1000');
+      assert.equal(n.json.data.signMethod, 'Md5');
+      assert.equal(n.json.data.md5, n.json.data.sign);
+      assert.equal(n.json.data.size, 1024 * 1024);
+    }
+    const steps = by('/ota/device/progress/').map((m) => m.json.params.step);
+    assert.ok(steps.every((s) => typeof s === 'string'), 'steps are strings');
+    assert.equal(steps.filter((s) => s === '100').length, 20);
+  });
+
+  test('a scenario with a wrong expectation exits 1 and says which and why', async () => {
+    const junit = path.join(tmp, 'wrong.xml');
+    const result = await run(path.join(scenarios, 'wrong-expectation.toml'), ['--junit', junit]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(result.stderr, /FAIL succeeded: exactly 5: expected exactly 5 succeeded, got 4 of 4/);
+    assert.match(result.stderr, /1 expectation\(s\) failed/);
+    const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(readFileSync(junit, 'utf8'));
+    assert.equal(Number(xml.testsuites.failures), 1);
+  });
+
+  test('a run that cannot happen exits 2 with a clear message', async () => {
+    const port = await freePort();
+    const gone = await otalab(['run', path.join(examples, 'correct-upgrade.toml'), '--sandbox', `http://127.0.0.1:${port}`]);
+    assert.equal(gone.code, 2);
+    assert.match(gone.stderr, /the sandbox does not answer .*start it with scripts\/run/);
+    const shard = await otalab(['run', path.join(examples, 'correct-upgrade.toml'), '--shard', '4/3']);
+    assert.equal(shard.code, 2);
+    assert.match(shard.stderr, /shard "4\/3": need 1 <= i <= n/);
+    const missing = await otalab(['run', path.join(tmp, 'nope.toml')]);
+    assert.equal(missing.code, 2);
+    assert.match(missing.stderr, /nope\.toml: No such file/);
+    const noBroker = await run(path.join(examples, 'correct-upgrade.toml'), ['--broker', `mqtt://127.0.0.1:${port}`]);
+    assert.equal(noBroker.code, 2);
+    assert.match(noBroker.stderr, /the sandbox cloud could not subscribe on 127\.0\.0\.1:\d+ within 15 s/);
+  });
+});
+
+describe('shards', () => {
+  test('n shard processes merge to the same report as one process', async () => {
+    const scenario = path.join(scenarios, 'shards.toml');
+    const whole = path.join(tmp, 'whole.json');
+    const one = await run(scenario, ['--report', whole]);
+    assert.equal(one.code, 0, one.stderr);
+    const parts = [1, 2, 3].map((i) => path.join(tmp, `shard-${i}.json`));
+    // Shard 1 by flag, shards 2 and 3 as Kubernetes Indexed Job pods (0-based index).
+    const shards = await Promise.all([
+      run(scenario, ['--shard', '1/3', '--report', parts[0]]),
+      run(scenario, ['--report', parts[1]], { env: { JOB_COMPLETION_INDEX: '1', JOB_COMPLETIONS: '3' } }),
+      run(scenario, ['--report', parts[2]], { env: { JOB_COMPLETION_INDEX: '2', JOB_COMPLETIONS: '3' } }),
+    ]);
+    for (const s of shards) assert.equal(s.code, 1, 'a shard alone does not meet fleet-wide counts');
+    const sizes = parts.map((p) => JSON.parse(readFileSync(p, 'utf8')).devices.length);
+    assert.deepEqual(sizes, [8, 8, 8]);
+    const merged = path.join(tmp, 'merged.json');
+    const merge = await otalab(['report', 'merge', ...parts, '-o', merged, '--junit', path.join(tmp, 'merged.xml')]);
+    assert.equal(merge.code, 0, merge.stderr);
+    const shape = (file) => {
+      const r = JSON.parse(readFileSync(file, 'utf8'));
+      return {
+        summary: r.summary,
+        expectations: r.expectations,
+        devices: r.devices.map((d) => ({
+          name: `${d.productKey}/${d.deviceName}`,
+          verdict: d.verdict,
+          target: d.targetVersion,
+          final: d.finalVersion,
+          steps: d.steps.map((s) => s.step),
+        })),
+      };
+    };
+    assert.deepEqual(shape(merged), shape(whole));
+    const overlap = await otalab(['report', 'merge', parts[0], parts[0]]);
+    assert.equal(overlap.code, 2);
+    assert.match(overlap.stderr, /DUPLICATE_DEVICE: device a1Shard\/s-01 is in more than one report/);
+  });
+});
+
+describe('transports', () => {
+  let secure;
+  before(async () => { secure = await startMosquitto({ tls: true }); });
+  after(async () => { await secure?.stop(); });
+
+  test('MQTT over TLS and over secure WebSocket with the broker CA; refused without it', async () => {
+    const scenario = path.join(examples, 'correct-upgrade.toml');
+    for (const broker of [secure.tlsUrl, secure.wssUrl, secure.wsUrl]) {
+      const result = await run(scenario, ['--broker', broker, '--ca', secure.caFile]);
+      assert.equal(result.code, 0, `${broker}: ${result.stderr}`);
+    }
+    const untrusted = await run(scenario, ['--broker', secure.tlsUrl]);
+    assert.equal(untrusted.code, 2, untrusted.stderr);
+    assert.match(untrusted.stderr, /could not subscribe/);
+  });
+});
+
+describe('an independent cloud', () => {
+  test('an MQTT.js + node:crypto cloud upgrades the runner\'s devices, judged from the device side', async () => {
+    const firmware = readFileSync(path.join(sandbox.firmwareDir, 'demo-2.0.0.bin'));
+    const md5 = createHash('md5').update(firmware).digest('hex');
+    const cloud = mqtt.connect(sandbox.brokerUrl, { clientId: `peer-cloud-${process.pid}`, reconnectPeriod: 0 });
+    await new Promise((resolve, reject) => { cloud.once('connect', resolve); cloud.once('error', reject); });
+    await cloud.subscribeAsync(['/ota/device/inform/a1Peer/+', '/ota/device/progress/a1Peer/+'], { qos: 1 });
+    const steps = new Map();
+    const versions = new Map();
+    let id = 7000;
+    cloud.on('message', (topic, payload) => {
+      const [, , , kind, pk, dn] = topic.split('/');
+      const body = JSON.parse(payload.toString());
+      if (kind === 'inform') {
+        versions.set(dn, body.params.version);
+        if (body.params.version === '1.0.0') {
+          // What the real cloud sends (reference: captured push), built here by hand.
+          const notice = {
+            code: '1000',
+            data: { size: firmware.length, sign: md5, version: '2.0.0', url: `${sandbox.url}/firmware/demo-2.0.0.bin`, signMethod: 'Md5', md5 },
+            id: id++,
+            message: 'success',
+          };
+          cloud.publish(`/ota/device/upgrade/${pk}/${dn}`, JSON.stringify(notice), { qos: 1 });
+        }
+      } else {
+        steps.set(dn, [...(steps.get(dn) ?? []), body.params.step]);
+      }
+    });
+    const report = path.join(tmp, 'peer.json');
+    const result = await otalab(['run', path.join(scenarios, 'peer-cloud.toml'), '--broker', sandbox.brokerUrl, '--report', report, '--progress', 'plain']);
+    assert.equal(result.code, 0, result.stderr);
+    await until('every device reported 2.0.0 to the peer', () => [...versions.values()].filter((v) => v === '2.0.0').length === 5);
+    cloud.end();
+    assert.equal(steps.size, 5);
+    for (const s of steps.values()) {
+      // Progress as the protocol wants it: strings, from 0 up to 100, never backwards.
+      assert.equal(s[0], '0');
+      assert.equal(s.at(-1), '100');
+      assert.ok(s.map(Number).every((v, i, all) => i === 0 || v > all[i - 1]), s.join(','));
+    }
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    assert.deepEqual(json.devices.map((d) => d.verdict), Array(5).fill('succeeded'));
+    assert.deepEqual(json.devices.map((d) => d.targetVersion), Array(5).fill('2.0.0'));
+  });
+});
