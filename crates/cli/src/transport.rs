@@ -194,7 +194,7 @@ impl Link {
                 let _ = s.shutdown().await;
             }
             Link::Ws(ws) => {
-                let _ = ws.close(None).await;
+                let _ = WebSocketStream::close(ws, None).await;
             }
         }
     }
