@@ -267,3 +267,23 @@ describe('an independent cloud', () => {
     assert.deepEqual(json.devices.map((d) => d.targetVersion), Array(5).fill('2.0.0'));
   });
 });
+
+describe('deploy/kubernetes', () => {
+  test('the Indexed Job runs as many shards as it says, with options the runner has, on a valid scenario', async () => {
+    const { parseAllDocuments } = await import('yaml');
+    const docs = parseAllDocuments(readFileSync(path.join(repo, 'deploy/kubernetes/job.yaml'), 'utf8')).map((d) => d.toJS());
+    const job = docs.find((d) => d.kind === 'Job');
+    assert.equal(job.spec.completionMode, 'Indexed');
+    assert.equal(job.spec.parallelism, job.spec.completions);
+    const container = job.spec.template.spec.containers[0];
+    const env = Object.fromEntries(container.env.map((e) => [e.name, e.value]));
+    assert.equal(Number(env.JOB_COMPLETIONS), job.spec.completions);
+    const help = await otalab(['run', '--help']);
+    for (const flag of container.args.filter((a) => a.startsWith('--'))) assert.ok(help.stdout.includes(flag), flag);
+    const claim = docs.find((d) => d.kind === 'PersistentVolumeClaim').metadata.name;
+    assert.ok(job.spec.template.spec.volumes.some((v) => v.persistentVolumeClaim?.claimName === claim));
+    const checked = await otalab(['check', path.join(repo, 'deploy/kubernetes/scenario.toml')]);
+    assert.equal(checked.code, 0, checked.stderr);
+    assert.match(readFileSync(path.join(repo, 'deploy/kubernetes/Dockerfile'), 'utf8'), /--profile native -p otalab-cli/);
+  });
+});

@@ -106,6 +106,8 @@ struct Runner {
     counted: bool,
     judge: Option<Option<Job>>,
     work: VecDeque<Output>,
+    /// Packets waiting for the next write.
+    outbuf: Vec<u8>,
 }
 
 /// Runs one device until the run stops.
@@ -127,11 +129,17 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
         counted: false,
         judge: device.judge.then_some(None),
         work: VecDeque::new(),
+        outbuf: Vec::new(),
     };
+    // Remembered before the first CONNACK: the session subscribes to all of them in one
+    // SUBSCRIBE after every (re)connection.
+    for topic in r.machine.subscriptions() {
+        let _ = r.session.subscribe(&topic, QoS::AtLeastOnce, now_ms());
+    }
     let start = r.session.start();
     r.work.extend(start);
     loop {
-        r.drain().await;
+        Box::pin(r.drain()).await;
         if *stop.borrow() {
             break;
         }
@@ -141,7 +149,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
             .min();
         if r.fetch.is_some() && r.body.is_none() && r.download_permit.is_some() {
             // A resume: the download keeps its permit.
-            r.start_fetch().await;
+            Box::pin(r.start_fetch()).await;
             continue;
         }
         let downloads = r.shared.downloads.clone();
@@ -162,10 +170,10 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
                     }
                 }
             }
-            chunk = next_chunk(&mut r.body) => r.on_chunk(chunk).await,
+            chunk = next_chunk(&mut r.body) => Box::pin(r.on_chunk(chunk)).await,
             permit = acquire(&downloads, want_permit) => {
                 r.download_permit = permit;
-                r.start_fetch().await;
+                Box::pin(r.start_fetch()).await;
             }
             _ = sleep_to(deadline) => {
                 let now = now_ms();
@@ -180,7 +188,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
         }
     }
     if let Some(link) = &mut r.link {
-        link.close().await;
+        Box::pin(link.close()).await;
     }
     let version = r
         .machine
@@ -196,72 +204,93 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
 }
 
 impl Runner {
-    /// Carries out queued session outputs (and what they lead to) until none are left.
+    /// Carries out queued session outputs (and what they lead to) until none are left. The
+    /// packets of one round go out in one write.
     async fn drain(&mut self) {
-        while let Some(output) = self.work.pop_front() {
-            let now = now_ms();
-            match output {
-                Output::Open => {
-                    if self.open_permit.is_none() {
-                        self.open_permit = self.shared.opening.clone().acquire_owned().await.ok();
-                    }
-                    match Link::open(&self.endpoint).await {
-                        Ok(link) => {
-                            self.link = Some(link);
-                            let out = self.session.opened(now_ms());
-                            self.work.extend(out);
-                        }
-                        Err(_) => {
-                            self.open_permit = None;
-                            let out = self.session.closed(now_ms());
-                            self.work.extend(out);
-                        }
-                    }
+        loop {
+            while let Some(output) = self.work.pop_front() {
+                self.output(output).await;
+            }
+            if self.outbuf.is_empty() {
+                break;
+            }
+            self.flush().await;
+        }
+        self.count_outcome();
+    }
+
+    /// Writes the packets gathered so far; a failed write is a lost link.
+    async fn flush(&mut self) {
+        if self.outbuf.is_empty() {
+            return;
+        }
+        let failed = match &mut self.link {
+            Some(link) => Box::pin(link.write(&self.outbuf)).await.is_err(),
+            None => false,
+        };
+        self.outbuf.clear();
+        if self.outbuf.capacity() > 16 * 1024 {
+            self.outbuf = Vec::new();
+        }
+        if failed {
+            self.link = None;
+            let out = self.session.closed(now_ms());
+            self.work.extend(out);
+        }
+    }
+
+    async fn output(&mut self, output: Output) {
+        let now = now_ms();
+        match output {
+            Output::Open => {
+                if self.open_permit.is_none() {
+                    self.open_permit = self.shared.opening.clone().acquire_owned().await.ok();
                 }
-                Output::Send(bytes) => {
-                    let failed = match &mut self.link {
-                        Some(link) => link.write(&bytes).await.is_err(),
-                        None => false,
-                    };
-                    if failed {
-                        self.link = None;
+                match Box::pin(Link::open(&self.endpoint)).await {
+                    Ok(link) => {
+                        self.link = Some(link);
+                        let out = self.session.opened(now_ms());
+                        self.work.extend(out);
+                    }
+                    Err(_) => {
+                        self.open_permit = None;
                         let out = self.session.closed(now_ms());
                         self.work.extend(out);
                     }
                 }
-                Output::Close => {
-                    if let Some(mut link) = self.link.take() {
-                        link.close().await;
-                    }
-                    self.open_permit = None;
+            }
+            Output::Send(bytes) => {
+                if self.link.is_some() {
+                    self.outbuf.extend_from_slice(&bytes);
                 }
-                Output::Connected { .. } => {
-                    self.open_permit = None;
-                    if !self.ever_connected {
-                        self.ever_connected = true;
-                        self.shared.connected.fetch_add(1, Ordering::Relaxed);
-                    }
-                    for topic in self.machine.subscriptions() {
-                        if let Ok(out) = self.session.subscribe(&topic, QoS::AtLeastOnce, now) {
-                            self.work.extend(out);
-                        }
-                    }
-                    let actions = self.machine.connected(now);
+            }
+            Output::Close => {
+                self.flush().await;
+                if let Some(mut link) = self.link.take() {
+                    Box::pin(link.close()).await;
+                }
+                self.open_permit = None;
+            }
+            Output::Connected { .. } => {
+                self.open_permit = None;
+                if !self.ever_connected {
+                    self.ever_connected = true;
+                    self.shared.connected.fetch_add(1, Ordering::Relaxed);
+                }
+                let actions = self.machine.connected(now);
+                self.actions(actions, now);
+            }
+            Output::Disconnected(_) => self.open_permit = None,
+            Output::Message(message) => {
+                if let Ok(Some(actions)) =
+                    self.machine.message(&message.topic, &message.payload, now)
+                {
+                    self.note_notice(now);
                     self.actions(actions, now);
                 }
-                Output::Disconnected(_) => self.open_permit = None,
-                Output::Message(message) => {
-                    if let Ok(Some(actions)) =
-                        self.machine.message(&message.topic, &message.payload, now)
-                    {
-                        self.note_notice(now);
-                        self.actions(actions, now);
-                    }
-                }
-                Output::Reconnecting { .. } | Output::Subscribed { .. } | Output::Acked(_) => {}
             }
+            Output::Reconnecting { .. } | Output::Subscribed { .. } | Output::Acked(_) => {}
         }
-        self.count_outcome();
     }
 
     fn count_outcome(&mut self) {
@@ -355,7 +384,7 @@ impl Runner {
             self.download_permit = None;
             return;
         };
-        match http::get(&url, offset).await {
+        match Box::pin(http::get(&url, offset)).await {
             Ok(body) => self.body = Some(body),
             Err(error) => {
                 self.fetch = None;

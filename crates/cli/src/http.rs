@@ -1,13 +1,19 @@
-//! HTTP/1.1 downloads over hyper: GET with `Range: bytes=N-` to resume, the body streamed in
-//! chunks (never buffered whole unless asked, with a limit), over TCP or TLS.
+//! HTTP/1.1 downloads: GET with `Range: bytes=N-` to resume, the body streamed in chunks
+//! (never buffered whole unless asked, with a limit), over TCP or TLS, through one pooled
+//! hyper client for the whole process (connections are kept alive and reused, reads use
+//! fixed 16 KiB buffers so thousands of downloads stay small).
+
+use std::sync::OnceLock;
+use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
 use hyper::body::{Bytes, Incoming};
 use hyper::{Request, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 use url::Url;
-
-use crate::transport::open_stream;
 
 /// Why a download failed.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +72,28 @@ impl HttpError {
     }
 }
 
+type Pool = Client<HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// The process's HTTP client (trusting what [`crate::transport`] trusts).
+fn client() -> &'static Pool {
+    static CLIENT: OnceLock<Pool> = OnceLock::new();
+    CLIENT.get_or_init(|| {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(10)));
+        let https = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config((*crate::transport::tls_config()).clone())
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(30))
+            .http1_read_buf_exact_size(64 * 1024)
+            .build(https)
+    })
+}
+
 /// A response whose body is being read.
 pub struct Body {
     body: Incoming,
@@ -99,45 +127,34 @@ pub async fn get(url: &str, offset: u64) -> Result<Body, HttpError> {
         url: url.to_owned(),
         reason: e.to_string(),
     })?;
-    let tls = match parsed.scheme() {
-        "http" => false,
-        "https" => true,
-        other => {
-            return Err(HttpError::Url {
-                url: url.to_owned(),
-                reason: format!("scheme {other:?}: only http and https are fetched"),
-            });
-        }
-    };
-    let host = parsed.host_str().unwrap_or_default().to_owned();
-    let port = parsed.port_or_known_default().unwrap_or(80);
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(HttpError::Url {
+            url: url.to_owned(),
+            reason: format!(
+                "scheme {:?}: only http and https are fetched",
+                parsed.scheme()
+            ),
+        });
+    }
     let io = |e: &dyn std::fmt::Display| HttpError::Io {
         url: url.to_owned(),
         reason: e.to_string(),
     };
-    let stream = open_stream(&host, port, tls).await.map_err(|e| io(&e))?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-        .await
-        .map_err(|e| io(&e))?;
-    tokio::spawn(async move {
-        let _ = conn.await;
-    });
-    let path = match parsed.query() {
-        Some(q) => format!("{}?{q}", parsed.path()),
-        None => parsed.path().to_owned(),
-    };
-    let host_header = match parsed.port() {
-        Some(p) => format!("{host}:{p}"),
-        None => host.clone(),
-    };
-    let mut request = Request::get(path)
-        .header(hyper::header::HOST, host_header)
-        .header(hyper::header::USER_AGENT, "otalab");
+    let mut request = Request::get(url).header(hyper::header::USER_AGENT, "otalab");
     if offset > 0 {
         request = request.header(hyper::header::RANGE, format!("bytes={offset}-"));
     }
     let request = request.body(Empty::<Bytes>::new()).map_err(|e| io(&e))?;
-    let response = sender.send_request(request).await.map_err(|e| io(&e))?;
+    let response = client().request(request).await.map_err(|e| {
+        // The connector's error is the useful part ("connection refused", a TLS failure).
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(inner) = source {
+            reason = format!("{reason}: {inner}");
+            source = inner.source();
+        }
+        io(&reason)
+    })?;
     let status = response.status();
     let ok = if offset == 0 {
         status == StatusCode::OK

@@ -64,8 +64,11 @@ enum Command {
         /// Also trust the CA certificates in this PEM file (a private broker or server).
         #[arg(long)]
         ca: Option<PathBuf>,
+        /// Worker threads (0: one per core; 1: everything on one thread).
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
         /// How many downloads run at once.
-        #[arg(long, default_value_t = 256)]
+        #[arg(long, default_value_t = 64)]
         downloads: usize,
         /// Progress output.
         #[arg(long, value_enum, default_value_t = Progress::Auto)]
@@ -237,6 +240,7 @@ fn main() -> ExitCode {
             csv,
             shard,
             ca,
+            threads,
             downloads,
             progress,
         } => {
@@ -249,10 +253,16 @@ fn main() -> ExitCode {
                 Ok(s) => s,
                 Err(e) => return fail(e),
             };
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+            let mut builder = if threads == 1 {
+                tokio::runtime::Builder::new_current_thread()
+            } else {
+                let mut b = tokio::runtime::Builder::new_multi_thread();
+                if threads > 1 {
+                    b.worker_threads(threads);
+                }
+                b
+            };
+            let runtime = match builder.enable_all().build() {
                 Ok(r) => r,
                 Err(e) => return fail(e.to_string()),
             };

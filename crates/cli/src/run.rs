@@ -3,7 +3,7 @@
 //! carries out the cloud's actions on time, waits until every upgrade job is final or silent
 //! (or the time limit), and judges the report by the scenario's expectations.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -13,7 +13,7 @@ use std::time::Duration;
 use otalab_mqtt::{Options, Output, QoS, Session};
 use otalab_protocol::{
     CredentialOptions, DeviceIdentity, Endpoint as AliyunEndpoint, FileDigests, MqttCredentials,
-    MqttSignMethod,
+    MqttSignMethod, Topic, TopicKind,
 };
 use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
 use otalab_sim::{
@@ -97,61 +97,93 @@ async fn describe(name: &str, url: &str, version: &str) -> Result<Package, Setup
 }
 
 /// The sandbox cloud's MQTT client: publishes what the cloud sends, feeds it what arrives.
-async fn run_cloud(
+/// What the sandbox cloud's client needs.
+struct CloudClient {
     options: Options,
     endpoint: Endpoint,
+    /// Topic filters (wildcards, or the shard's own devices' topics).
+    filters: Vec<String>,
+    /// The devices this cloud answers for.
+    owned: Arc<HashSet<DeviceKey>>,
     cloud: Arc<Mutex<Cloud>>,
+}
+
+async fn run_cloud(
+    client: CloudClient,
     mut outgoing: mpsc::UnboundedReceiver<Vec<Outgoing>>,
     subscribed: watch::Sender<usize>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let CloudClient {
+        options,
+        endpoint,
+        filters,
+        owned,
+        cloud,
+    } = client;
     let mut session = Session::new(options);
     let mut work: std::collections::VecDeque<Output> = session.start().into();
-    for filter in Cloud::SUBSCRIPTIONS {
+    for filter in &filters {
         if let Ok(out) = session.subscribe(filter, QoS::AtLeastOnce, now_ms()) {
             work.extend(out);
         }
     }
     let mut link: Option<Link> = None;
     let mut granted = 0;
+    let mut outbuf: Vec<u8> = Vec::new();
     loop {
-        while let Some(output) = work.pop_front() {
-            match output {
-                Output::Open => match Link::open(&endpoint).await {
-                    Ok(l) => {
-                        link = Some(l);
-                        work.extend(session.opened(now_ms()));
+        loop {
+            while let Some(output) = work.pop_front() {
+                match output {
+                    Output::Open => match Link::open(&endpoint).await {
+                        Ok(mut l) => {
+                            l.set_read_chunk(64 * 1024);
+                            link = Some(l);
+                            work.extend(session.opened(now_ms()));
+                        }
+                        Err(_) => work.extend(session.closed(now_ms())),
+                    },
+                    Output::Send(bytes) => outbuf.extend_from_slice(&bytes),
+                    Output::Close => {
+                        outbuf.clear();
+                        if let Some(mut l) = link.take() {
+                            l.close().await;
+                        }
                     }
-                    Err(_) => work.extend(session.closed(now_ms())),
-                },
-                Output::Send(bytes) => {
-                    if let Some(l) = &mut link
-                        && l.write(&bytes).await.is_err()
-                    {
-                        link = None;
-                        work.extend(session.closed(now_ms()));
+                    Output::Subscribed {
+                        granted: Some(_), ..
+                    } => {
+                        granted += 1;
+                        let _ = subscribed.send(granted);
                     }
-                }
-                Output::Close => {
-                    if let Some(mut l) = link.take() {
-                        l.close().await;
+                    Output::Message(message) => {
+                        // Another shard's devices are that shard's cloud's business.
+                        let ours = Topic::parse(&message.topic)
+                            .is_ok_and(|t| owned.contains(&(t.product_key, t.device_name)));
+                        if !ours {
+                            continue;
+                        }
+                        let now = now_ms();
+                        let answers = match cloud.lock() {
+                            Ok(mut c) => c.message(&message.topic, &message.payload, now),
+                            Err(_) => Vec::new(),
+                        };
+                        publish(&mut session, answers, &mut work);
                     }
+                    _ => {}
                 }
-                Output::Subscribed {
-                    granted: Some(_), ..
-                } => {
-                    granted += 1;
-                    let _ = subscribed.send(granted);
-                }
-                Output::Message(message) => {
-                    let now = now_ms();
-                    let answers = match cloud.lock() {
-                        Ok(mut c) => c.message(&message.topic, &message.payload, now),
-                        Err(_) => Vec::new(),
-                    };
-                    publish(&mut session, answers, &mut work);
-                }
-                _ => {}
+            }
+            if outbuf.is_empty() {
+                break;
+            }
+            let failed = match &mut link {
+                Some(l) => l.write(&outbuf).await.is_err(),
+                None => false,
+            };
+            outbuf.clear();
+            if failed {
+                link = None;
+                work.extend(session.closed(now_ms()));
             }
         }
         if *stop.borrow() {
@@ -298,19 +330,51 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         options.max_outbox = usize::MAX;
         apply_login(&scenario.connection, &mut options)?;
         let (sub_tx, mut sub_rx) = watch::channel(0);
-        cloud_task = Some(tokio::spawn(run_cloud(
+        let owned: HashSet<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
+        // One shard of many listens to its own devices only (the broker does not copy every
+        // device's messages to every shard's cloud); a whole fleet uses the wildcards.
+        let filters: Vec<String> = if opts.shard.count > 1 {
+            owned
+                .iter()
+                .flat_map(|(pk, dn)| {
+                    [
+                        TopicKind::Inform,
+                        TopicKind::Progress,
+                        TopicKind::FirmwareGet,
+                        TopicKind::FileDownload,
+                    ]
+                    .map(|kind| {
+                        Topic {
+                            kind,
+                            product_key: pk.clone(),
+                            device_name: dn.clone(),
+                        }
+                        .to_string()
+                    })
+                })
+                .collect()
+        } else {
+            Cloud::SUBSCRIPTIONS
+                .iter()
+                .map(|f| (*f).to_owned())
+                .collect()
+        };
+        let wanted = filters.len();
+        let client = CloudClient {
             options,
-            endpoint.clone(),
-            cloud.clone(),
+            endpoint: endpoint.clone(),
+            filters,
+            owned: Arc::new(owned),
+            cloud: cloud.clone(),
+        };
+        cloud_task = Some(tokio::spawn(run_cloud(
+            client,
             cloud_rx,
             sub_tx,
             stop_rx.clone(),
         )));
-        let ready = tokio::time::timeout(
-            Duration::from_secs(15),
-            sub_rx.wait_for(|n| *n >= Cloud::SUBSCRIPTIONS.len()),
-        )
-        .await;
+        let ready =
+            tokio::time::timeout(Duration::from_secs(15), sub_rx.wait_for(|n| *n >= wanted)).await;
         if !matches!(ready, Ok(Ok(_))) {
             let _ = stop_tx.send(true);
             return Err(setup(format!(
@@ -349,11 +413,11 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     let limit = scenario.expect.time_limit_ms;
     let deadline = started + limit;
     let display = Display::new(opts.progress, total);
+    let mine_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
     let verdicts = |cloud: &Arc<Mutex<Cloud>>| -> (usize, usize) {
-        let mine_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
         match cloud.lock() {
             Ok(c) => {
-                let s = c.report(&mine_keys, 0).summary;
+                let s = c.summary(&mine_keys);
                 (s.succeeded, s.failed)
             }
             Err(_) => (0, 0),
@@ -467,7 +531,6 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     if let Some(task) = cloud_task {
         let _ = task.await;
     }
-    let my_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
     let mut report = if device_judged {
         let rows = outcomes
             .iter()
@@ -477,7 +540,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     } else {
         cloud
             .lock()
-            .map(|c| c.report(&my_keys, now_ms()))
+            .map(|c| c.report(&mine_keys, now_ms()))
             .map_err(|_| setup("the cloud's state was lost"))?
     };
     report.scenario = Some(scenario.name.clone());
@@ -485,9 +548,23 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         all_connected_ms,
         all_settled_ms,
         total_ms: now_ms() - started,
+        peak_rss_kib: peak_rss_kib(),
     });
     report.judge(&scenario.expect, timed_out);
     Ok(report)
+}
+
+/// The process's peak resident memory (`VmHWM` in /proc/self/status, Linux).
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Sets the login of a plain broker connection (the password from its environment variable).

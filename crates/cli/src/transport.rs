@@ -85,7 +85,8 @@ pub fn trust_pem_file(path: &std::path::Path) -> Result<usize, String> {
     Ok(n)
 }
 
-fn tls_config() -> Arc<ClientConfig> {
+/// The TLS client configuration: the built-in roots plus `--ca`.
+pub fn tls_config() -> Arc<ClientConfig> {
     static CONFIG: OnceLock<Arc<ClientConfig>> = OnceLock::new();
     CONFIG
         .get_or_init(|| {
@@ -125,8 +126,11 @@ pub async fn open_stream(host: &str, port: u16, tls: bool) -> std::io::Result<Bo
 
 /// An open link to a broker.
 pub enum Link {
-    /// MQTT bytes straight on the stream.
-    Stream(Box<dyn ByteStream>),
+    /// MQTT bytes on plain TCP, read this many bytes at a time once readable (no buffer is
+    /// held while a device waits: thousands of idle devices cost no read buffers).
+    Tcp(TcpStream, usize),
+    /// MQTT bytes straight on a TLS stream, read this many bytes at a time.
+    Stream(Box<dyn ByteStream>, usize),
     /// MQTT bytes in binary WebSocket messages.
     Ws(Box<WebSocketStream<Box<dyn ByteStream>>>),
 }
@@ -137,9 +141,14 @@ const READ_CHUNK: usize = 2048;
 impl Link {
     /// Connects to the endpoint.
     pub async fn open(endpoint: &Endpoint) -> std::io::Result<Link> {
+        if !endpoint.tls && endpoint.websocket.is_none() {
+            let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
+            tcp.set_nodelay(true)?;
+            return Ok(Link::Tcp(tcp, READ_CHUNK));
+        }
         let stream = open_stream(&endpoint.host, endpoint.port, endpoint.tls).await?;
         let Some(url) = &endpoint.websocket else {
-            return Ok(Link::Stream(stream));
+            return Ok(Link::Stream(stream, READ_CHUNK));
         };
         let mut request = url
             .as_str()
@@ -155,13 +164,30 @@ impl Link {
         Ok(Link::Ws(Box::new(ws)))
     }
 
+    /// Reads up to `bytes` at a time from now on (a busy client such as the cloud reads more).
+    pub fn set_read_chunk(&mut self, bytes: usize) {
+        if let Link::Tcp(_, chunk) | Link::Stream(_, chunk) = self {
+            *chunk = bytes.max(1);
+        }
+    }
+
     /// Reads the next bytes; an empty vector means the peer closed. Cancel-safe.
     pub async fn read(&mut self) -> std::io::Result<Vec<u8>> {
         match self {
-            Link::Stream(s) => {
-                let mut buf = vec![0; READ_CHUNK];
-                let n = s.read(&mut buf).await?;
-                buf.truncate(n);
+            Link::Tcp(tcp, chunk) => loop {
+                tcp.readable().await?;
+                // The buffer exists only once bytes are there, and is not zeroed first.
+                let mut buf = Vec::with_capacity(*chunk);
+                match tcp.try_read_buf(&mut buf) {
+                    Ok(_) => return Ok(buf),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) => return Err(e),
+                }
+            },
+            Link::Stream(s, chunk) => {
+                // Into spare capacity: nothing to zero first.
+                let mut buf = Vec::with_capacity(*chunk);
+                s.read_buf(&mut buf).await?;
                 Ok(buf)
             }
             Link::Ws(ws) => loop {
@@ -179,7 +205,8 @@ impl Link {
     /// Writes one MQTT packet.
     pub async fn write(&mut self, bytes: &[u8]) -> std::io::Result<()> {
         match self {
-            Link::Stream(s) => s.write_all(bytes).await,
+            Link::Tcp(tcp, _) => tcp.write_all(bytes).await,
+            Link::Stream(s, _) => s.write_all(bytes).await,
             Link::Ws(ws) => ws
                 .send(Message::Binary(bytes.to_vec().into()))
                 .await
@@ -190,7 +217,10 @@ impl Link {
     /// Closes the link (best effort).
     pub async fn close(&mut self) {
         match self {
-            Link::Stream(s) => {
+            Link::Tcp(tcp, _) => {
+                let _ = tcp.shutdown().await;
+            }
+            Link::Stream(s, _) => {
                 let _ = s.shutdown().await;
             }
             Link::Ws(ws) => {

@@ -671,6 +671,11 @@ impl Cloud {
         self.jobs.values().all(|j| j.job.is_final())
     }
 
+    /// The verdict counts of these devices, without building a report.
+    pub fn summary(&self, devices: &[DeviceKey]) -> crate::report::Summary {
+        crate::report::Summary::of(devices.iter().map(|key| self.verdict(key)))
+    }
+
     /// The report for these devices (duplicates counted once), made at `now`.
     pub fn report(&self, devices: &[DeviceKey], now: u64) -> Report {
         let unique: BTreeSet<&DeviceKey> = devices.iter().collect();

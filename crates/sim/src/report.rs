@@ -143,6 +143,9 @@ pub struct Timings {
     pub all_settled_ms: Option<u64>,
     /// Until the run ended.
     pub total_ms: u64,
+    /// The runner process's peak resident memory in KiB (Linux; absent elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_rss_kib: Option<u64>,
 }
 
 impl Timings {
@@ -157,6 +160,7 @@ impl Timings {
             all_connected_ms: max(|t| t.all_connected_ms),
             all_settled_ms: max(|t| t.all_settled_ms),
             total_ms: all.iter().map(|t| t.total_ms).max().unwrap_or(0),
+            peak_rss_kib: all.iter().filter_map(|t| t.peak_rss_kib).max(),
         }
     }
 }
