@@ -5,11 +5,13 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
+import { parse as parseToml } from 'smol-toml';
 
 import { startSandbox } from '../../sandbox/sandbox.mjs';
 import { launchChromium } from '../support/browser.mjs';
@@ -357,7 +359,7 @@ describe('the dashboard', () => {
     await push(page);
     await until('2 succeeded', async () => (await count_of(page, 'count-succeeded')) === 2, 60_000);
     const exports = [];
-    for (const id of ['export-json', 'export-csv', 'export-fleet']) {
+    for (const id of ['export-json', 'export-csv', 'export-fleet', 'export-junit', 'save-scenario']) {
       const [download] = await Promise.all([page.waitForEvent('download'), page.click(`[data-testid=${id}]`)]);
       exports.push([id, readFileSync(await download.path(), 'utf8')]);
     }
@@ -497,6 +499,96 @@ describe('the dashboard', () => {
     assert.deepEqual(page.errors, []);
     await page.evaluate(() => localStorage.removeItem('otalab.fleet'));
     await page.close();
+  });
+
+  test('a scenario file runs in the tab with each expectation shown; the session saved as a scenario replays with otalab run', async () => {
+    await Promise.all([...pages].map((p) => p.close()));
+    pages.clear();
+    const page = await browser.newPage();
+    pages.add(page);
+    const errors = [];
+    page.on('pageerror', (e) => errors.push(String(e)));
+    await page.goto(`${sandbox.url}/?demo=0`);
+    await page.waitForSelector('[data-testid=package-info]:not(:empty)');
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-e2e-scenario-'));
+    const scenario = (succeeded) => `name = "tab scenario"
+description = "4 devices, one fails verification"
+[fleet]
+product_key = "a1Scn"
+names = "tab-{1..4}"
+[device]
+cadence_percent = 25
+flash_ms = 200
+reboot_ms = 200
+faults = [{ count = 1, fault = { kind = "fail", failure = "verify", at_percent = 100 } }]
+[firmware.v2]
+file = "demo-2.0.0.bin"
+version = "2.0.0"
+[[actions]]
+push = "v2"
+[expect]
+time_limit_ms = 60000
+quiet_ms = 5000
+verdicts = { succeeded = ${succeeded}, failed = { at_most = 1 } }
+final_versions = { "2.0.0" = 3 }
+steps = [{ verdict = "failed", sequence = [0, -3] }]
+`;
+    const run = async (file) => {
+      await page.setInputFiles('[data-testid=scenario-file]', file);
+      await page.waitForSelector('[data-testid=scenario-status][data-status=loaded]');
+      await page.click('[data-testid=scenario-run]');
+      return until('the run ends', async () => {
+        const status = await page.getAttribute('[data-testid=scenario-status]', 'data-status');
+        return ['passed', 'failed', 'error'].includes(status) && status;
+      }, 90_000);
+    };
+    const good = path.join(dir, 'good.toml');
+    writeFileSync(good, scenario(3));
+    assert.equal(await run(good), 'passed', await page.textContent('[data-testid=scenario-panel]'));
+    const held = await page.$$eval('[data-testid=expectation]', (items) => items.map((i) => i.dataset.held));
+    assert.deepEqual(held, ['true', 'true', 'true', 'true', 'true']);
+    assert.equal(await count_of(page, 'count-succeeded'), 3);
+    assert.equal(await count_of(page, 'count-failed'), 1);
+    // The observer saw the failing device's -3 on the broker.
+    assert.ok(observed('a1Scn', 'tab-1').steps.some((p) => p.step === '-3'));
+    // The exported report carries the scenario's judged expectations.
+    const [json] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+    const report = JSON.parse(readFileSync(await json.path(), 'utf8'));
+    assert.equal(report.scenario, 'tab scenario');
+    assert.ok(report.expectations.length === 5 && report.expectations.every((e) => e.held));
+    // A wrong expectation fails, and says which.
+    const bad = path.join(dir, 'bad.toml');
+    writeFileSync(bad, scenario(4));
+    assert.equal(await run(bad), 'failed');
+    const broken = await page.$$eval('[data-testid=expectation][data-held=false]', (items) => items.map((i) => i.textContent));
+    assert.equal(broken.length, 1);
+    assert.match(broken[0], /succeeded: exactly 4.*expected exactly 4 succeeded, got 3 of 4/);
+    // Save the session (the second run) as a scenario; it is the runner's format and replays.
+    const [saved] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=save-scenario]')]);
+    const text = readFileSync(await saved.path(), 'utf8');
+    const doc = parseToml(text);
+    assert.equal(doc.fleet.devices.length, 4);
+    assert.deepEqual(doc.device.faults[0].devices, ['a1Scn/tab-1']);
+    assert.equal(doc.actions.length, 1);
+    assert.equal(doc.firmware[doc.actions[0].push].file, 'demo-2.0.0.bin');
+    assert.deepEqual({ ...doc.expect.verdicts }, { succeeded: 3, failed: 1 });
+    assert.deepEqual(errors, []);
+    await page.evaluate(() => localStorage.clear());
+    await page.close();
+    pages.delete(page);
+    const replay = path.join(dir, 'saved.toml');
+    writeFileSync(replay, text);
+    // Asynchronously: the sandbox serving the runner lives in this process.
+    const result = await new Promise((resolve, reject) => {
+      const child = spawn(path.join(repo, 'target/debug/otalab'), ['run', replay, '--sandbox', sandbox.url, '--progress', 'plain']);
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += d; });
+      const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
+      child.on('error', reject);
+      child.on('exit', (status) => { clearTimeout(timer); resolve({ status, stderr }); });
+    });
+    assert.equal(result.status, 0, result.stderr || 'no output');
+    assert.match(result.stderr, /every expectation held/);
   });
 
   test('the language switches to Chinese and stays switched after a reload', async () => {

@@ -14,9 +14,10 @@ use crate::components::log::Log;
 use crate::components::notice::NoticeDetail;
 use crate::components::platform::Platform;
 use crate::components::report::ReportExport;
+use crate::components::scenario::ScenarioPanel;
 use crate::components::summary::Summary;
-use crate::sim;
-use crate::sim::cloud;
+use crate::sim::cloud::SandboxCloud;
+use crate::sim::{FLEET_KEY, Simulator};
 use crate::state::fleet::{DeviceSpec, StoredDevice, from_stored};
 use crate::state::{AppState, Profile, Sample, SandboxInfo, load, now_ms};
 
@@ -31,7 +32,7 @@ fn wants_demo() -> bool {
 
 /// Finds the sandbox (served next to the page by scripts/run) and sets it up; restores the
 /// saved fleet (or adds the demo devices) unless the URL says `?demo=0`.
-fn discover_sandbox(state: AppState) {
+fn discover_sandbox(state: AppState, sim: Simulator, cloud: SandboxCloud) {
     spawn_local(async move {
         let Ok(text) = otalab_browser::http::get_text("/sandbox.json").await else {
             state
@@ -43,15 +44,16 @@ fn discover_sandbox(state: AppState) {
             state.notice_line.set("sandbox.json is not readable".into());
             return;
         };
-        cloud::start(state, &info.broker_ws);
+        let broker_ws = info.broker_ws.clone();
         state.package.set(info.demo.first().cloned());
         state.sandbox.set(Some(info));
-        let saved = load::<Vec<StoredDevice>>(sim::FLEET_KEY).unwrap_or_default();
+        cloud.start(&broker_ws);
+        let saved = load::<Vec<StoredDevice>>(FLEET_KEY).unwrap_or_default();
         if !saved.is_empty() && wants_demo() {
-            sim::add_devices(from_stored(saved));
-            sim::connect_all();
+            sim.add_devices(from_stored(saved));
+            sim.connect_all();
         } else if state.profile.get_untracked() == Profile::Sandbox && wants_demo() {
-            sim::add_devices(
+            sim.add_devices(
                 DEMO_DEVICES
                     .iter()
                     .map(|name| DeviceSpec {
@@ -62,7 +64,7 @@ fn discover_sandbox(state: AppState) {
                     })
                     .collect(),
             );
-            sim::connect_all();
+            sim.connect_all();
         }
     });
 }
@@ -99,8 +101,11 @@ fn sample(state: AppState) {
 pub fn App() -> impl IntoView {
     let state = AppState::new();
     provide_context(state);
-    sim::init(state);
-    discover_sandbox(state);
+    let sim = Simulator::new(state);
+    provide_context(sim);
+    let cloud = SandboxCloud::new(state);
+    provide_context(cloud);
+    discover_sandbox(state, sim, cloud);
     sample(state);
     view! {
         <Header />
@@ -109,6 +114,7 @@ pub fn App() -> impl IntoView {
                 <Connection />
                 <FleetTools />
                 <Platform />
+                <ScenarioPanel />
                 <Injection />
                 <ReportExport />
             </aside>

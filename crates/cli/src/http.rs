@@ -94,6 +94,9 @@ fn client() -> &'static Pool {
     })
 }
 
+/// How long a server may take to answer, or to send the next piece of a body.
+const STALL: Duration = Duration::from_secs(30);
+
 /// A response whose body is being read.
 pub struct Body {
     body: Incoming,
@@ -101,10 +104,20 @@ pub struct Body {
 }
 
 impl Body {
-    /// The next chunk, `None` at the end. Cancel-safe.
+    /// The next chunk, `None` at the end; an error when the server stalls for 30 s.
+    /// Cancel-safe.
     pub async fn next(&mut self) -> Option<Result<Bytes, HttpError>> {
         loop {
-            match self.body.frame().await? {
+            let frame = match tokio::time::timeout(STALL, self.body.frame()).await {
+                Ok(frame) => frame?,
+                Err(_) => {
+                    return Some(Err(HttpError::Io {
+                        url: self.url.clone(),
+                        reason: format!("no data for {} s", STALL.as_secs()),
+                    }));
+                }
+            };
+            match frame {
                 Ok(frame) => match frame.into_data() {
                     Ok(data) => return Some(Ok(data)),
                     Err(_) => continue, // trailers
@@ -145,16 +158,19 @@ pub async fn get(url: &str, offset: u64) -> Result<Body, HttpError> {
         request = request.header(hyper::header::RANGE, format!("bytes={offset}-"));
     }
     let request = request.body(Empty::<Bytes>::new()).map_err(|e| io(&e))?;
-    let response = client().request(request).await.map_err(|e| {
-        // The connector's error is the useful part ("connection refused", a TLS failure).
-        let mut reason = e.to_string();
-        let mut source = std::error::Error::source(&e);
-        while let Some(inner) = source {
-            reason = format!("{reason}: {inner}");
-            source = inner.source();
-        }
-        io(&reason)
-    })?;
+    let response = tokio::time::timeout(STALL, client().request(request))
+        .await
+        .map_err(|_| io(&format!("no answer within {} s", STALL.as_secs())))?
+        .map_err(|e| {
+            // The connector's error is the useful part ("connection refused", a TLS failure).
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(inner) = source {
+                reason = format!("{reason}: {inner}");
+                source = inner.source();
+            }
+            io(&reason)
+        })?;
     let status = response.status();
     let ok = if offset == 0 {
         status == StatusCode::OK

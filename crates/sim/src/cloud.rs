@@ -666,6 +666,22 @@ impl Cloud {
             .all(|j| j.job.is_final() || now.saturating_sub(j.job.last_activity_ms) >= quiet_ms)
     }
 
+    /// True when the jobs of these devices are final, or quiet for `quiet_ms`.
+    pub fn settled_among(&self, devices: &[DeviceKey], now: u64, quiet_ms: u64) -> bool {
+        devices
+            .iter()
+            .filter_map(|k| self.jobs.get(k))
+            .all(|j| j.job.is_final() || now.saturating_sub(j.job.last_activity_ms) >= quiet_ms)
+    }
+
+    /// Forgets the jobs and versions of these devices (a new run starts from nothing).
+    pub fn forget(&mut self, devices: &[DeviceKey]) {
+        for key in devices {
+            self.jobs.remove(key);
+            self.versions.remove(key);
+        }
+    }
+
     /// True when every job is final.
     pub fn all_final(&self) -> bool {
         self.jobs.values().all(|j| j.job.is_final())

@@ -163,10 +163,11 @@ pub enum Action {
 }
 
 /// Where the device is in the flow.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 #[serde(tag = "phase", rename_all = "camelCase")]
 pub enum Phase {
     /// Running, no upgrade under way.
+    #[default]
     Idle,
     /// A notice arrived; waiting for [`Device::start`] (manual mode).
     Notified,
@@ -197,6 +198,59 @@ pub enum Phase {
     Stalled,
     /// Offline (injected); back at the given time.
     Offline,
+}
+
+impl Phase {
+    /// Lower-case name (`idle`, `downloading`, ...), as the dashboard shows it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Idle => "idle",
+            Phase::Notified => "notified",
+            Phase::Downloading { .. } => "downloading",
+            Phase::Flashing => "flashing",
+            Phase::Rebooting => "rebooting",
+            Phase::Upgraded { .. } => "upgraded",
+            Phase::Failed { .. } => "failed",
+            Phase::Stalled => "stalled",
+            Phase::Offline => "offline",
+        }
+    }
+}
+
+/// A simulated device's MQTT link, as its driver sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Link {
+    /// Never connected.
+    #[default]
+    Idle,
+    /// Opening the connection.
+    Connecting,
+    /// Connected (CONNACK accepted).
+    Online,
+    /// Lost; trying again.
+    Reconnecting,
+    /// Disconnected on purpose (or stopped after a refusal).
+    Offline,
+    /// Disconnected for the simulated reboot.
+    Rebooting,
+    /// The connection cannot be made (bad options or credentials).
+    Error,
+}
+
+impl Link {
+    /// Lower-case name (`online`, ...), as the dashboard shows it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Link::Idle => "idle",
+            Link::Connecting => "connecting",
+            Link::Online => "online",
+            Link::Reconnecting => "reconnecting",
+            Link::Offline => "offline",
+            Link::Rebooting => "rebooting",
+            Link::Error => "error",
+        }
+    }
 }
 
 /// One progress report the device sent.

@@ -279,11 +279,10 @@ impl Expectations {
                 .filter(|d| rule.verdict.is_none_or(|v| d.verdict == v))
                 .filter(|d| {
                     rule.devices.is_empty()
-                        || rule.devices.iter().any(|n| {
-                            n.split_once('/').map_or(*n == d.device_name, |(p, dn)| {
-                                p == d.product_key && dn == d.device_name
-                            })
-                        })
+                        || rule
+                            .devices
+                            .iter()
+                            .any(|n| crate::scenario::named(n, &d.product_key, &d.device_name))
                 })
                 .collect();
             let missing: Vec<&DeviceReport> =

@@ -24,11 +24,11 @@ pub mod verdict;
 pub use cloud::{
     Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package, Qos, SandboxInfo,
 };
-pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Phase, StepRecord};
+pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Link, Phase, StepRecord};
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use report::{DeviceReport, MergeError, ObservedStep, Report, Summary, Timings, Verdict};
 pub use scenario::{
-    Behaviour, CloudAction, Connection, FirmwareSpec, FleetDevice, FleetSpec, Scenario,
-    ScenarioError, Shard, Target,
+    Behaviour, CloudAction, Connection, FaultShare, FirmwareSpec, FleetDevice, FleetSpec,
+    ListedDevice, Scenario, ScenarioError, Shard, Target,
 };
 pub use verdict::{Job, VersionOutcome};

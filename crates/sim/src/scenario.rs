@@ -125,6 +125,9 @@ pub struct FleetSpec {
     /// A CSV file: `productKey,deviceName[,deviceSecret[,version]]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub csv: Option<String>,
+    /// The devices themselves (what the dashboard writes when it saves a session).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<ListedDevice>,
     /// The version devices run at the start (CSV rows may say their own).
     #[serde(default = "default_version")]
     pub version: String,
@@ -132,6 +135,19 @@ pub struct FleetSpec {
 
 fn default_version() -> String {
     "1.0.0".into()
+}
+
+/// A device named in the scenario itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ListedDevice {
+    /// productKey.
+    pub product_key: String,
+    /// deviceName.
+    pub device_name: String,
+    /// Its version at the start (default: the fleet's `version`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
 }
 
 /// How devices behave; defaults are Link SDK C's values and the dashboard's.
@@ -198,7 +214,7 @@ impl Default for Behaviour {
     }
 }
 
-/// A fault for part of the fleet: give `share` (0..=1) or `count`.
+/// A fault for part of the fleet: give `share` (0..=1), `count`, or `devices`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FaultShare {
@@ -208,6 +224,9 @@ pub struct FaultShare {
     /// Number of devices.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub count: Option<u64>,
+    /// These devices, as `productKey/deviceName`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
     /// The fault: `{ kind = "fail", failure = "verify", at_percent = 50 }`,
     /// `{ kind = "wrongVersion", version = "0.9.0" }`, `{ kind = "stall", at_percent = 30 }`,
     /// `{ kind = "offline", at_percent = 40, for_ms = 2000 }`.
@@ -456,6 +475,7 @@ impl Scenario {
             fleet.names.is_some(),
             fleet.devices_conf.is_some(),
             fleet.csv.is_some(),
+            !fleet.devices.is_empty(),
         ]
         .iter()
         .filter(|s| **s)
@@ -463,7 +483,7 @@ impl Scenario {
         if sources != 1 {
             return Err(ScenarioError::invalid(
                 "fleet",
-                "give exactly one of names (with product_key), devices_conf or csv",
+                "give exactly one of names (with product_key), devices_conf, csv or devices",
             ));
         }
         if fleet.names.is_some() && fleet.product_key.as_deref().is_none_or(str::is_empty) {
@@ -487,10 +507,14 @@ impl Scenario {
         }
         for (i, f) in b.faults.iter().enumerate() {
             let path = format!("device.faults[{i}]");
+            let ways = [f.share.is_some(), f.count.is_some(), !f.devices.is_empty()];
+            if ways.iter().filter(|w| **w).count() != 1 {
+                return Err(ScenarioError::invalid(
+                    path,
+                    "give one of share, count or devices",
+                ));
+            }
             match (f.share, f.count) {
-                (Some(_), Some(_)) | (None, None) => {
-                    return Err(ScenarioError::invalid(path, "give share or count"));
-                }
                 (Some(s), None) if !(0.0..=1.0).contains(&s) => {
                     return Err(ScenarioError::invalid(
                         format!("{path}.share"),
@@ -605,6 +629,16 @@ impl Scenario {
                     version: f.version.clone(),
                 })
                 .collect()
+        } else if !f.devices.is_empty() {
+            f.devices
+                .iter()
+                .map(|d| DeviceSpec {
+                    product_key: d.product_key.clone(),
+                    device_name: d.device_name.clone(),
+                    device_secret: String::new(),
+                    version: d.version.clone().unwrap_or_else(|| f.version.clone()),
+                })
+                .collect()
         } else {
             let (path, file) = match (&f.devices_conf, &f.csv) {
                 (Some(p), _) => ("fleet.devices_conf", p),
@@ -631,7 +665,7 @@ impl Scenario {
         }
         let total = specs.len();
         let mut faults = Vec::with_capacity(total);
-        for share in &self.device.faults {
+        for share in self.device.faults.iter().filter(|f| f.devices.is_empty()) {
             let n = portion(share.share, share.count, total);
             faults.extend(std::iter::repeat_n(share.fault.clone(), n));
         }
@@ -642,6 +676,21 @@ impl Scenario {
             ));
         }
         faults.resize(total, Fault::None);
+        // Faults of named devices take their place.
+        for (i, share) in self.device.faults.iter().enumerate() {
+            for name in &share.devices {
+                let position = specs
+                    .iter()
+                    .position(|d| named(name, &d.product_key, &d.device_name))
+                    .ok_or_else(|| {
+                        ScenarioError::invalid(
+                            format!("device.faults[{i}].devices"),
+                            format!("no device {name:?} in the fleet"),
+                        )
+                    })?;
+                faults[position] = share.fault.clone();
+            }
+        }
         Ok(specs
             .into_iter()
             .zip(faults)
@@ -683,15 +732,18 @@ impl Target {
             Target::Devices { devices } => fleet
                 .iter()
                 .enumerate()
-                .filter(|(_, (pk, dn))| {
-                    devices.iter().any(|d| {
-                        d.split_once('/')
-                            .map_or(d == dn, |(p, n)| p == pk && n == dn)
-                    })
-                })
+                .filter(|(_, (pk, dn))| devices.iter().any(|d| named(d, pk, dn)))
                 .map(|(i, _)| i)
                 .collect(),
         }
+    }
+}
+
+/// Whether `name` (`productKey/deviceName`, or a bare deviceName) names this device.
+pub fn named(name: &str, product_key: &str, device_name: &str) -> bool {
+    match name.split_once('/') {
+        Some((pk, dn)) => pk == product_key && dn == device_name,
+        None => name == device_name,
     }
 }
 

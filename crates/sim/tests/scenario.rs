@@ -50,10 +50,10 @@ fn every_example_parses_and_builds_its_fleet() {
 fn the_committed_json_schema_is_the_generated_one() {
     let committed = std::fs::read_to_string(examples().join("scenario.schema.json")).unwrap();
     let generated = otalab_sim::scenario::json_schema();
-    assert_eq!(
-        committed.trim_end(),
-        generated.trim_end(),
-        "regenerate with: cargo run -p otalab-cli -- schema > examples/scenarios/scenario.schema.json"
+    assert!(
+        committed.trim_end() == generated.trim_end(),
+        "examples/scenarios/scenario.schema.json is stale; regenerate it with: \
+         cargo run -p otalab-cli -- schema > examples/scenarios/scenario.schema.json"
     );
     let schema: serde_json::Value = serde_json::from_str(&committed).unwrap();
     assert!(schema["properties"]["expect"].is_object());
@@ -358,5 +358,55 @@ fn junit_counts_failures_and_escapes_text() {
     assert!(
         xml.contains("<failure message=\"expected exactly 2 succeeded, got 1 of 2"),
         "{xml}"
+    );
+}
+
+#[test]
+fn listed_devices_and_named_faults() {
+    let text = r#"
+name = "saved"
+[fleet]
+version = "1.0.0"
+devices = [
+  { product_key = "pk", device_name = "a" },
+  { product_key = "pk", device_name = "b", version = "1.2.0" },
+  { product_key = "pk", device_name = "c" },
+]
+[device]
+faults = [
+  { devices = ["pk/c"], fault = { kind = "stall", at_percent = 10 } },
+  { count = 1, fault = { kind = "wrongVersion", version = "0.1" } },
+]
+"#;
+    let scenario = Scenario::parse(text).unwrap();
+    let fleet = scenario.fleet(|_| unreachable!()).unwrap();
+    let versions: Vec<&str> = fleet.iter().map(|d| d.spec.version.as_str()).collect();
+    assert_eq!(versions, ["1.0.0", "1.2.0", "1.0.0"]);
+    assert_eq!(fleet[2].fault, Fault::Stall { at_percent: 10 });
+    assert_eq!(
+        fleet[0].fault,
+        Fault::WrongVersion {
+            version: "0.1".into()
+        }
+    );
+    assert_eq!(fleet[1].fault, Fault::None);
+    let missing = text.replace("pk/c\"]", "pk/z\"]");
+    let error = Scenario::parse(&missing)
+        .unwrap()
+        .fleet(|_| unreachable!())
+        .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "device.faults[0].devices: no device \"pk/z\" in the fleet"
+    );
+    let two_ways = text.replace(
+        "{ devices = [\"pk/c\"],",
+        "{ count = 2, devices = [\"pk/c\"],",
+    );
+    assert!(
+        Scenario::parse(&two_ways)
+            .unwrap_err()
+            .to_string()
+            .contains("give one of share, count or devices")
     );
 }

@@ -2,12 +2,15 @@
 
 use leptos::prelude::*;
 
+use crate::sim::use_simulator;
+
 use crate::state::{AppState, Profile};
 
 /// The profile editor.
 #[component]
 pub fn Connection() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let sim = use_simulator();
     let kind = move || match state.profile.get() {
         Profile::Sandbox => "sandbox",
         Profile::Aliyun { .. } => "aliyun",
@@ -91,7 +94,7 @@ pub fn Connection() -> impl IntoView {
             </Show>
             <label><input type="checkbox"
                 prop:checked=move || state.settings.get().remember_secrets
-                on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.remember_secrets = on); state.persist(); crate::sim::persist_fleet(); } />
+                on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.remember_secrets = on); state.persist(); sim.persist_fleet(); } />
                 {move || state.t("remember_secrets")}</label>
         </section>
     }

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::sim;
+use crate::sim::use_simulator;
 use crate::state::{AppState, DeviceRow};
 
 fn fault_label(fault: &otalab_sim::Fault) -> String {
@@ -23,6 +23,7 @@ fn fault_label(fault: &otalab_sim::Fault) -> String {
 #[component]
 fn Row(row: DeviceRow) -> impl IntoView {
     let state = expect_context::<AppState>();
+    let sim = use_simulator();
     let status = row.status;
     let id = row.id;
     let (pk, dn) = row.name.get_value();
@@ -33,12 +34,12 @@ fn Row(row: DeviceRow) -> impl IntoView {
             class:selected=move || state.selected.get() == Some(id)
             on:click=move |_| state.selected.set(Some(id))>
             <td class="name"><span class="pk">{pk}</span>"/"<b>{dn}</b></td>
-            <td><span class=move || format!("badge link-{}", status.with(|s| s.link.clone()))
+            <td><span class=move || format!("badge link-{}", status.with(|s| s.link.name()))
                 title=move || status.with(|s| s.link_error.clone().unwrap_or_default())
-                data-role="link">{move || status.with(|s| s.link.clone())}</span></td>
+                data-role="link">{move || status.with(|s| s.link.name())}</span></td>
             <td data-role="version">{move || status.with(|s| s.versions.iter().map(|(m, v)| if m == "default" { v.clone() } else { format!("{m}:{v}") }).collect::<Vec<_>>().join(" "))}</td>
-            <td><span class=move || format!("badge phase-{}", status.with(|s| s.phase.clone()))
-                data-role="phase">{move || status.with(|s| s.phase.clone())}</span>
+            <td><span class=move || format!("badge phase-{}", status.with(|s| s.phase.name()))
+                data-role="phase">{move || status.with(|s| s.phase.name())}</span>
                 <span class="err" data-role="failure">{move || status.with(|s| s.failure.as_ref().map(|(c, d)| format!(" {c} {d}")).unwrap_or_default())}</span>
                 <span class="err">{move || status.with(|s| s.error.clone().unwrap_or_default())}</span></td>
             <td class="progress"><div class="bar"><div class="fill" style:width=move || format!("{}%", percent())></div></div>
@@ -46,10 +47,10 @@ fn Row(row: DeviceRow) -> impl IntoView {
             <td><span class=move || format!("badge verdict-{}", row.verdict.get().name()) data-role="verdict">{move || state.t(row.verdict.get().name())}</span></td>
             <td class="fault">{move || status.with(|s| s.fault.as_ref().map(fault_label).unwrap_or_default())}</td>
             <td class="actions">
-                <button data-role="connect" on:click=move |ev| { ev.stop_propagation(); sim::connect(id) }>{move || state.t("on")}</button>
-                <button data-role="disconnect" on:click=move |ev| { ev.stop_propagation(); sim::disconnect(id) }>{move || state.t("off")}</button>
-                <button data-role="start" on:click=move |ev| { ev.stop_propagation(); sim::start(id) }>{move || state.t("start")}</button>
-                <button data-role="check" on:click=move |ev| { ev.stop_propagation(); sim::check_update(id) }>{move || state.t("check_update")}</button>
+                <button data-role="connect" on:click=move |ev| { ev.stop_propagation(); sim.connect(id) }>{move || state.t("on")}</button>
+                <button data-role="disconnect" on:click=move |ev| { ev.stop_propagation(); sim.disconnect(id) }>{move || state.t("off")}</button>
+                <button data-role="start" on:click=move |ev| { ev.stop_propagation(); sim.start(id) }>{move || state.t("start")}</button>
+                <button data-role="check" on:click=move |ev| { ev.stop_propagation(); sim.check_update(id) }>{move || state.t("check_update")}</button>
             </td>
         </tr>
     }

@@ -3,7 +3,7 @@
 use leptos::prelude::*;
 
 use crate::components::save_file;
-use crate::sim;
+use crate::sim::use_simulator;
 use crate::state::AppState;
 use crate::state::fleet::{DeviceSpec, expand_template, export, import};
 
@@ -14,6 +14,7 @@ pub const MAX_DEVICES: usize = 250;
 #[component]
 pub fn FleetTools() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let sim = use_simulator();
     let pk = RwSignal::new("a1Sandbox01".to_string());
     let template = RwSignal::new("meter-{0001..0003}".to_string());
     let secret = RwSignal::new(String::new());
@@ -36,7 +37,7 @@ pub fn FleetTools() -> impl IntoView {
                     })
                     .collect();
                 let count = specs.len();
-                sim::add_devices(specs);
+                sim.add_devices(specs);
                 state.notice_line.set(format!("+{count}"));
             }
             Err(error) => state.notice_line.set(error),
@@ -45,7 +46,7 @@ pub fn FleetTools() -> impl IntoView {
     let do_import = move |_| match import(&import_text.get_untracked()) {
         Ok(specs) => {
             let count = specs.len();
-            sim::add_devices(specs);
+            sim.add_devices(specs);
             state.notice_line.set(format!("+{count}"));
         }
         Err(error) => state.notice_line.set(error),
@@ -70,10 +71,10 @@ pub fn FleetTools() -> impl IntoView {
                 <button data-testid="import" on:click=do_import>{move || state.t("import")}</button>
             </details>
             <div class="row">
-                <button data-testid="connect-all" on:click=move |_| sim::connect_all()>{move || state.t("connect_all")}</button>
-                <button on:click=move |_| sim::disconnect_all()>{move || state.t("disconnect_all")}</button>
-                <button on:click=move |_| sim::remove_all()>{move || state.t("remove_all")}</button>
-                <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim::specs()))>{move || state.t("export_fleet")}</button>
+                <button data-testid="connect-all" on:click=move |_| sim.connect_all()>{move || state.t("connect_all")}</button>
+                <button on:click=move |_| sim.disconnect_all()>{move || state.t("disconnect_all")}</button>
+                <button on:click=move |_| sim.remove_all()>{move || state.t("remove_all")}</button>
+                <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim.specs()))>{move || state.t("export_fleet")}</button>
             </div>
             <h2>{move || state.t("settings")}</h2>
             <label>{move || state.t("cadence")}{setting(|s| u64::from(s.cadence_percent), |s, v| s.cadence_percent = v.clamp(1, 100) as u8)}</label>

@@ -4,13 +4,14 @@ use leptos::prelude::*;
 use otalab_protocol::Step;
 use otalab_sim::{FailureKind, Fault};
 
-use crate::sim;
+use crate::sim::use_simulator;
 use crate::state::AppState;
 
 /// The injection panel.
 #[component]
 pub fn Injection() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let sim = use_simulator();
     let kind = RwSignal::new("none".to_string());
     let percent = RwSignal::new(50u8);
     let share = RwSignal::new(100u8);
@@ -50,7 +51,7 @@ pub fn Injection() -> impl IntoView {
     };
     let apply_selected = move |_| {
         if let Some(id) = state.selected.get_untracked() {
-            sim::set_fault(&[id], &fault(), throttle.get_untracked());
+            sim.set_fault(&[id], &fault(), throttle.get_untracked());
         }
     };
     let apply_share = move |_| {
@@ -65,7 +66,7 @@ pub fn Injection() -> impl IntoView {
             .collect();
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
         let chosen: Vec<u32> = keyed.into_iter().take(wanted).map(|(_, id)| id).collect();
-        sim::set_fault(&chosen, &fault(), throttle.get_untracked());
+        sim.set_fault(&chosen, &fault(), throttle.get_untracked());
         state
             .notice_line
             .set(format!("{} × {:?}", chosen.len(), fault()));
@@ -75,7 +76,7 @@ pub fn Injection() -> impl IntoView {
             return;
         };
         match Step::parse(&step.get_untracked()) {
-            Ok(s) => sim::manual(id, s, &desc.get_untracked()),
+            Ok(s) => sim.manual(id, s, &desc.get_untracked()),
             Err(e) => state.notice_line.set(e.to_string()),
         }
     };

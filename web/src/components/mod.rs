@@ -10,6 +10,7 @@ pub mod log;
 pub mod notice;
 pub mod platform;
 pub mod report;
+pub mod scenario;
 pub mod summary;
 
 /// Offers `text` as a file download named `name`.

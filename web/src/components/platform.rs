@@ -7,8 +7,8 @@ use otalab_protocol::{FileDigests, SignMethod};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
-use crate::sim;
-use crate::sim::cloud::{self, NoticeKind};
+use crate::sim::cloud::{NoticeKind, use_cloud};
+use crate::sim::use_simulator;
 use crate::state::{AppState, Package};
 
 /// Bytes read and hashed at a time: a dropped file of any size needs only this much wasm memory.
@@ -109,6 +109,8 @@ fn with_version(json: &str, version: &str) -> String {
 #[component]
 pub fn Platform() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let sim = use_simulator();
+    let cloud = use_cloud();
     let kind = RwSignal::new(NoticeKind::Correct);
     let target = RwSignal::new("2.0.0".to_string());
     let answer = RwSignal::new(true);
@@ -144,7 +146,7 @@ pub fn Platform() -> impl IntoView {
                 .devices
                 .with_untracked(|rows| rows.iter().map(|r| r.id).collect())
         };
-        let names = sim::names(&ids);
+        let names = sim.names(&ids);
         let kind = kind.get_untracked();
         let method = method.get_untracked();
         spawn_local(async move {
@@ -152,12 +154,12 @@ pub fn Platform() -> impl IntoView {
                 state
                     .notice_line
                     .set(format!("loading {} for delivery over MQTT…", package.name));
-                if let Err(e) = cloud::prepare_stream(&package).await {
+                if let Err(e) = cloud.prepare_stream(&package).await {
                     state.notice_line.set(e);
                     return;
                 }
             }
-            match cloud::push(&names, &package, kind, method) {
+            match cloud.push(&names, &package, kind, method) {
                 Ok(n) => state.notice_line.set(format!(
                     "{n} × {} · {} → {}",
                     state.t(kind.key()),
@@ -210,7 +212,7 @@ pub fn Platform() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud::set_answer_pulls(on); } />
+            <label><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud.set_answer_pulls(on); } />
                 {move || state.t("answer_pulls")}</label>
             <div class="row">
                 <button class="primary" data-testid="push" on:click=move |_| push(false)>{move || state.t("to_all")}</button>

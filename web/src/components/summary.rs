@@ -20,7 +20,7 @@ pub fn Summary() -> impl IntoView {
     let online = move || {
         state.devices.with(|rows| {
             rows.iter()
-                .filter(|r| r.status.with(|s| s.link == "online"))
+                .filter(|r| r.status.with(|s| s.link == otalab_sim::Link::Online))
                 .count()
         })
     };

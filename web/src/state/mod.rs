@@ -7,7 +7,7 @@ pub use otalab_sim::{Package, SandboxInfo, fleet, report};
 use std::collections::VecDeque;
 
 use leptos::prelude::*;
-use otalab_sim::{Fault, StepRecord};
+use otalab_sim::{Fault, Link, Phase, StepRecord};
 use serde::{Deserialize, Serialize};
 
 pub use i18n::{Lang, t};
@@ -103,12 +103,12 @@ impl Default for Settings {
 /// What a device row shows.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct DeviceStatus {
-    /// connecting / online / offline / rebooting / refused ...
-    pub link: String,
+    /// The MQTT link.
+    pub link: Link,
     /// Last link error code, if any.
     pub link_error: Option<String>,
-    /// Device phase name (idle, downloading, flashing, ...).
-    pub phase: String,
+    /// Where the device is in the OTA flow.
+    pub phase: Phase,
     /// Download percent.
     pub percent: Option<u8>,
     /// Versions per module.
@@ -206,6 +206,10 @@ pub struct AppState {
     pub cloud_version: RwSignal<u64>,
     /// Status line.
     pub notice_line: RwSignal<String>,
+    /// The imported scenario and its run.
+    pub scenario: RwSignal<Option<crate::sim::scenario::ScenarioView>>,
+    /// The scenario whose expectations judge the exported report (the last run's).
+    pub judged: RwSignal<Option<crate::sim::scenario::Judged>>,
 }
 
 impl AppState {
@@ -225,6 +229,8 @@ impl AppState {
             package: RwSignal::new(None),
             cloud_version: RwSignal::new(0),
             notice_line: RwSignal::new(String::new()),
+            scenario: RwSignal::new(None),
+            judged: RwSignal::new(None),
         }
     }
 
