@@ -287,3 +287,25 @@ describe('deploy/kubernetes', () => {
     assert.match(readFileSync(path.join(repo, 'deploy/kubernetes/Dockerfile'), 'utf8'), /--profile native -p otalab-cli/);
   });
 });
+
+describe('README', () => {
+  test('the CI example parses, and the commands and options it uses exist', async () => {
+    const { parse } = await import('yaml');
+    const readme = readFileSync(path.join(repo, 'README.md'), 'utf8');
+    const block = /<!-- ci-example[^>]*-->\s*```yaml\n([\s\S]*?)```/.exec(readme);
+    assert.ok(block, 'the CI example block is in README');
+    const workflow = parse(block[1]);
+    const runs = Object.values(workflow.jobs).flatMap((j) => j.steps).filter((s) => s.run).map((s) => s.run).join('\n');
+    assert.match(runs, /node sandbox\/run\.mjs/);
+    assert.ok(existsSync(path.join(repo, 'sandbox/run.mjs')));
+    assert.match(runs, /cargo install --path crates\/cli --locked --profile native/);
+    assert.ok(readFileSync(path.join(repo, 'Cargo.toml'), 'utf8').includes('[profile.native]'));
+    assert.match(runs, /curl -sf http:\/\/127\.0\.0\.1:8686\/sandbox\.json/);
+    const help = await otalab(['run', '--help']);
+    for (const line of runs.split('\n').filter((l) => l.includes('otalab run'))) {
+      for (const flag of line.match(/--[a-z-]+/g) ?? []) assert.ok(help.stdout.includes(flag), `${flag} in: ${line}`);
+    }
+    // The scenarios it runs are the examples, which the tests above run.
+    assert.match(runs, /examples\/scenarios\/\*\.toml/);
+  });
+});
