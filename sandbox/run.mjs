@@ -20,6 +20,8 @@ otalab sandbox is running.
   MQTT (ws):   ${sandbox.brokerWs}
   MQTT (tcp):  ${sandbox.brokerUrl}   (e.g. mosquitto_sub -p ${sandbox.broker.port} -t '/ota/#' -v)
   Firmware:    ${sandbox.url}/firmware/  (files in ${sandbox.firmwareDir})
+  Scenarios:   otalab run examples/scenarios/correct-upgrade.toml --sandbox ${sandbox.url}
+               (install the runner: cargo install --path crates/cli --locked --profile native)
 
 Press Ctrl-C to stop.`);
 
