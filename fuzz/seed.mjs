@@ -47,6 +47,10 @@ add('fleet_import', 'productKey,deviceName,deviceSecret,version\na1B2c3D4e5F,met
 add('fleet_import', '[{"productKey":"a1B2c3D4e5F","deviceName":"meter-1","version":"1.0.0"},{"productKey":"p","deviceName":"d"}]');
 add('fleet_import', 'meter-{0001..0250}');
 add('fleet_import', 'x-{7..9}-y');
+for (const dir of [path.join(repo, 'examples/scenarios'), path.join(repo, 'tests/runner/scenarios')]) {
+  for (const file of readdirSync(dir).filter((f) => f.endsWith('.toml'))) add('scenario', readFileSync(path.join(dir, file)));
+}
+add('scenario', JSON.stringify({ generatedAtMs: 1, summary: { total: 1, pending: 0, upgrading: 0, succeeded: 1, failed: 0 }, devices: [{ productKey: 'p', deviceName: 'd', targetVersion: '2', notice: null, steps: [{ atMs: 1, step: 100, desc: 'x' }], finalVersion: '2', verdict: 'succeeded' }], scenario: 's' }));
 
 const packets = [
   { cmd: 'publish', topic: '/ota/device/upgrade/pk/dn', payload: Buffer.from('{"id":1}'), qos: 0, retain: false, dup: false },

@@ -1,11 +1,8 @@
-//! The dashboard's fleet import (devices.conf, CSV, JSON) and name templates, compiled from the
-//! dashboard's own source file without the UI around it.
+//! The fleet import (devices.conf, CSV, JSON) and name templates of the dashboard and of
+//! scenario files (`otalab_sim::fleet`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-
-#[allow(dead_code, missing_docs)]
-#[path = "../../web/src/state/fleet.rs"]
-mod fleet;
+use otalab_sim::fleet;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
