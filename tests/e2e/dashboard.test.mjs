@@ -501,6 +501,31 @@ describe('the dashboard', () => {
     await page.close();
   });
 
+  test('removed devices take their upgrade jobs with them: the same names added again start clean', async () => {
+    const page = await openFleet('a1Stale', 'st-{1..2}', 2);
+    await push(page, 'bad_digest');
+    await until('2 failed', async () => (await count_of(page, 'count-failed')) === 2, 60_000);
+    await page.click('[data-testid=remove-all]');
+    await until('no devices', async () => (await page.$$('[data-testid^=device-st-]')).length === 0);
+    await page.click('[data-testid=add]');
+    await page.click('[data-testid=connect-all]');
+    await until('2 online again', async () => (await count_of(page, 'count-online')) === 2, 30_000);
+    assert.equal(await count_of(page, 'count-failed'), 0);
+    assert.equal(await count_of(page, 'count-pending'), 2);
+    const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+    const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
+    assert.deepEqual(report.devices.map((d) => [d.deviceName, d.verdict, d.notice ?? null, d.steps.length]),
+      [['st-1', 'pending', null, 0], ['st-2', 'pending', null, 0]]);
+    // A pull now gets the selected (correct) package, not the old bad notice.
+    const before = seen.length;
+    await page.click('[data-testid=device-st-1] [data-role=check]');
+    const reply = await until('the pull answer', () => seen.slice(before).find((m) => m.topic === '/sys/a1Stale/st-1/thing/ota/firmware/get_reply'));
+    const answer = JSON.parse(reply.payload);
+    const sandboxInfo = await (await fetch(`${sandbox.url}/sandbox.json`)).json();
+    assert.equal(answer.data.sign, sandboxInfo.demo[0].md5);
+    assert.deepEqual(page.errors, []);
+  });
+
   test('a scenario file runs in the tab with each expectation shown; the session saved as a scenario replays with otalab run', async () => {
     await Promise.all([...pages].map((p) => p.close()));
     pages.clear();

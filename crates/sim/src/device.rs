@@ -705,6 +705,56 @@ impl Device {
 
     /// Bytes of the running download arrived.
     pub fn data(&mut self, bytes: &[u8], now: u64) -> Vec<Action> {
+        // Taken in pieces that end where a report is due or a fault fires, so that progress
+        // is reported at every multiple of the cadence (and a fault fires at its percent)
+        // whatever size the network's chunks have.
+        let mut out = Vec::new();
+        let mut rest = bytes;
+        while !rest.is_empty() {
+            let (piece, tail) = rest.split_at(self.next_boundary(rest.len()));
+            out.extend(self.data_piece(piece, now));
+            rest = tail;
+            if self.transfer.is_none() || !matches!(self.phase, Phase::Downloading { .. }) {
+                break;
+            }
+        }
+        out
+    }
+
+    /// How many of the next `len` bytes to take before something is due: the next report
+    /// (last reported + cadence) or the injected fault's percent, whichever comes first.
+    fn next_boundary(&self, len: usize) -> usize {
+        let Phase::Downloading { received, total } = self.phase else {
+            return len;
+        };
+        if total == 0 {
+            return len;
+        }
+        let current = percent(received, total);
+        let cadence = self.config.cadence_percent.max(1);
+        let fault_at = match &self.config.fault {
+            Fault::Fail {
+                failure: FailureKind::Download | FailureKind::Upgrade,
+                at_percent,
+            }
+            | Fault::Stall { at_percent } => Some(*at_percent),
+            Fault::Offline { at_percent, .. } if !self.outage_done => Some(*at_percent),
+            _ => None,
+        };
+        let report_at = self.last_reported.map(|last| last.saturating_add(cadence));
+        let next = [report_at, fault_at]
+            .into_iter()
+            .flatten()
+            .filter(|p| *p > current && *p <= 99)
+            .min();
+        let Some(p) = next else { return len };
+        // The first byte count whose percent reaches p: ceil(p × total / 100).
+        let reach = (u128::from(p) * u128::from(total)).div_ceil(100);
+        let need = reach.saturating_sub(u128::from(received));
+        usize::try_from(need).unwrap_or(usize::MAX).clamp(1, len)
+    }
+
+    fn data_piece(&mut self, bytes: &[u8], now: u64) -> Vec<Action> {
         let Some(transfer) = self.transfer.as_mut() else {
             return Vec::new();
         };

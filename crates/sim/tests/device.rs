@@ -421,7 +421,14 @@ fn over_mqtt_blocks_are_asked_one_at_a_time_verified_and_the_upgrade_completes()
             [("1".to_owned(), 0, 5120), ("2".to_owned(), 5120, 4880)],
             "{method:?}"
         );
-        assert_eq!(steps(&all), ["0", "50", "90", "100"], "{method:?}");
+        // Every 10 %, though each block carries about half the file.
+        assert_eq!(
+            steps(&all),
+            [
+                "0", "10", "20", "30", "40", "50", "60", "70", "80", "90", "100"
+            ],
+            "{method:?}"
+        );
         assert_eq!(d.phase(), &Phase::Flashing);
         let flashed = d.tick(now + 1500);
         assert_eq!(flashed[0], Action::Disconnect);
@@ -621,4 +628,60 @@ fn extreme_times_and_sizes_never_overflow() {
         offset: 0
     }));
     assert_eq!(d.data(&bytes, 1).len(), 0);
+}
+
+#[test]
+fn progress_is_reported_at_every_cadence_step_and_faults_fire_at_their_percent_whatever_the_chunks()
+{
+    let bytes = firmware();
+    let sign = digest_hex(SignMethod::Sha256, &bytes);
+    let start = |fault: Fault, cadence: u8| {
+        let mut d = device(fault);
+        d.config_mut().cadence_percent = cadence;
+        let out = d
+            .message(&upgrade_topic(), notice(&bytes, &sign).as_bytes(), 10)
+            .unwrap()
+            .unwrap();
+        (d, out)
+    };
+    // The whole file in one chunk, cadence 5: 0, 5, 10, ..., 95, then 100 after verification.
+    let (mut d, mut all) = start(Fault::None, 5);
+    all.extend(d.data(&bytes, 20));
+    all.extend(d.fetch_ended(30));
+    let expected: Vec<String> = (0..20)
+        .map(|i| (i * 5).to_string())
+        .chain(["100".into()])
+        .collect();
+    assert_eq!(steps(&all), expected);
+    // Cadence 7 in chunks of 3,333 bytes: every multiple of 7 up to 98.
+    let (mut d, mut all) = start(Fault::None, 7);
+    for chunk in bytes.chunks(3333) {
+        all.extend(d.data(chunk, 20));
+    }
+    all.extend(d.fetch_ended(30));
+    let expected: Vec<String> = (0..15)
+        .map(|i| (i * 7).to_string())
+        .chain(["100".into()])
+        .collect();
+    assert_eq!(steps(&all), expected);
+    // A download failure at 40 % fires at 40 %, not at the end of the chunk.
+    let fault = Fault::Fail {
+        failure: FailureKind::Download,
+        at_percent: 40,
+    };
+    let (mut d, mut all) = start(fault, 10);
+    all.extend(d.data(&bytes, 20));
+    assert_eq!(steps(&all), ["0", "10", "20", "30", "-2"]);
+    assert!(
+        matches!(d.phase(), Phase::Failed { desc, .. } if desc.contains("at 40%")),
+        "{:?}",
+        d.phase()
+    );
+    // A stall at 33 % stops reporting there and aborts the download.
+    let (mut d, mut all) = start(Fault::Stall { at_percent: 33 }, 10);
+    let out = d.data(&bytes, 20);
+    assert!(out.contains(&Action::AbortFetch));
+    all.extend(out);
+    assert_eq!(steps(&all), ["0", "10", "20", "30"]);
+    assert_eq!(d.phase(), &Phase::Stalled);
 }

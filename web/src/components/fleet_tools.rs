@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::components::save_file;
+use crate::sim::cloud::use_cloud;
 use crate::sim::use_simulator;
 use crate::state::AppState;
 use crate::state::fleet::{DeviceSpec, expand_template, export, import};
@@ -15,6 +16,7 @@ pub const MAX_DEVICES: usize = 250;
 pub fn FleetTools() -> impl IntoView {
     let state = expect_context::<AppState>();
     let sim = use_simulator();
+    let cloud = use_cloud();
     let pk = RwSignal::new("a1Sandbox01".to_string());
     let template = RwSignal::new("meter-{0001..0003}".to_string());
     let secret = RwSignal::new(String::new());
@@ -73,7 +75,11 @@ pub fn FleetTools() -> impl IntoView {
             <div class="row">
                 <button data-testid="connect-all" on:click=move |_| sim.connect_all()>{move || state.t("connect_all")}</button>
                 <button on:click=move |_| sim.disconnect_all()>{move || state.t("disconnect_all")}</button>
-                <button on:click=move |_| sim.remove_all()>{move || state.t("remove_all")}</button>
+                <button data-testid="remove-all" on:click=move |_| {
+                    // Removed devices' upgrade jobs end with them: names added again start clean.
+                    let removed = sim.remove_all();
+                    cloud.forget(&removed);
+                }>{move || state.t("remove_all")}</button>
                 <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim.specs()))>{move || state.t("export_fleet")}</button>
             </div>
             <h2>{move || state.t("settings")}</h2>

@@ -189,10 +189,17 @@ impl Simulator {
         }
     }
 
-    /// Removes every device; their rows' signals are freed once the table has let go of them.
-    pub fn remove_all(self) {
+    /// Removes every device and returns their names (so that the cloud can end their jobs);
+    /// their rows' signals are freed once the table has let go of them.
+    pub fn remove_all(self) -> Vec<DeviceKey> {
         self.disconnect_all();
+        let mut removed = Vec::new();
         let rows = self.with(|sim| {
+            removed = sim
+                .devices
+                .values()
+                .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
+                .collect();
             sim.devices.clear();
             let rows = sim.state.devices.get_untracked();
             sim.state.devices.set(Vec::new());
@@ -206,6 +213,7 @@ impl Simulator {
             );
         }
         self.persist_fleet();
+        removed
     }
 
     /// Runs `f` on one device's machine and carries out what it returns.

@@ -183,7 +183,8 @@ async fn run_inner(
         .iter()
         .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
-    sim.remove_all();
+    let removed = sim.remove_all();
+    cloud.forget(&removed);
     cloud.forget(&keys);
     sim.add_configured(
         fleet
