@@ -505,8 +505,11 @@ describe('the dashboard', () => {
     const page = await openFleet('a1Stale', 'st-{1..2}', 2);
     await push(page, 'bad_digest');
     await until('2 failed', async () => (await count_of(page, 'count-failed')) === 2, 60_000);
+    await until('the chart drew the upgrade', async () => (await page.getAttribute('polyline.l-failed', 'points')) !== '');
     await page.click('[data-testid=remove-all]');
     await until('no devices', async () => (await page.$$('[data-testid^=device-st-]')).length === 0);
+    // The chart's history went with the fleet.
+    assert.equal(await page.getAttribute('polyline.l-failed', 'points'), '');
     await page.click('[data-testid=add]');
     await page.click('[data-testid=connect-all]');
     await until('2 online again', async () => (await count_of(page, 'count-online')) === 2, 30_000);
@@ -524,6 +527,33 @@ describe('the dashboard', () => {
     const sandboxInfo = await (await fetch(`${sandbox.url}/sandbox.json`)).json();
     assert.equal(answer.data.sign, sandboxInfo.demo[0].md5);
     assert.deepEqual(page.errors, []);
+  });
+
+  test('upgraded devices keep their new version across a reload; invalid devices are refused before anything is added', async () => {
+    const page = await openFleet('a1Keep', 'kp-{1..2}', 2);
+    await push(page);
+    await until('2 succeeded', async () => (await count_of(page, 'count-succeeded')) === 2, 60_000);
+    const before = seen.length;
+    await page.goto(`${sandbox.url}/`);
+    await until('2 online after the reload', async () => (await count_of(page, 'count-online')) === 2, 30_000);
+    const versions = await page.$$eval('[data-testid^=device-kp-] [data-role=version]', (cells) => cells.map((c) => c.textContent));
+    assert.deepEqual(versions, ['2.0.0', '2.0.0']);
+    const informs = await until('both report again', () => {
+      const after = seen.slice(before).filter((m) => m.topic.startsWith('/ota/device/inform/a1Keep/'));
+      return after.length >= 2 && after;
+    });
+    assert.ok(informs.every((m) => JSON.parse(m.payload).params.version === '2.0.0'), JSON.stringify(informs));
+    // A name that cannot be a topic segment, and an empty version: refused with the reason.
+    for (const [field, value, reason] of [['template', 'bad/name', /deviceName/], ['pk', '', /productKey/], ['version', '', /version/]]) {
+      await page.fill('[data-testid=pk]', 'a1Keep');
+      await page.fill('[data-testid=template]', 'fresh-1');
+      await page.fill('[data-testid=version]', '1.0.0');
+      await page.fill(`[data-testid=${field}]`, value);
+      await page.click('[data-testid=add]');
+      await until(`the refusal of ${field}`, async () => reason.test(await page.textContent('[data-testid=status-line]')));
+      assert.equal((await page.$$('[data-testid^=device-]')).length, 2, `${field}: nothing added`);
+    }
+    await page.evaluate(() => localStorage.clear());
   });
 
   test('a scenario file runs in the tab with each expectation shown; the session saved as a scenario replays with otalab run', async () => {

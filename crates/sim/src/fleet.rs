@@ -105,6 +105,9 @@ pub fn expand_template(template: &str, limit: usize) -> Result<Vec<String>, Stri
         .find('}')
         .map(|i| open + i)
         .ok_or("missing '}' in the template")?;
+    if template[close + 1..].contains('{') {
+        return Err("only one {from..to} range per template".into());
+    }
     let inner = &template[open + 1..close];
     let (from, to) = inner
         .split_once("..")
@@ -134,6 +137,29 @@ pub fn expand_template(template: &str, limit: usize) -> Result<Vec<String>, Stri
 /// Reads devices from a bridge `devices.conf`, a CSV (`productKey,deviceName,deviceSecret,version`
 /// with an optional header line) or a JSON array of `{productKey, deviceName, deviceSecret?, version?}`.
 pub fn import(text: &str) -> Result<Vec<DeviceSpec>, String> {
+    let devices = import_unchecked(text)?;
+    for (i, spec) in devices.iter().enumerate() {
+        check(spec).map_err(|e| format!("device {}: {e}", i + 1))?;
+    }
+    Ok(devices)
+}
+
+/// Checks a device with the protocol core's own rules: productKey and deviceName must be
+/// legal topic segments (not empty, no `/`, `+`, `#` or control characters) and the version
+/// a version the wire accepts.
+pub fn check(spec: &DeviceSpec) -> Result<(), String> {
+    otalab_protocol::Topic::new(
+        otalab_protocol::TopicKind::Inform,
+        &spec.product_key,
+        &spec.device_name,
+    )
+    .map_err(|e| e.to_string())?;
+    otalab_protocol::Version::parse(&spec.version)
+        .map_err(|e| format!("version {:?}: {e}", spec.version))?;
+    Ok(())
+}
+
+fn import_unchecked(text: &str) -> Result<Vec<DeviceSpec>, String> {
     let trimmed = text.trim_start();
     if trimmed.starts_with('[') {
         return serde_json::from_str(trimmed).map_err(|e| format!("JSON: {e}"));
@@ -215,6 +241,33 @@ mod tests {
             assert!(!text.contains("pl4nted-s3cret"), "{text}");
             assert!(text.contains("<redacted>"), "{text}");
         }
+    }
+
+    #[test]
+    fn devices_are_checked_with_the_protocol_rules() {
+        let spec = |pk: &str, dn: &str, v: &str| DeviceSpec {
+            product_key: pk.into(),
+            device_name: dn.into(),
+            device_secret: String::new(),
+            version: v.into(),
+        };
+        assert!(check(&spec("pk", "meter-1", "1.0.0")).is_ok());
+        for (bad, needle) in [
+            (spec("", "x-1", "1.0.0"), "productKey"),
+            (spec("pk", "a/b", "1.0.0"), "deviceName"),
+            (spec("pk", "a+b", "1.0.0"), "deviceName"),
+            (spec("pk", "a#", "1.0.0"), "deviceName"),
+            (spec("pk", "d", ""), "version"),
+        ] {
+            let error = check(&bad).unwrap_err();
+            assert!(error.contains(needle), "{error}");
+        }
+        let error = import("productKey,deviceName\npk,ok\npk,bad/name\n").unwrap_err();
+        assert!(error.starts_with("device 2: "), "{error}");
+        assert_eq!(
+            expand_template("m-{1..2}{1..2}", 10).unwrap_err(),
+            "only one {from..to} range per template"
+        );
     }
 
     #[test]

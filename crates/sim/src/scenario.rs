@@ -657,6 +657,14 @@ impl Scenario {
         if specs.is_empty() {
             return Err(ScenarioError::invalid("fleet", "the fleet has no devices"));
         }
+        for spec in &specs {
+            crate::fleet::check(spec).map_err(|e| {
+                ScenarioError::invalid(
+                    "fleet",
+                    format!("{}/{}: {e}", spec.product_key, spec.device_name),
+                )
+            })?;
+        }
         if specs.len() > MAX_DEVICES {
             return Err(ScenarioError::invalid(
                 "fleet",

@@ -6,7 +6,7 @@ use crate::components::save_file;
 use crate::sim::cloud::use_cloud;
 use crate::sim::use_simulator;
 use crate::state::AppState;
-use crate::state::fleet::{DeviceSpec, expand_template, export, import};
+use crate::state::fleet::{DeviceSpec, check, expand_template, export, import};
 
 /// Most devices in one tab (browsers cap a tab at about 255 WebSockets).
 pub const MAX_DEVICES: usize = 250;
@@ -38,6 +38,11 @@ pub fn FleetTools() -> impl IntoView {
                         version: version.get_untracked(),
                     })
                     .collect();
+                // Nothing is added unless every device is valid.
+                if let Some(error) = specs.iter().find_map(|s| check(s).err()) {
+                    state.notice_line.set(error);
+                    return;
+                }
                 let count = specs.len();
                 sim.add_devices(specs);
                 state.notice_line.set(format!("+{count}"));
@@ -79,6 +84,8 @@ pub fn FleetTools() -> impl IntoView {
                     // Removed devices' upgrade jobs end with them: names added again start clean.
                     let removed = sim.remove_all();
                     cloud.forget(&removed);
+                    // The chart's history was of the removed fleet.
+                    state.samples.set(Vec::new());
                 }>{move || state.t("remove_all")}</button>
                 <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim.specs()))>{move || state.t("export_fleet")}</button>
             </div>

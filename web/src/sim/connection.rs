@@ -3,7 +3,7 @@
 
 use gloo_timers::callback::Timeout;
 use otalab_browser::{Backoff, ClientEvent, ClientOptions, MqttClient, Options, QoS, State};
-use otalab_protocol::{CredentialOptions, DeviceIdentity, Endpoint, MqttSignMethod};
+use otalab_protocol::{CredentialOptions, DeviceIdentity, Endpoint, Module, MqttSignMethod};
 use otalab_sim::Link;
 use wasm_bindgen_futures::spawn_local;
 
@@ -106,6 +106,7 @@ impl Simulator {
     }
 
     fn on_client_event(self, id: u32, generation: u64, event: ClientEvent) {
+        let mut upgraded = false;
         let opened = self.with_current(id, generation, |state, d| {
             let mut opened = false;
             match event {
@@ -119,6 +120,13 @@ impl Simulator {
                     }
                     let actions = d.machine.connected(now_ms());
                     self.exec(state, id, d, actions);
+                    // Back from a reboot on another version: the saved fleet keeps it.
+                    if let Some(now_running) = d.machine.config().modules.get(Module::DEFAULT)
+                        && *now_running != d.spec.version
+                    {
+                        d.spec.version.clone_from(now_running);
+                        upgraded = true;
+                    }
                     opened = true;
                 }
                 ClientEvent::Disconnected(reason) => {
@@ -150,6 +158,9 @@ impl Simulator {
             d.sync();
             opened
         });
+        if upgraded {
+            self.persist_fleet();
+        }
         if opened {
             self.with(|sim| {
                 if sim.opening == Some(id) {
