@@ -49,8 +49,8 @@ after(async () => {
 
 const pages = new Set();
 
-/** A fresh page with `count` devices named from `template` under `pk`, all connected. */
-async function openFleet(pk, template, count, version = '1.0.0') {
+/** A fresh, empty dashboard page (`page.errors` collects its uncaught errors). */
+async function openPage() {
   // Pages of earlier tests are closed even when those tests failed.
   await Promise.all([...pages].map((p) => p.close()));
   pages.clear();
@@ -61,6 +61,12 @@ async function openFleet(pk, template, count, version = '1.0.0') {
   page.errors = errors;
   await page.goto(`${sandbox.url}/?demo=0`);
   await page.waitForSelector('[data-testid=package-info]:not(:empty)');
+  return page;
+}
+
+/** A fresh page with `count` devices named from `template` under `pk`, all connected. */
+async function openFleet(pk, template, count, version = '1.0.0') {
+  const page = await openPage();
   await page.fill('[data-testid=pk]', pk);
   await page.fill('[data-testid=template]', template);
   await page.fill('[data-testid=version]', version);
@@ -557,14 +563,7 @@ describe('the dashboard', () => {
   });
 
   test('a scenario file runs in the tab with each expectation shown; the session saved as a scenario replays with otalab run', async () => {
-    await Promise.all([...pages].map((p) => p.close()));
-    pages.clear();
-    const page = await browser.newPage();
-    pages.add(page);
-    const errors = [];
-    page.on('pageerror', (e) => errors.push(String(e)));
-    await page.goto(`${sandbox.url}/?demo=0`);
-    await page.waitForSelector('[data-testid=package-info]:not(:empty)');
+    const page = await openPage();
     const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-e2e-scenario-'));
     const scenario = (succeeded) => `name = "tab scenario"
 description = "4 devices, one fails verification"
@@ -627,7 +626,7 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
     assert.equal(doc.actions.length, 1);
     assert.equal(doc.firmware[doc.actions[0].push].file, 'demo-2.0.0.bin');
     assert.deepEqual({ ...doc.expect.verdicts }, { succeeded: 3, failed: 1 });
-    assert.deepEqual(errors, []);
+    assert.deepEqual(page.errors, []);
     await page.evaluate(() => localStorage.clear());
     await page.close();
     pages.delete(page);

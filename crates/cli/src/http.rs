@@ -216,18 +216,8 @@ pub async fn get(url: &str, offset: u64) -> Result<Body, HttpError> {
 
 /// GET the whole body of `url`, refusing more than `limit` bytes.
 pub async fn get_all(url: &str, limit: usize) -> Result<Vec<u8>, HttpError> {
-    let mut body = get(url, 0).await?;
     let mut out = Vec::new();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk?;
-        if out.len() + chunk.len() > limit {
-            return Err(HttpError::TooLarge {
-                url: url.to_owned(),
-                limit,
-            });
-        }
-        out.extend_from_slice(&chunk);
-    }
+    for_each_chunk(url, limit as u64, |chunk| out.extend_from_slice(chunk)).await?;
     Ok(out)
 }
 
