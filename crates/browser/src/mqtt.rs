@@ -36,6 +36,40 @@ impl ClientOptions {
         }
     }
 
+    /// Checks a broker URL before any connection: browsers open only `ws://` and `wss://`
+    /// (WebSocket) URLs, and the URL needs a host. `mqtt://`, `javascript:`, an empty URL (which
+    /// would reach the page's own server) are refused with [`ClientError::Url`].
+    pub fn check_url(url: &str) -> Result<(), ClientError> {
+        let bad = |reason: &str| ClientError::Url {
+            url: url.chars().take(200).collect(),
+            reason: reason.to_owned(),
+        };
+        let rest = if let Some(rest) = url.strip_prefix("wss://") {
+            rest
+        } else if let Some(rest) = url.strip_prefix("ws://") {
+            rest
+        } else if url.trim().is_empty() {
+            return Err(bad("empty: give the broker's ws:// or wss:// address"));
+        } else if url.starts_with("mqtt://")
+            || url.starts_with("mqtts://")
+            || url.starts_with("tcp://")
+        {
+            return Err(bad(
+                "a browser cannot open plain MQTT over TCP: use the broker's WebSocket listener (ws:// or wss://)",
+            ));
+        } else {
+            return Err(bad("only ws:// and wss:// URLs are allowed"));
+        };
+        let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+        if host.is_empty() || host.starts_with(':') {
+            return Err(bad("no host after the scheme"));
+        }
+        if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("spaces or control characters are not allowed"));
+        }
+        Ok(())
+    }
+
     /// An Alibaba Cloud IoT device: client id, user name and HMAC password from its secret, the
     /// region or instance endpoint's URL, and a keep-alive the cloud accepts (30..=1200 s).
     pub fn aliyun(
@@ -75,6 +109,14 @@ pub enum ClientError {
         /// The value asked for.
         secs: u16,
     },
+    /// A broker URL a browser cannot connect to.
+    #[error("broker URL {url:?}: {reason}")]
+    Url {
+        /// The URL (at most 200 characters of it).
+        url: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// The client stopped (disconnect, permanent refusal) before the request completed.
     #[error("the client stopped before the request completed")]
     Stopped,
@@ -95,6 +137,7 @@ impl ClientError {
             Self::Request(e) => e.code(),
             Self::Credentials(e) => e.code(),
             Self::KeepAlive { .. } => "MQTT_KEEP_ALIVE_RANGE",
+            Self::Url { .. } => "MQTT_BAD_URL",
             Self::Stopped => "MQTT_STOPPED",
             Self::SubscribeRefused { .. } => "MQTT_SUBSCRIBE_REFUSED",
         }
@@ -283,10 +326,24 @@ impl MqttClient {
         payload: &[u8],
         qos: QoS,
     ) -> Result<Token, ClientError> {
+        self.publish_retained(topic, payload, qos, false)
+    }
+
+    /// [`publish_token`](Self::publish_token) with the RETAIN flag.
+    pub fn publish_retained(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Token, ClientError> {
         let mut token = None;
         let mut error = None;
         drive(&self.inner, |inner| {
-            match inner.session.publish(topic, payload, qos, now_ms()) {
+            match inner
+                .session
+                .publish_retained(topic, payload, qos, retain, now_ms())
+            {
                 Ok((t, out)) => {
                     token = Some(t);
                     out

@@ -77,3 +77,27 @@ fn debug_output_never_shows_the_password_or_the_secret() {
         );
     }
 }
+
+#[test]
+fn broker_urls_a_browser_cannot_open_are_refused_with_the_reason() {
+    for good in [
+        "ws://127.0.0.1:8688",
+        "wss://broker.example:443/mqtt",
+        "ws://[::1]:9001/",
+    ] {
+        assert_eq!(ClientOptions::check_url(good), Ok(()), "{good}");
+    }
+    for (bad, why) in [
+        ("", "empty"),
+        ("mqtt://127.0.0.1:1883", "cannot open plain MQTT"),
+        ("javascript:alert(1)", "only ws:// and wss://"),
+        ("http://127.0.0.1/", "only ws:// and wss://"),
+        ("ws://", "no host"),
+        ("ws://:8688", "no host"),
+        ("ws://host name", "spaces"),
+    ] {
+        let error = ClientOptions::check_url(bad).unwrap_err();
+        assert_eq!(error.code(), "MQTT_BAD_URL", "{bad}");
+        assert!(error.to_string().contains(why), "{bad}: {error}");
+    }
+}

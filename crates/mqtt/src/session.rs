@@ -132,6 +132,8 @@ struct Pending {
     /// Shared with the packets built from it: re-sends do not copy the payload.
     payload: Arc<[u8]>,
     qos: QoS,
+    /// The RETAIN flag.
+    retain: bool,
     /// Packet id once sent (kept across reconnects so the re-send carries it with DUP).
     packet_id: Option<u16>,
 }
@@ -483,6 +485,19 @@ impl Session {
         qos: QoS,
         now: u64,
     ) -> Result<(Token, Vec<Output>), RequestError> {
+        self.publish_retained(topic, payload, qos, false, now)
+    }
+
+    /// [`publish`](Self::publish) with the RETAIN flag: the broker keeps the message for
+    /// future subscribers of the topic when `retain` is true.
+    pub fn publish_retained(
+        &mut self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+        now: u64,
+    ) -> Result<(Token, Vec<Output>), RequestError> {
         check_topic(topic)?;
         if self.state == State::Stopped {
             return Err(RequestError::Stopped);
@@ -505,6 +520,7 @@ impl Session {
             topic: topic.to_owned(),
             payload: Arc::from(payload),
             qos,
+            retain,
             packet_id: None,
         };
         let mut out = Vec::new();
@@ -532,7 +548,11 @@ impl Session {
         };
         let builder = mqtt::packet::v3_1_1::Publish::builder()
             .topic_name(pending.topic.as_str())
-            .map(|b| b.qos(pending.qos.core()).payload(pending.payload.clone()));
+            .map(|b| {
+                b.qos(pending.qos.core())
+                    .retain(pending.retain)
+                    .payload(pending.payload.clone())
+            });
         let Ok(mut builder) = builder else {
             return false;
         };

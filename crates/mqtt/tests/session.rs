@@ -667,3 +667,24 @@ fn a_publish_with_packet_id_0_closes_the_link_instead_of_panicking() {
     assert_eq!(messages, ["/a", "/t"]);
     assert_eq!(s.state(), State::Connected);
 }
+
+#[test]
+fn a_retained_publish_carries_the_retain_flag_and_a_plain_one_does_not() {
+    let (mut s, mut broker) = connected(options(), T0);
+    let (_, plain) = s.publish("/t", b"plain", QoS::AtMostOnce, T0 + 1).unwrap();
+    let (_, kept) = s
+        .publish_retained("/t", b"kept", QoS::AtLeastOnce, true, T0 + 1)
+        .unwrap();
+    let flags: Vec<(bool, Vec<u8>)> = broker
+        .recv(&[sent(&plain), sent(&kept)].concat())
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::V3_1_1Publish(p) => Some((p.retain(), p.payload().as_slice().to_vec())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        flags,
+        vec![(false, b"plain".to_vec()), (true, b"kept".to_vec())]
+    );
+}
