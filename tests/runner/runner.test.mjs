@@ -88,7 +88,8 @@ describe('otalab run against the sandbox', () => {
       const report = path.join(tmp, `${file}.json`);
       const junit = path.join(tmp, `${file}.xml`);
       const csv = path.join(tmp, `${file}.csv`);
-      const result = await run(path.join(examples, file), ['--report', report, '--junit', junit, '--csv', csv]);
+      const html = path.join(tmp, `${file}.html`);
+      const result = await run(path.join(examples, file), ['--report', report, '--junit', junit, '--csv', csv, '--html', html]);
       assert.equal(result.code, 0, result.stderr);
       assert.match(result.stderr, /every expectation held/);
       const json = JSON.parse(readFileSync(report, 'utf8'));
@@ -101,8 +102,16 @@ describe('otalab run against the sandbox', () => {
       assert.equal(Number(xml.testsuites.failures), 0);
       assert.equal(Number(xml.testsuites.tests), json.expectations.length + json.devices.length);
       const lines = readFileSync(csv, 'utf8').trim().split('\n');
-      assert.equal(lines[0], 'productKey,deviceName,targetVersion,atMs,step,desc,finalVersion,verdict');
-      assert.ok(lines.length > json.devices.length);
+      assert.equal(lines[0], 'productKey,deviceName,batch,targetVersion,time,atMs,step,desc,finalVersion,verdict,failureCode,failureReason,fault');
+      const blank = lines.indexOf('');
+      assert.ok(blank > json.devices.length, 'device rows, then the summary');
+      assert.equal(lines[blank + 1], 'total,pending,upgrading,succeeded,failed,cancelled');
+      const s = json.summary;
+      assert.equal(lines[blank + 2], [s.total, s.pending, s.upgrading, s.succeeded, s.failed, s.cancelled].join(','));
+      // The printable page names every device and its verdict.
+      const page = readFileSync(html, 'utf8');
+      assert.match(page, /^<!doctype html>/);
+      for (const d of json.devices) assert.ok(page.includes(`${d.productKey}/${d.deviceName}`), d.deviceName);
     });
   }
 

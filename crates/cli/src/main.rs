@@ -57,6 +57,9 @@ enum Command {
         /// Write the report as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
+        /// Write the report as a printable HTML page here.
+        #[arg(long)]
+        html: Option<PathBuf>,
         /// Run shard i of n (1-based) of the fleet; defaults to the Kubernetes Indexed Job's
         /// JOB_COMPLETION_INDEX / JOB_COMPLETIONS when they are set.
         #[arg(long)]
@@ -154,6 +157,7 @@ fn outputs(
     json: Option<&Path>,
     junit: Option<&Path>,
     csv: Option<&Path>,
+    html: Option<&Path>,
 ) -> Result<(), String> {
     if let Some(path) = json {
         write(path, &report.to_json())?;
@@ -163,6 +167,13 @@ fn outputs(
     }
     if let Some(path) = csv {
         write(path, &report.to_csv())?;
+    }
+    if let Some(path) = html {
+        let title = match &report.scenario {
+            Some(name) => format!("otalab report: {name}"),
+            None => "otalab report".to_owned(),
+        };
+        write(path, &report.to_html(&title, None))?;
     }
     Ok(())
 }
@@ -225,7 +236,7 @@ fn main() -> ExitCode {
                     Ok(())
                 }
             }
-            .and_then(|()| outputs(&merged, None, junit.as_deref(), None));
+            .and_then(|()| outputs(&merged, None, junit.as_deref(), None, None));
             if let Err(e) = written {
                 return fail(e);
             }
@@ -238,6 +249,7 @@ fn main() -> ExitCode {
             report,
             junit,
             csv,
+            html,
             shard,
             ca,
             threads,
@@ -277,8 +289,13 @@ fn main() -> ExitCode {
             let result = runtime.block_on(run::run(options));
             match result {
                 Ok(r) => {
-                    if let Err(e) = outputs(&r, report.as_deref(), junit.as_deref(), csv.as_deref())
-                    {
+                    if let Err(e) = outputs(
+                        &r,
+                        report.as_deref(),
+                        junit.as_deref(),
+                        csv.as_deref(),
+                        html.as_deref(),
+                    ) {
                         return fail(e);
                     }
                     conclude(&r)

@@ -462,6 +462,10 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
             continue;
         };
         let targets = keys_of(action.to.select(&names));
+        // None of this action's devices is in this shard: nothing to push here.
+        if targets.is_empty() {
+            continue;
+        }
         let pushed = match cloud.lock() {
             Ok(mut c) => c.push(
                 &targets,

@@ -17,6 +17,7 @@ use otalab_protocol::{
 use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
+use crate::batch::{Batch, BatchStatus};
 use crate::report::{DeviceReport, Report, Verdict};
 use crate::verdict::{Job, VersionOutcome};
 
@@ -244,6 +245,27 @@ pub enum CloudError {
         /// The kind asked for.
         kind: &'static str,
     },
+    /// A push to no device.
+    #[error("no device to push to: add or select devices first")]
+    NoDevices,
+    /// A batch id the cloud never made.
+    #[error("there is no batch {id}")]
+    NoSuchBatch {
+        /// The id asked for.
+        id: u32,
+    },
+    /// Cancelling a batch twice.
+    #[error("batch {id} is already cancelled")]
+    BatchCancelled {
+        /// The batch.
+        id: u32,
+    },
+    /// Retrying a batch without failed devices.
+    #[error("batch {id} has no failed device to retry")]
+    NothingToRetry {
+        /// The batch.
+        id: u32,
+    },
 }
 
 impl CloudError {
@@ -256,6 +278,10 @@ impl CloudError {
             Self::TooLarge { .. } => "PACKAGE_TOO_LARGE",
             Self::DifferentBytes { .. } => "PACKAGE_BYTES_DIFFER",
             Self::NoFaultUrls { .. } => "NO_FAULT_URLS",
+            Self::NoDevices => "NO_DEVICES",
+            Self::NoSuchBatch { .. } => "NO_SUCH_BATCH",
+            Self::BatchCancelled { .. } => "BATCH_CANCELLED",
+            Self::NothingToRetry { .. } => "NOTHING_TO_RETRY",
         }
     }
 }
@@ -265,6 +291,8 @@ impl CloudError {
 struct CloudJob {
     job: Job,
     channel_fault: Option<ChannelFault>,
+    /// The batch that made it (none for a pull answer).
+    batch: Option<u32>,
 }
 
 /// The sandbox cloud.
@@ -280,6 +308,8 @@ pub struct Cloud {
     /// The stream of each package, by its SHA-256.
     stream_of: BTreeMap<String, u64>,
     fault_urls: Option<FaultUrls>,
+    /// Every push, oldest first.
+    batches: Vec<Batch>,
 }
 
 impl Cloud {
@@ -364,6 +394,9 @@ impl Cloud {
         method: SignMethod,
         now: u64,
     ) -> Result<Vec<Outgoing>, CloudError> {
+        if devices.is_empty() {
+            return Err(CloudError::NoDevices);
+        }
         let stream = if kind.over_mqtt() {
             Some(
                 self.stream_of(package)
@@ -378,6 +411,7 @@ impl Cloud {
             return Err(CloudError::NoFaultUrls { kind: kind.key() });
         }
         self.sign_method = Some(method);
+        let batch = self.batches.last().map_or(1, |b| b.id + 1);
         let mut out = Vec::with_capacity(devices.len());
         let mut jobs = Vec::with_capacity(devices.len());
         for (pk, dn) in devices {
@@ -400,11 +434,119 @@ impl Cloud {
                 CloudJob {
                     job: Job::new(notice, now),
                     channel_fault: kind.channel_fault(),
+                    batch: Some(batch),
                 },
             ));
         }
-        self.jobs.extend(jobs);
+        let notice = jobs
+            .first()
+            .and_then(|(_, j)| serde_json::from_str(&j.job.notice.encode()).ok());
+        for (key, job) in jobs {
+            if let Some(old) = self.jobs.insert(key.clone(), job) {
+                self.freeze(key, old);
+            }
+        }
+        self.batches.push(Batch {
+            id: batch,
+            at_ms: now,
+            package: package.clone(),
+            kind,
+            method,
+            devices: devices.to_vec(),
+            cancelled_at_ms: None,
+            retry_of: None,
+            notice,
+            frozen: BTreeMap::new(),
+        });
         Ok(out)
+    }
+
+    /// Keeps a job that is being replaced or forgotten with its batch, as it stands.
+    fn freeze(&mut self, key: DeviceKey, old: CloudJob) {
+        if let Some(batch) = old
+            .batch
+            .and_then(|id| self.batches.iter_mut().find(|b| b.id == id))
+        {
+            batch.frozen.insert(key, old.job);
+        }
+    }
+
+    /// Every batch, oldest first.
+    pub fn batches(&self) -> &[Batch] {
+        &self.batches
+    }
+
+    /// The status of batch `id`: counts, grouped failures.
+    pub fn batch_status(&self, id: u32) -> Option<BatchStatus> {
+        let batch = self.batches.iter().find(|b| b.id == id)?;
+        Some(batch.status(|key| {
+            self.jobs
+                .get(key)
+                .filter(|j| j.batch == Some(id))
+                .map(|j| &j.job)
+        }))
+    }
+
+    /// The status of every batch, oldest first.
+    pub fn batch_statuses(&self) -> Vec<BatchStatus> {
+        self.batches
+            .iter()
+            .filter_map(|b| self.batch_status(b.id))
+            .collect()
+    }
+
+    /// Cancels batch `id` at `now`: its jobs that have not ended become cancelled (their
+    /// devices are no longer pushed to again, and a pull gets no upgrade). Returns how many.
+    pub fn cancel(&mut self, id: u32, now: u64) -> Result<usize, CloudError> {
+        let batch = self
+            .batches
+            .iter_mut()
+            .find(|b| b.id == id)
+            .ok_or(CloudError::NoSuchBatch { id })?;
+        if batch.cancelled_at_ms.is_some() {
+            return Err(CloudError::BatchCancelled { id });
+        }
+        batch.cancelled_at_ms = Some(now);
+        let mut cancelled = 0;
+        for key in &batch.devices {
+            if let Some(j) = self.jobs.get_mut(key).filter(|j| j.batch == Some(id))
+                && j.job.cancel()
+            {
+                j.channel_fault = None;
+                cancelled += 1;
+            }
+        }
+        Ok(cancelled)
+    }
+
+    /// Pushes batch `id`'s firmware again, the same way, to its failed devices: a new batch
+    /// (returned with what to send). Devices since pushed to by a later batch are not retried.
+    pub fn retry_failed(&mut self, id: u32, now: u64) -> Result<(u32, Vec<Outgoing>), CloudError> {
+        let batch = self
+            .batches
+            .iter()
+            .find(|b| b.id == id)
+            .ok_or(CloudError::NoSuchBatch { id })?;
+        let failed: Vec<DeviceKey> = batch
+            .devices
+            .iter()
+            .filter(|key| {
+                self.jobs
+                    .get(*key)
+                    .is_some_and(|j| j.batch == Some(id) && j.job.verdict == Verdict::Failed)
+            })
+            .cloned()
+            .collect();
+        if failed.is_empty() {
+            return Err(CloudError::NothingToRetry { id });
+        }
+        let (package, kind, method) = (batch.package.clone(), batch.kind, batch.method);
+        let out = self.push(&failed, &package, kind, method, now)?;
+        let retry = self.batches.last_mut().map_or(0, |b| {
+            b.retry_of = Some(id);
+            b.id
+        });
+        Ok((retry, out))
     }
 
     /// A message from the broker on one of [`SUBSCRIPTIONS`](Self::SUBSCRIPTIONS); returns
@@ -457,6 +599,10 @@ impl Cloud {
     /// the pull package, else "no upgrade".
     fn answer_pull(&mut self, key: &DeviceKey, id: MessageId, now: u64) -> Outgoing {
         let payload = match self.jobs.get(key) {
+            // A cancelled job: no upgrade for this device.
+            Some(cloud_job) if cloud_job.job.verdict == Verdict::Cancelled => {
+                UpgradeNotice::encode_empty_reply(&id)
+            }
             Some(cloud_job) if cloud_job.job.verdict != Verdict::Succeeded => {
                 let mut notice = cloud_job.job.notice.clone();
                 notice.id = id;
@@ -478,6 +624,7 @@ impl Cloud {
                                 CloudJob {
                                     job: Job::new(notice, now),
                                     channel_fault: None,
+                                    batch: None,
                                 },
                             );
                             payload
@@ -677,7 +824,9 @@ impl Cloud {
     /// Forgets the jobs and versions of these devices (a new run starts from nothing).
     pub fn forget(&mut self, devices: &[DeviceKey]) {
         for key in devices {
-            self.jobs.remove(key);
+            if let Some(old) = self.jobs.remove(key) {
+                self.freeze(key.clone(), old);
+            }
             self.versions.remove(key);
         }
     }
@@ -697,9 +846,21 @@ impl Cloud {
         let unique: BTreeSet<&DeviceKey> = devices.iter().collect();
         let rows = unique
             .into_iter()
-            .map(|key| device_report(key, self.job(key), self.versions.get(key)))
+            .map(|key| {
+                let mut row = device_report(key, self.job(key), self.versions.get(key));
+                row.batch = self.jobs.get(key).and_then(|j| j.batch);
+                row
+            })
             .collect();
-        Report::new(now, rows)
+        let mut report = Report::new(now, rows);
+        // The batches that pushed to any of these devices.
+        report.batches = self
+            .batches
+            .iter()
+            .filter(|b| b.devices.iter().any(|k| devices.contains(k)))
+            .filter_map(|b| self.batch_status(b.id))
+            .collect();
+        report
     }
 }
 
@@ -715,6 +876,9 @@ pub fn device_report(key: &DeviceKey, job: Option<&Job>, version: Option<&String
             .and_then(|j| j.final_version.clone())
             .or_else(|| version.cloned()),
         verdict: job.map_or(Verdict::Pending, |j| j.verdict),
+        failure: job.and_then(Job::failure),
+        batch: None,
+        fault: None,
     }
 }
 

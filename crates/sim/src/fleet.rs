@@ -144,9 +144,14 @@ pub fn import(text: &str) -> Result<Vec<DeviceSpec>, String> {
     Ok(devices)
 }
 
+/// Longest deviceName Alibaba Cloud IoT accepts.
+pub const MAX_NAME: usize = 32;
+
 /// Checks a device with the protocol core's own rules: productKey and deviceName must be
 /// legal topic segments (not empty, no `/`, `+`, `#` or control characters) and the version
-/// a version the wire accepts.
+/// a version the wire accepts; then Alibaba Cloud IoT's naming rules: a productKey of letters
+/// and digits, a deviceName of at most 32 letters, digits and `-_@.:` (the platform's 4-character
+/// minimum is not enforced, so that short sandbox names stay possible).
 pub fn check(spec: &DeviceSpec) -> Result<(), String> {
     otalab_protocol::Topic::new(
         otalab_protocol::TopicKind::Inform,
@@ -154,14 +159,57 @@ pub fn check(spec: &DeviceSpec) -> Result<(), String> {
         &spec.device_name,
     )
     .map_err(|e| e.to_string())?;
+    if spec.product_key.len() > MAX_NAME
+        || !spec.product_key.bytes().all(|b| b.is_ascii_alphanumeric())
+    {
+        return Err(format!(
+            "productKey {:?}: only letters and digits, at most {MAX_NAME}",
+            short(&spec.product_key)
+        ));
+    }
+    if spec.device_name.chars().count() > MAX_NAME {
+        return Err(format!(
+            "deviceName {:?} is {} characters long: at most {MAX_NAME}",
+            short(&spec.device_name),
+            spec.device_name.chars().count()
+        ));
+    }
+    if let Some(c) = spec
+        .device_name
+        .chars()
+        .find(|c| !(c.is_ascii_alphanumeric() || "-_@.:".contains(*c)))
+    {
+        return Err(format!(
+            "deviceName {:?}: {c:?} is not allowed (letters, digits and -_@.: only)",
+            short(&spec.device_name)
+        ));
+    }
     otalab_protocol::Version::parse(&spec.version)
-        .map_err(|e| format!("version {:?}: {e}", spec.version))?;
+        .map_err(|e| format!("version {:?}: {e}", short(&spec.version)))?;
     Ok(())
+}
+
+/// The first 40 characters of a value, for messages.
+fn short(text: &str) -> String {
+    if text.chars().count() > 40 {
+        format!("{}…", text.chars().take(40).collect::<String>())
+    } else {
+        text.to_owned()
+    }
 }
 
 fn import_unchecked(text: &str) -> Result<Vec<DeviceSpec>, String> {
     let trimmed = text.trim_start();
-    if trimmed.starts_with('[') {
+    if trimmed.is_empty() {
+        return Err("nothing to import: paste devices.conf lines, CSV or a JSON array".into());
+    }
+    if trimmed.starts_with('[') || trimmed.starts_with('{') {
+        if trimmed.starts_with('{') {
+            return Err(
+                "JSON: expected an array of devices ([{\"productKey\": …}]), found an object"
+                    .into(),
+            );
+        }
         return serde_json::from_str(trimmed).map_err(|e| format!("JSON: {e}"));
     }
     let first = trimmed.lines().next().unwrap_or_default();
@@ -172,10 +220,12 @@ fn import_unchecked(text: &str) -> Result<Vec<DeviceSpec>, String> {
             if line.trim().is_empty() || (i == 0 && fields[0].eq_ignore_ascii_case("productKey")) {
                 continue;
             }
-            if fields.len() < 2 || fields[0].is_empty() || fields[1].is_empty() {
+            if fields.len() < 2 || fields.len() > 4 || fields[0].is_empty() || fields[1].is_empty()
+            {
                 return Err(format!(
-                    "CSV line {}: expected productKey,deviceName[,deviceSecret[,version]]",
-                    i + 1
+                    "CSV line {}: {} field(s), expected productKey,deviceName[,deviceSecret[,version]]",
+                    i + 1,
+                    fields.len()
                 ));
             }
             devices.push(DeviceSpec {
@@ -258,10 +308,20 @@ mod tests {
             (spec("pk", "a+b", "1.0.0"), "deviceName"),
             (spec("pk", "a#", "1.0.0"), "deviceName"),
             (spec("pk", "d", ""), "version"),
+            (spec("pk", "with space", "1.0.0"), "' ' is not allowed"),
+            (spec("pk", &"n".repeat(300), "1.0.0"), "300 characters long"),
+            (spec("p-k", "d", "1.0.0"), "only letters and digits"),
         ] {
             let error = check(&bad).unwrap_err();
             assert!(error.contains(needle), "{error}");
         }
+        let error = import("{\"productKey\": \"pk\"}").unwrap_err();
+        assert!(error.starts_with("JSON: expected an array"), "{error}");
+        let error = import("[{\"productKey\": \"pk\"").unwrap_err();
+        assert!(error.starts_with("JSON: "), "{error}");
+        let error = import("pk,dn,s,1.0.0,extra").unwrap_err();
+        assert!(error.starts_with("CSV line 1: 5 field(s)"), "{error}");
+        assert!(import("  ").unwrap_err().starts_with("nothing to import"));
         let error = import("productKey,deviceName\npk,ok\npk,bad/name\n").unwrap_err();
         assert!(error.starts_with("device 2: "), "{error}");
         assert_eq!(

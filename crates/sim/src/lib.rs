@@ -13,6 +13,7 @@
 //! Messages, download bytes and time go in; actions and messages to publish come out. The wire
 //! protocol it speaks is `otalab-protocol`'s.
 
+pub mod batch;
 pub mod cloud;
 mod device;
 pub mod expect;
@@ -21,12 +22,15 @@ pub mod report;
 pub mod scenario;
 pub mod verdict;
 
+pub use batch::{Batch, BatchStatus, FailureGroup};
 pub use cloud::{
     Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package, Qos, SandboxInfo,
 };
 pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Link, Phase, StepRecord};
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
-pub use report::{DeviceReport, MergeError, ObservedStep, Report, Summary, Timings, Verdict};
+pub use report::{
+    DeviceReport, Failure, MergeError, ObservedStep, Report, Summary, Timings, Verdict,
+};
 pub use scenario::{
     Behaviour, CloudAction, Connection, FaultShare, FirmwareSpec, FleetDevice, FleetSpec,
     ListedDevice, Scenario, ScenarioError, Shard, Target,

@@ -30,6 +30,8 @@ pub enum Verdict {
     Succeeded,
     /// Reported a failure code, or a version other than the target after 100.
     Failed,
+    /// Its batch was cancelled before the job ended.
+    Cancelled,
 }
 
 impl Verdict {
@@ -40,6 +42,7 @@ impl Verdict {
             Self::Upgrading => "upgrading",
             Self::Succeeded => "succeeded",
             Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
         }
     }
 }
@@ -50,6 +53,9 @@ impl Verdict {
 pub struct ObservedStep {
     /// Milliseconds since 1970.
     pub at_ms: u64,
+    /// The same instant as a human time (ISO 8601, UTC, milliseconds).
+    #[serde(default)]
+    pub at: String,
     /// 0..=100 or -1..=-4.
     pub step: i64,
     /// Description.
@@ -74,6 +80,58 @@ pub struct DeviceReport {
     pub final_version: Option<String>,
     /// Outcome.
     pub verdict: Verdict,
+    /// Why it failed (the first failure step, or the wrong version), when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The batch whose job this is (none for a job made by answering a pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// The fault injected into the device, described (simulated devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+/// Why a job failed: the step code the device reported with its description, or (no code) a
+/// wrong version after 100.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// -1 upgrade, -2 download, -3 verify, -4 flash; `None` for a wrong version after 100.
+    pub code: Option<i64>,
+    /// The device's description, or what went wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "{code} {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// The time `ms` (since 1970) as ISO 8601 in UTC with milliseconds: `2026-11-27T04:31:02.123Z`.
+pub fn iso_time(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let rest = ms % 86_400_000;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
 }
 
 /// Counts per verdict.
@@ -90,6 +148,9 @@ pub struct Summary {
     pub succeeded: usize,
     /// Failed.
     pub failed: usize,
+    /// Cancelled with their batch.
+    #[serde(default)]
+    pub cancelled: usize,
 }
 
 impl Summary {
@@ -103,6 +164,7 @@ impl Summary {
                 Verdict::Upgrading => s.upgrading += 1,
                 Verdict::Succeeded => s.succeeded += 1,
                 Verdict::Failed => s.failed += 1,
+                Verdict::Cancelled => s.cancelled += 1,
             }
         }
         s
@@ -119,6 +181,9 @@ pub struct Report {
     pub summary: Summary,
     /// Devices.
     pub devices: Vec<DeviceReport>,
+    /// The batches pushed to these devices, oldest first.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub batches: Vec<crate::batch::BatchStatus>,
     /// The scenario that produced it (runner and imported scenarios).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
@@ -209,6 +274,7 @@ impl Report {
             generated_at_ms,
             summary: Summary::of(devices.iter().map(|d| d.verdict)),
             devices,
+            batches: Vec::new(),
             scenario: None,
             expect: None,
             expectations: Vec::new(),
@@ -353,40 +419,230 @@ impl Report {
         serde_json::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// CSV: one row per progress report (a device without reports gets one row).
+    /// CSV: one row per progress report (a device without reports gets one row), with the
+    /// batch, a human time, the failure code and reason and the injected fault; then, after a
+    /// blank line, the summary counts; then the batches with their grouped failures.
     pub fn to_csv(&self) -> String {
         let mut out = String::from(
-            "productKey,deviceName,targetVersion,atMs,step,desc,finalVersion,verdict\n",
+            "productKey,deviceName,batch,targetVersion,time,atMs,step,desc,finalVersion,verdict,failureCode,failureReason,fault\n",
         );
         for d in &self.devices {
             let target = d.target_version.as_deref().unwrap_or_default();
             let version = d.final_version.as_deref().unwrap_or_default();
-            let row = |at: String, step: String, desc: &str| {
+            let batch = d.batch.map(|b| b.to_string()).unwrap_or_default();
+            let code = d
+                .failure
+                .as_ref()
+                .and_then(|f| f.code)
+                .map(|c| c.to_string())
+                .unwrap_or_default();
+            let reason = d.failure.as_ref().map(|f| f.reason.as_str()).unwrap_or("");
+            let fault = d.fault.as_deref().unwrap_or_default();
+            let row = |step: Option<&ObservedStep>| {
+                let (time, at, value, desc) = step.map_or_else(Default::default, |s| {
+                    (
+                        iso_time(s.at_ms),
+                        s.at_ms.to_string(),
+                        s.step.to_string(),
+                        s.desc.as_str(),
+                    )
+                });
                 [
                     d.product_key.as_str(),
                     &d.device_name,
+                    &batch,
                     target,
+                    &time,
                     &at,
-                    &step,
+                    &value,
                     desc,
                     version,
                     d.verdict.name(),
+                    &code,
+                    reason,
+                    fault,
                 ]
                 .map(csv_field)
                 .join(",")
             };
             if d.steps.is_empty() {
-                out.push_str(&row(String::new(), String::new(), ""));
+                out.push_str(&row(None));
                 out.push('\n');
             }
             for s in &d.steps {
-                out.push_str(&row(s.at_ms.to_string(), s.step.to_string(), &s.desc));
+                out.push_str(&row(Some(s)));
+                out.push('\n');
+            }
+        }
+        let c = &self.summary;
+        out.push_str("\ntotal,pending,upgrading,succeeded,failed,cancelled\n");
+        out.push_str(&format!(
+            "{},{},{},{},{},{}\n",
+            c.total, c.pending, c.upgrading, c.succeeded, c.failed, c.cancelled
+        ));
+        if !self.batches.is_empty() {
+            out.push_str("\nbatch,time,firmware,version,notice,signMethod,devices,pending,upgrading,succeeded,failed,cancelled,cancelledAt,retryOf,failures\n");
+            for b in &self.batches {
+                let failures: Vec<String> = b.failures.iter().map(|g| g.to_string()).collect();
+                let c = &b.counts;
+                let cells = [
+                    b.id.to_string(),
+                    b.at.clone(),
+                    b.firmware.clone(),
+                    b.version.clone(),
+                    b.kind.key().to_owned(),
+                    b.sign_method.clone(),
+                    c.total.to_string(),
+                    c.pending.to_string(),
+                    c.upgrading.to_string(),
+                    c.succeeded.to_string(),
+                    c.failed.to_string(),
+                    c.cancelled.to_string(),
+                    b.cancelled_at_ms.map(iso_time).unwrap_or_default(),
+                    b.retry_of.map(|r| r.to_string()).unwrap_or_default(),
+                    failures.join("; "),
+                ];
+                out.push_str(
+                    &cells
+                        .iter()
+                        .map(|c| csv_field(c))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                );
                 out.push('\n');
             }
         }
         out
     }
+
+    /// A printable HTML page: the summary, the expectations, every batch with its notice and
+    /// grouped failures, and every device with its steps at human times, its failure and its
+    /// injected fault. `chart_svg` (an SVG the caller drew from numbers) goes under the summary
+    /// as it is; every other text is escaped.
+    pub fn to_html(&self, title: &str, chart_svg: Option<&str>) -> String {
+        let e = xml;
+        let c = &self.summary;
+        let mut h = String::with_capacity(4096 + self.devices.len() * 512);
+        h.push_str("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">");
+        h.push_str(&format!("<title>{}</title>", e(title)));
+        h.push_str(HTML_STYLE);
+        h.push_str("</head><body>");
+        h.push_str(&format!(
+            "<h1>{}</h1><p class=\"meta\">Generated {}{}</p>",
+            e(title),
+            iso_time(self.generated_at_ms),
+            self.scenario
+                .as_ref()
+                .map(|s| format!(" · scenario {}", e(s)))
+                .unwrap_or_default()
+        ));
+        h.push_str("<h2>Summary</h2><table class=\"summary\"><tr><th>Devices</th><th>Pending</th><th>Upgrading</th><th>Succeeded</th><th>Failed</th><th>Cancelled</th></tr>");
+        h.push_str(&format!(
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"ok\">{}</td><td class=\"bad\">{}</td><td>{}</td></tr></table>",
+            c.total, c.pending, c.upgrading, c.succeeded, c.failed, c.cancelled
+        ));
+        if let Some(svg) = chart_svg {
+            h.push_str("<figure class=\"chart\">");
+            h.push_str(svg);
+            h.push_str("<figcaption>Devices upgrading, succeeded and failed over time (seconds)</figcaption></figure>");
+        }
+        if !self.expectations.is_empty() {
+            h.push_str("<h2>Expectations</h2><table><tr><th>Expectation</th><th>Held</th><th>Detail</th></tr>");
+            for x in &self.expectations {
+                h.push_str(&format!(
+                    "<tr><td>{}</td><td class=\"{}\">{}</td><td>{}</td></tr>",
+                    e(&x.name),
+                    if x.held { "ok" } else { "bad" },
+                    if x.held { "yes" } else { "no" },
+                    e(&x.detail)
+                ));
+            }
+            h.push_str("</table>");
+        }
+        if !self.batches.is_empty() {
+            h.push_str("<h2>Batches</h2>");
+            for b in &self.batches {
+                let n = &b.counts;
+                h.push_str(&format!(
+                    "<section class=\"batch\"><h3>Batch {} · {} → {} · {} · {}</h3><p class=\"meta\">Pushed {}{}{} · {} devices: {} pending, {} upgrading, {} succeeded, {} failed, {} cancelled</p>",
+                    b.id,
+                    e(&b.firmware),
+                    e(&b.version),
+                    b.kind.key(),
+                    e(&b.sign_method),
+                    b.at,
+                    b.retry_of.map(|r| format!(" · retries batch {r}")).unwrap_or_default(),
+                    b.cancelled_at_ms
+                        .map(|t| format!(" · cancelled {}", iso_time(t)))
+                        .unwrap_or_default(),
+                    n.total, n.pending, n.upgrading, n.succeeded, n.failed, n.cancelled
+                ));
+                if !b.failures.is_empty() {
+                    h.push_str("<table><tr><th>Failure</th><th>Devices</th></tr>");
+                    for g in &b.failures {
+                        h.push_str(&format!(
+                            "<tr><td class=\"bad\">{}</td><td>{}</td></tr>",
+                            e(&g.to_string()),
+                            e(&g.devices.join(", "))
+                        ));
+                    }
+                    h.push_str("</table>");
+                }
+                if let Some(notice) = &b.notice {
+                    let text = serde_json::to_string_pretty(notice).unwrap_or_default();
+                    h.push_str(&format!(
+                        "<details open><summary>Notice</summary><pre>{}</pre></details>",
+                        e(&text)
+                    ));
+                }
+                h.push_str("</section>");
+            }
+        }
+        h.push_str("<h2>Devices</h2><table class=\"devices\"><tr><th>Device</th><th>Batch</th><th>Target</th><th>Final version</th><th>Verdict</th><th>Failure</th><th>Injected fault</th><th>Steps</th></tr>");
+        for d in &self.devices {
+            let steps: Vec<String> = d
+                .steps
+                .iter()
+                .map(|s| {
+                    let at = iso_time(s.at_ms);
+                    // The time of day; the full date is in the title (and in the page's header).
+                    format!(
+                        "<li><time datetime=\"{at}\" title=\"{at}\">{}</time> <b>{}</b> {}</li>",
+                        at.get(11..23).unwrap_or(&at),
+                        s.step,
+                        e(&s.desc)
+                    )
+                })
+                .collect();
+            h.push_str(&format!(
+                "<tr><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"v-{}\">{}</td><td>{}</td><td>{}</td><td><ol class=\"steps\">{}</ol></td></tr>",
+                e(&d.product_key),
+                e(&d.device_name),
+                d.batch.map(|b| b.to_string()).unwrap_or_default(),
+                e(d.target_version.as_deref().unwrap_or("")),
+                e(d.final_version.as_deref().unwrap_or("")),
+                d.verdict.name(),
+                d.verdict.name(),
+                e(&d.failure.as_ref().map(|f| f.to_string()).unwrap_or_default()),
+                e(d.fault.as_deref().unwrap_or("")),
+                steps.concat()
+            ));
+        }
+        h.push_str("</table></body></html>\n");
+        h
+    }
 }
+
+/// The report page's style: readable on screen, compact on paper.
+const HTML_STYLE: &str = "<style>body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}\
+table{border-collapse:collapse;margin:.5em 0;width:100%}th,td{border:1px solid #ccc;padding:.25em .5em;\
+text-align:left;vertical-align:top;overflow-wrap:anywhere}th{background:#f3f3f3}.ok,.v-succeeded{color:#17663a}\
+.bad,.v-failed{color:#b3261e}.meta{color:#555}pre{white-space:pre-wrap;overflow-wrap:anywhere;font-size:12px}\
+ol.steps{margin:0;padding:0;list-style:none}ol.steps li{display:inline}ol.steps li+li::before{content:' · '}\
+time{color:#555;font-variant-numeric:tabular-nums}table.devices{table-layout:fixed}\
+.devices th:nth-child(1){width:15%}.devices th:nth-child(2){width:5%}.devices th:nth-child(3),.devices th:nth-child(4){width:7%}\
+.devices th:nth-child(5){width:8%}.devices th:nth-child(6),.devices th:nth-child(7){width:12%}figure.chart svg{width:100%;max-width:720px;height:auto}\
+@media print{body{margin:0}section.batch,tr{break-inside:avoid}details>summary{display:none}}</style>";
 
 /// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
 fn xml(text: &str) -> String {
@@ -435,23 +691,42 @@ mod tests {
                 steps: vec![
                     ObservedStep {
                         at_ms: 5,
+                        at: String::new(),
                         step: 0,
                         desc: "say \"hi\"".into(),
                     },
                     ObservedStep {
                         at_ms: 6,
+                        at: String::new(),
                         step: -3,
                         desc: "=cmd()".into(),
                     },
                 ],
                 final_version: Some("1.0".into()),
                 verdict: Verdict::Failed,
+                failure: Some(Failure {
+                    code: Some(-3),
+                    reason: "=cmd()".into(),
+                }),
+                batch: Some(1),
+                fault: Some("verify failure at 40 %".into()),
             }],
         );
         let csv = report.to_csv();
         let lines: Vec<_> = csv.lines().collect();
-        assert_eq!(lines[1], r#"pk,"d,1",2.0,5,0,"say ""hi""",1.0,failed"#);
-        assert_eq!(lines[2], "pk,\"d,1\",2.0,6,-3,'=cmd(),1.0,failed");
+        assert_eq!(
+            lines[1],
+            r#"pk,"d,1",1,2.0,1970-01-01T00:00:00.005Z,5,0,"say ""hi""",1.0,failed,-3,'=cmd(),verify failure at 40 %"#
+        );
+        assert_eq!(
+            lines[2],
+            "pk,\"d,1\",1,2.0,1970-01-01T00:00:00.006Z,6,-3,'=cmd(),1.0,failed,-3,'=cmd(),verify failure at 40 %"
+        );
+        assert_eq!(
+            lines[4],
+            "total,pending,upgrading,succeeded,failed,cancelled"
+        );
+        assert_eq!(lines[5], "1,0,0,0,1,0");
         assert_eq!(
             report.summary,
             Summary {

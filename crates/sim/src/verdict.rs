@@ -13,11 +13,13 @@
 //! - a version report of another version after step 100 makes it [`Verdict::Failed`] (the
 //!   device flashed but came back on the wrong image);
 //! - a version report of another version while upgrading (before 100) means the device came
-//!   back mid-upgrade: the cloud pushes the notice again ([`VersionOutcome::PushAgain`]).
+//!   back mid-upgrade: the cloud pushes the notice again ([`VersionOutcome::PushAgain`]);
+//! - cancelling the job's batch before it ended makes it [`Verdict::Cancelled`], for good
+//!   (reports still arrive and are kept, but no longer change the verdict).
 
 use otalab_protocol::{Module, UpgradeNotice};
 
-use crate::report::{ObservedStep, Verdict};
+use crate::report::{Failure, ObservedStep, Verdict};
 
 /// One device's upgrade job, judged by the cloud's rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -64,10 +66,14 @@ impl Job {
     pub fn progress(&mut self, step: i64, desc: &str, now: u64) {
         self.steps.push(ObservedStep {
             at_ms: now,
+            at: crate::report::iso_time(now),
             step,
             desc: desc.to_owned(),
         });
         self.last_activity_ms = now;
+        if self.verdict == Verdict::Cancelled {
+            return;
+        }
         if step < 0 {
             self.verdict = Verdict::Failed;
         } else if self.verdict == Verdict::Pending {
@@ -82,6 +88,9 @@ impl Job {
         }
         self.final_version = Some(version.to_owned());
         self.last_activity_ms = now;
+        if self.verdict == Verdict::Cancelled {
+            return VersionOutcome::Noted;
+        }
         if version == self.target() {
             if self.verdict != Verdict::Failed {
                 self.verdict = Verdict::Succeeded;
@@ -96,6 +105,52 @@ impl Job {
 
     /// True once the verdict cannot change any more by the rule's normal course.
     pub fn is_final(&self) -> bool {
-        matches!(self.verdict, Verdict::Succeeded | Verdict::Failed)
+        matches!(
+            self.verdict,
+            Verdict::Succeeded | Verdict::Failed | Verdict::Cancelled
+        )
+    }
+
+    /// Cancels the job unless it already ended; true when it was cancelled.
+    pub fn cancel(&mut self) -> bool {
+        if self.is_final() {
+            return false;
+        }
+        self.verdict = Verdict::Cancelled;
+        true
+    }
+
+    /// Why the job failed: its first negative step (code and the device's description, or the
+    /// code's meaning when the description is empty), or the wrong version it came back on.
+    pub fn failure(&self) -> Option<Failure> {
+        if self.verdict != Verdict::Failed {
+            return None;
+        }
+        if let Some(step) = self.steps.iter().find(|s| s.step < 0) {
+            let reason = if step.desc.trim().is_empty() {
+                match step.step {
+                    -1 => "upgrade failed",
+                    -2 => "download failed",
+                    -3 => "verification failed",
+                    -4 => "flashing failed",
+                    _ => "failed",
+                }
+                .to_owned()
+            } else {
+                step.desc.clone()
+            };
+            return Some(Failure {
+                code: Some(step.step),
+                reason,
+            });
+        }
+        Some(Failure {
+            code: None,
+            reason: format!(
+                "came back on {} after 100, not {}",
+                self.final_version.as_deref().unwrap_or("?"),
+                self.target()
+            ),
+        })
     }
 }

@@ -403,3 +403,162 @@ fn refusals_are_typed_and_send_nothing() {
     let a = cloud.add_stream(&p, bytes.clone()).unwrap();
     assert_eq!(cloud.add_stream(&p, bytes).unwrap(), a);
 }
+
+#[test]
+fn batches_count_group_failures_cancel_and_retry() {
+    // Four devices: two fail to flash, one stalls, one upgrades.
+    let flash = Fault::Fail {
+        failure: FailureKind::Flash,
+        at_percent: 0,
+    };
+    let mut world = World::new(vec![
+        flash.clone(),
+        Fault::None,
+        flash,
+        Fault::Stall { at_percent: 40 },
+    ]);
+    let keys = world.keys();
+    world.push(&keys, NoticeKind::Correct, SignMethod::Sha256);
+    world.run();
+    let status = world.cloud.batch_status(1).unwrap();
+    assert_eq!(status.firmware, "fw.bin");
+    assert_eq!(status.sign_method, "SHA256");
+    assert_eq!(
+        (
+            status.counts.total,
+            status.counts.succeeded,
+            status.counts.failed,
+            status.counts.upgrading
+        ),
+        (4, 1, 2, 1)
+    );
+    assert_eq!(status.failures.len(), 1, "{:?}", status.failures);
+    let group = &status.failures[0];
+    assert_eq!(group.failure.code, Some(-4));
+    assert_eq!(
+        group.devices,
+        vec![
+            format!("{}/{}", keys[0].0, keys[0].1),
+            format!("{}/{}", keys[2].0, keys[2].1)
+        ]
+    );
+    assert!(group.to_string().starts_with("2 × -4 "), "{group}");
+    assert_eq!(
+        status.notice.as_ref().unwrap()["data"]["signMethod"],
+        "SHA256",
+        "{:?}",
+        status.notice
+    );
+
+    // Cancel: the stalled device's job becomes cancelled; ended jobs keep their verdicts.
+    assert_eq!(world.cloud.cancel(1, world.now).unwrap(), 1);
+    assert_eq!(world.cloud.verdict(&keys[3]), Verdict::Cancelled);
+    assert_eq!(
+        world.cloud.cancel(1, world.now).unwrap_err().code(),
+        "BATCH_CANCELLED"
+    );
+    let status = world.cloud.batch_status(1).unwrap();
+    assert_eq!((status.counts.cancelled, status.counts.failed), (1, 2));
+    assert_eq!(status.retryable, 2);
+    assert!(status.is_done());
+
+    // Retry failed: a new batch of the two failed devices, same kind and signing.
+    let (retry, out) = world.cloud.retry_failed(1, world.now).unwrap();
+    assert_eq!(retry, 2);
+    assert_eq!(out.len(), 2);
+    let second = world.cloud.batch_status(2).unwrap();
+    assert_eq!(second.retry_of, Some(1));
+    assert_eq!(second.counts.pending, 2);
+    // The first batch keeps its failures as they ended (frozen), not the new jobs.
+    let first = world.cloud.batch_status(1).unwrap();
+    assert_eq!(first.counts.failed, 2);
+    assert_eq!(first.retryable, 0, "its failed devices are batch 2's now");
+    assert_eq!(
+        world.cloud.retry_failed(2, world.now).unwrap_err().code(),
+        "NOTHING_TO_RETRY"
+    );
+    assert_eq!(
+        world.cloud.cancel(9, world.now).unwrap_err().code(),
+        "NO_SUCH_BATCH"
+    );
+    assert_eq!(
+        world
+            .cloud
+            .push(
+                &[],
+                &package(&world.file),
+                NoticeKind::Correct,
+                SignMethod::Md5,
+                0
+            )
+            .unwrap_err()
+            .code(),
+        "NO_DEVICES"
+    );
+
+    // The report carries the batches, each device's batch and failure, and human times.
+    let report = world.report();
+    assert_eq!(report.batches.len(), 2);
+    let d0 = &report.devices[0];
+    assert_eq!(d0.batch, Some(2));
+    assert!(
+        d0.steps
+            .iter()
+            .all(|s| s.at == otalab_sim::report::iso_time(s.at_ms) && s.at.ends_with('Z'))
+    );
+    let csv = report.to_csv();
+    assert!(
+        csv.lines()
+            .next()
+            .unwrap()
+            .ends_with(",failureCode,failureReason,fault"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains("\ntotal,pending,upgrading,succeeded,failed,cancelled\n"),
+        "{csv}"
+    );
+    assert!(
+        csv.contains(",2 × -4 "),
+        "the batch row names its grouped failure: {csv}"
+    );
+    let html = report.to_html("Nightly <run>", Some("<svg id=\"chart\"></svg>"));
+    assert!(html.contains("<title>Nightly &lt;run&gt;</title>"));
+    assert!(html.contains("<svg id=\"chart\"></svg>"));
+    assert!(html.contains("2 × -4 "), "grouped failures in the HTML");
+}
+
+#[test]
+fn a_cancelled_job_stays_cancelled_and_a_pull_gets_no_upgrade() {
+    let mut world = World::new(vec![Fault::Stall { at_percent: 30 }]);
+    let keys = world.keys();
+    world.push(&keys, NoticeKind::Correct, SignMethod::Md5);
+    world.run();
+    world.cloud.cancel(1, world.now).unwrap();
+    let (pk, dn) = &keys[0];
+    // A late failure report does not turn the cancelled job into a failure.
+    world.cloud.message(
+        &format!("/ota/device/progress/{pk}/{dn}"),
+        br#"{"id":"9","params":{"step":"-2","desc":"late"}}"#,
+        world.now,
+    );
+    assert_eq!(world.cloud.verdict(&keys[0]), Verdict::Cancelled);
+    let out = world.cloud.message(
+        &format!("/sys/{pk}/{dn}/thing/ota/firmware/get"),
+        br#"{"id":"10","params":{"module":"default"}}"#,
+        world.now,
+    );
+    let reply = String::from_utf8(out[0].payload.clone()).unwrap();
+    assert!(
+        !reply.contains("\"url\""),
+        "no upgrade for a cancelled job: {reply}"
+    );
+}
+
+#[test]
+fn iso_times_are_utc_calendar_dates() {
+    use otalab_sim::report::iso_time;
+    assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
+    assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
+    assert_eq!(iso_time(1_795_753_862_123), "2026-11-27T04:31:02.123Z");
+}

@@ -191,12 +191,16 @@ fn device(name: &str, verdict: Verdict, steps: &[i64], version: &str) -> DeviceR
             .enumerate()
             .map(|(i, s)| ObservedStep {
                 at_ms: i as u64,
+                at: String::new(),
                 step: *s,
                 desc: String::new(),
             })
             .collect(),
         final_version: Some(version.into()),
         verdict,
+        failure: None,
+        batch: None,
+        fault: None,
     }
 }
 
