@@ -76,6 +76,17 @@ async function openFleet(pk, template, count, version = '1.0.0') {
   return page;
 }
 
+/** The page is no wider than the window (no horizontal scrolling), and the primary action
+ * (Push to all devices) is on screen without scrolling. */
+async function assertFits(page, what) {
+  const { scroll, inner, push } = await page.evaluate(() => {
+    const b = document.querySelector('[data-testid=push]')?.getBoundingClientRect();
+    return { scroll: document.documentElement.scrollWidth, inner: window.innerWidth, push: b && { top: b.top + window.scrollY, bottom: b.bottom + window.scrollY } };
+  });
+  assert.ok(scroll <= inner, `${what}: the page is ${scroll} px wide in a ${inner} px window`);
+  assert.ok(push && push.bottom <= 800, `${what}: Push to all devices ends at ${push?.bottom} px, below the fold`);
+}
+
 async function count_of(page, testid) {
   return Number(await page.textContent(`[data-testid=${testid}] b`));
 }
@@ -149,7 +160,7 @@ describe('the dashboard', () => {
 
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
     const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
-    assert.deepEqual(report.summary, { total: 3, pending: 0, upgrading: 0, succeeded: 3, failed: 0 });
+    assert.deepEqual(report.summary, { total: 3, pending: 0, upgrading: 0, succeeded: 3, failed: 0, cancelled: 0 });
     for (const dn of names) {
       const row = report.devices.find((d) => d.deviceName === dn);
       const { steps, versions } = observed(pk, dn);
@@ -160,7 +171,15 @@ describe('the dashboard', () => {
     }
     const [csv] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-csv]')]);
     const lines = readFileSync(await csv.path(), 'utf8').trim().split('\n');
-    assert.equal(lines.length - 1, report.devices.reduce((n, d) => n + d.steps.length, 0));
+    const rows = lines.slice(1, lines.indexOf(''));
+    assert.equal(rows.length, report.devices.reduce((n, d) => n + d.steps.length, 0));
+    // Each row carries the step's human time (ISO 8601), equal to its milliseconds.
+    for (const row of rows) {
+      const [, , , , time, atMs] = row.split(',');
+      assert.equal(new Date(time).getTime(), Number(atMs), row);
+    }
+    assert.equal(lines[lines.indexOf('') + 1], 'total,pending,upgrading,succeeded,failed,cancelled');
+    await assertFits(page, 'after an upgrade');
     assert.deepEqual(page.errors, []);
     await page.close();
   });
@@ -172,6 +191,8 @@ describe('the dashboard', () => {
       await until('failed', async () => (await count_of(page, 'count-failed')) === 1, 30_000);
       const { steps } = observed(pk, 'dev-1');
       assert.equal(Number(steps.at(-1).step), code, JSON.stringify(steps));
+      // The device's failure text wraps in its cell: the page stays 1280 px wide.
+      await assertFits(page, `${kind} failure shown`);
       await page.close();
     });
   }
@@ -500,8 +521,11 @@ describe('the dashboard', () => {
     await until('versions reported again', () => seen.filter((m) => m.topic.startsWith(`/ota/device/inform/${pk}/`)).length >= informsBefore + 3);
     for (const dn of ['r-1', 'r-2', 'r-3']) {
       assert.equal(observed(pk, dn).versions.at(-1), '1.0.0', dn);
-      assert.equal(await page.textContent(`[data-testid=device-${dn}] [data-role=verdict]`), 'Pending');
+      // No job on this page's cloud: not counted as pending.
+      assert.equal(await page.textContent(`[data-testid=device-${dn}] [data-role=verdict]`), 'No job');
     }
+    // And the page says what was kept and what was not.
+    assert.match(await page.textContent('[data-testid=status-line]'), /^Restored devices: 3 · each keeps its current version; the previous page's upgrade jobs/);
     assert.deepEqual(page.errors, []);
     await page.evaluate(() => localStorage.removeItem('otalab.fleet'));
     await page.close();
@@ -512,7 +536,12 @@ describe('the dashboard', () => {
     await push(page, 'bad_digest');
     await until('2 failed', async () => (await count_of(page, 'count-failed')) === 2, 60_000);
     await until('the chart drew the upgrade', async () => (await page.getAttribute('polyline.l-failed', 'points')) !== '');
+    // Remove all asks first; "No" keeps everything.
     await page.click('[data-testid=remove-all]');
+    await page.click('[data-testid=remove-all-no]');
+    assert.equal((await page.$$('[data-testid^=device-st-]')).length, 2);
+    await page.click('[data-testid=remove-all]');
+    await page.click('[data-testid=remove-all-yes]');
     await until('no devices', async () => (await page.$$('[data-testid^=device-st-]')).length === 0);
     // The chart's history went with the fleet.
     assert.equal(await page.getAttribute('polyline.l-failed', 'points'), '');
@@ -520,7 +549,9 @@ describe('the dashboard', () => {
     await page.click('[data-testid=connect-all]');
     await until('2 online again', async () => (await count_of(page, 'count-online')) === 2, 30_000);
     assert.equal(await count_of(page, 'count-failed'), 0);
-    assert.equal(await count_of(page, 'count-pending'), 2);
+    // Online devices without a push are "no job", not "pending".
+    assert.equal(await count_of(page, 'count-pending'), 0);
+    assert.equal(await count_of(page, 'count-nojob'), 2);
     const [download] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
     const report = JSON.parse(readFileSync(await download.path(), 'utf8'));
     assert.deepEqual(report.devices.map((d) => [d.deviceName, d.verdict, d.notice ?? null, d.steps.length]),
@@ -550,13 +581,17 @@ describe('the dashboard', () => {
     });
     assert.ok(informs.every((m) => JSON.parse(m.payload).params.version === '2.0.0'), JSON.stringify(informs));
     // A name that cannot be a topic segment, and an empty version: refused with the reason.
-    for (const [field, value, reason] of [['template', 'bad/name', /deviceName/], ['pk', '', /productKey/], ['version', '', /version/]]) {
+    for (const [field, value, reason] of [['template', 'bad/name', /deviceName/], ['template', 'with space', /' ' is not allowed/],
+      ['template', 'n'.repeat(300), /300 characters long/], ['template', 'm-{1..2}{1..2}', /one \{from\.\.to\} range/],
+      ['pk', '', /productKey/], ['version', '', /version/]]) {
       await page.fill('[data-testid=pk]', 'a1Keep');
       await page.fill('[data-testid=template]', 'fresh-1');
       await page.fill('[data-testid=version]', '1.0.0');
       await page.fill(`[data-testid=${field}]`, value);
       await page.click('[data-testid=add]');
-      await until(`the refusal of ${field}`, async () => reason.test(await page.textContent('[data-testid=status-line]')));
+      // The reason shows next to the form, and the page still fits (long names wrap).
+      await until(`the refusal of ${field}`, async () => reason.test(await page.textContent('[data-testid=add-message]')));
+      await assertFits(page, `refusal of ${field}`);
       assert.equal((await page.$$('[data-testid^=device-]')).length, 2, `${field}: nothing added`);
     }
     await page.evaluate(() => localStorage.clear());
@@ -643,6 +678,194 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
     });
     assert.equal(result.status, 0, result.stderr || 'no output');
     assert.match(result.stderr, /every expectation held/);
+  });
+
+  test('batches like the console: failures grouped by reason, chips filter the table, retry failed, cancel, remove one device; the printable report', async () => {
+    const pk = 'a1Batches';
+    const names = ['b-01', 'b-02', 'b-03', 'b-04', 'b-05', 'b-06'];
+    const page = await openFleet(pk, 'b-{01..06}', 6);
+    // Three devices fail their download at 30 %.
+    await page.selectOption('[data-testid=fault-kind]', 'download');
+    await page.fill('[data-testid=fault-percent]', '30');
+    for (const dn of ['b-02', 'b-04', 'b-06']) {
+      await page.click(`[data-testid=device-${dn}]`);
+      await page.click('[data-testid=fault-selected]');
+    }
+    await push(page);
+    await until('batch 1 ended', async () => (await page.getAttribute('[data-testid=batch-1]', 'data-done')) === 'true', 60_000);
+    assert.equal(await page.textContent('[data-testid=batch-1] [data-testid=batch-failed]'), '3');
+    assert.equal(await page.textContent('[data-testid=batch-1] [data-testid=batch-succeeded]'), '3');
+    const groups = await page.$$eval('[data-testid=batch-1] [data-testid=batch-failures] > li', (li) => li.map((l) => l.firstChild.textContent));
+    assert.equal(groups.length, 1, groups.join(' | '));
+    assert.match(groups[0], /^3 × -2 /);
+    // The reason is the device's own description, as the observer saw it on the wire.
+    const desc = observed(pk, 'b-02').steps.find((s) => Number(s.step) === -2).desc;
+    assert.equal(groups[0], `3 × -2 ${desc}`);
+    await assertFits(page, 'batch with failures');
+    await page.screenshot({ path: path.join(shots, 'layout-1280x800.png') });
+
+    // The Failed chip shows only the failed devices; clicking it again shows all.
+    const visible = () => page.$$eval('[data-testid^=device-b-]', (rows) => rows.filter((r) => r.style.display !== 'none').map((r) => r.dataset.testid.slice(7)));
+    await page.click('[data-testid=count-failed]');
+    assert.deepEqual(await visible(), ['b-02', 'b-04', 'b-06']);
+    await page.click('[data-testid=count-failed]');
+    assert.deepEqual(await visible(), names);
+
+    // Retry failed: the fault is cleared, the failed three get the same notice as batch 2.
+    await page.selectOption('[data-testid=fault-kind]', 'none');
+    await page.fill('[data-testid=fault-share]', '100');
+    await page.click('[data-testid=fault-share-apply]');
+    await page.click('[data-testid=batch-1] [data-testid=batch-retry]');
+    await until('6 succeeded', async () => (await count_of(page, 'count-succeeded')) === 6, 60_000);
+    assert.match(await page.textContent('[data-testid=batch-2] [data-testid=batch-retry-of]'), /1$/);
+    assert.equal(await page.textContent('[data-testid=batch-2] [data-testid=batch-succeeded]'), '3');
+    // Batch 1 keeps its outcome as it ended; its failed devices are batch 2's now.
+    assert.equal(await page.textContent('[data-testid=batch-1] [data-testid=batch-failed]'), '3');
+    assert.ok(await page.isDisabled('[data-testid=batch-1] [data-testid=batch-retry]'));
+
+    // Cancel: a device that stalls at 20 % is cancelled; a late report does not change that.
+    await page.selectOption('[data-testid=fault-kind]', 'stall');
+    await page.fill('[data-testid=fault-percent]', '20');
+    await page.click('[data-testid=device-b-01]');
+    await page.click('[data-testid=fault-selected]');
+    await page.fill('[data-testid=target]', '3.0.0');
+    await pushTo(page, 'b-01', 'correct');
+    await until('b-01 upgrading', async () => (await page.getAttribute('[data-testid=device-b-01] [data-role=verdict]', 'data-value')) === 'upgrading', 30_000);
+    await page.click('[data-testid=batch-3] [data-testid=batch-cancel]');
+    await until('cancelled', async () => (await count_of(page, 'count-cancelled')) === 1);
+    assert.equal(await page.textContent('[data-testid=batch-3] [data-testid=batch-cancelled]'), '1');
+    assert.ok(await page.isDisabled('[data-testid=batch-3] [data-testid=batch-cancel]'));
+    await page.click('[data-testid=batch-1] [data-testid=batch-failures] summary');
+    await page.locator('[data-testid=batches]').screenshot({ path: path.join(shots, 'batch.png') });
+
+    // One device removed: its row and its job go.
+    await page.click('[data-testid=device-b-06] [data-role=remove]');
+    await until('5 rows', async () => (await page.$$('[data-testid^=device-b-]')).length === 5);
+
+    const [json] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-json]')]);
+    const report = JSON.parse(readFileSync(await json.path(), 'utf8'));
+    assert.deepEqual(report.devices.map((d) => d.deviceName), names.slice(0, 5));
+    assert.deepEqual(report.batches.map((b) => [b.id, b.counts.total, b.retryOf ?? null]), [[1, 6, null], [2, 3, 1], [3, 1, null]]);
+    assert.equal(report.batches[0].failures[0].devices.length, 3);
+    assert.equal(report.batches[0].notice.data.signMethod, 'Md5');
+    const b01 = report.devices.find((d) => d.deviceName === 'b-01');
+    assert.equal(b01.verdict, 'cancelled');
+    assert.equal(b01.fault, 'Stalls @ 20 %');
+    assert.ok(b01.steps.every((s) => new Date(s.at).getTime() === s.atMs));
+
+    const [html] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=export-html]')]);
+    const htmlPath = path.join(mkdtempSync(path.join(os.tmpdir(), 'otalab-report-')), 'report.html');
+    writeFileSync(htmlPath, readFileSync(await html.path()));
+    const text = readFileSync(htmlPath, 'utf8');
+    assert.match(text, /^<!doctype html>/);
+    assert.ok(text.includes(`3 × -2 ${desc.replaceAll('&', '&amp;')}`), 'grouped failures in the report');
+    assert.ok(/<polyline[^>]*points="[\d.]+,[\d.]+ /.test(text), 'the chart is in the report');
+    for (const dn of names.slice(0, 5)) assert.ok(text.includes(`${pk}/${dn}`), dn);
+    const view = await browser.newPage();
+    pages.add(view);
+    await view.goto(`file://${htmlPath}`);
+    assert.equal(await view.textContent('h1'), 'otalab report', 'rendered as a page');
+    assert.equal(await view.$$eval('section.batch', (s) => s.length), 3);
+    assert.equal(await view.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), true, 'the report fits 1280 px');
+    await view.screenshot({ path: path.join(shots, 'report.png'), fullPage: true });
+    assert.deepEqual(page.errors, []);
+  });
+
+  test('input is checked next to its field; the log shows times, QoS, retain and connection events; any message can be published; Chinese throughout', async () => {
+    const pk = 'a1Checked';
+    const page = await openFleet(pk, 'c-{1..2}', 2);
+    // Connection events and message rows with a local time and QoS.
+    const events = await until('connected and subscribed events', async () => {
+      const rows = await page.$$eval('[data-testid=log] tr[data-direction=event]', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+      const mine = rows.filter((r) => r[2] === `${pk}/c-1`);
+      return mine.some((r) => r[3] === 'connected') && mine.some((r) => r[3] === 'subscribed') && mine;
+    });
+    assert.match(events[0][0], /^\d\d:\d\d:\d\d\.\d{3}$/);
+    const out = await page.$$eval('[data-testid=log] tr[data-direction=out]', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const inform = out.find((r) => r[3] === `/ota/device/inform/${pk}/c-1`);
+    assert.equal(inform[4], '1', 'T1 goes at QoS 1');
+
+    // Publishing any message as a device; MQTT.js sees it retained.
+    await page.click('[data-testid=publish] summary');
+    await page.selectOption('[data-testid=publish-device]', { label: `${pk}/c-2` });
+    await page.fill('[data-testid=publish-topic]', `/${pk}/c-2/user/hello`);
+    await page.fill('[data-testid=publish-payload]', '{"hi":1}');
+    await page.selectOption('[data-testid=publish-qos]', '0');
+    await page.check('[data-testid=publish-retain]');
+    await page.click('[data-testid=publish-send]');
+    await until('published', async () => /^Published to/.test(await page.textContent('[data-testid=publish-message]')));
+    const late = await mqtt.connectAsync(sandbox.brokerUrl, { clientId: 'e2e-late', protocolVersion: 4 });
+    const retained = new Promise((resolve) => late.on('message', (topic, payload, packet) => resolve({ topic, payload: payload.toString(), retain: packet.retain })));
+    await late.subscribeAsync(`/${pk}/c-2/user/hello`, { qos: 1 });
+    assert.deepEqual(await retained, { topic: `/${pk}/c-2/user/hello`, payload: '{"hi":1}', retain: true });
+    await late.publishAsync(`/${pk}/c-2/user/hello`, '', { retain: true });
+    await late.endAsync();
+    const row = await page.$$eval('[data-testid=log] tr[data-direction=out]', (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)).find((r) => r[3].endsWith('/user/hello')));
+    assert.deepEqual([row[4], row[5]], ['0', '✓']);
+    await page.fill('[data-testid=publish-topic]', '/a/+/b');
+    await page.click('[data-testid=publish-send]');
+    await until('a wildcard topic refused', async () => /MQTT_INVALID_TOPIC/.test(await page.textContent('[data-testid=publish-message]')));
+
+    // Number fields: out of range or not a number is refused with the range, nothing applied.
+    for (const [field, value, message, range] of [['fault-percent', '150', 'fault-message', '0–100'], ['fault-share', '', 'fault-message', '0–100'],
+      ['cadence', '0', 'settings-error', '1–100'], ['log-limit', '-3', 'log-limit-error', '1–20000']]) {
+      await page.fill(`[data-testid=${field}]`, value);
+      await page.press(`[data-testid=${field}]`, 'Tab');
+      await until(`${field} refused`, async () => (await page.textContent(`[data-testid=${message}]`)).includes(range));
+    }
+    // A target version the wire refuses: said next to it, and the push is refused.
+    await page.fill('[data-testid=target]', '');
+    assert.notEqual(await page.textContent('[data-testid=target-error]'), '');
+    await push(page);
+    await until('push refused', async () => /Target version/.test(await page.textContent('[data-testid=push-message]')));
+    assert.equal(await page.$$eval('[data-testid^=batch-]', (b) => b.length), 0, 'no batch made');
+    await page.fill('[data-testid=target]', '2.0.0');
+
+    // Broker URLs a browser cannot use, and Alibaba Cloud fields, with the client's own rules.
+    await page.selectOption('[data-testid=profile]', 'broker');
+    for (const url of ['mqtt://127.0.0.1:1883', 'javascript:alert(1)', '']) {
+      await page.fill('[data-testid=broker-url]', url);
+      await page.press('[data-testid=broker-url]', 'Tab');
+      await until(`${url || 'empty'} refused`, async () => /MQTT_BAD_URL/.test(await page.textContent('[data-testid=broker-url-error]')));
+    }
+    await page.selectOption('[data-testid=profile]', 'aliyun');
+    await page.fill('[data-testid=aliyun-region]', '');
+    await page.press('[data-testid=aliyun-region]', 'Tab');
+    await until('empty region refused', async () => /INVALID_ENDPOINT/.test(await page.textContent('[data-testid=aliyun-region-error]')));
+    await page.fill('[data-testid=aliyun-keep-alive]', '5');
+    await page.press('[data-testid=aliyun-keep-alive]', 'Tab');
+    await until('keep-alive 5 refused', async () => (await page.textContent('[data-testid=aliyun-keep-alive-error]')).includes('30–1200'));
+    await page.selectOption('[data-testid=profile]', 'sandbox');
+
+    // Imports: the format's own error.
+    await page.click('details:has([data-testid=import-text]) summary');
+    for (const [text, reason] of [['{"productKey":"x"}', /^JSON: expected an array/], ['[{"productKey": "x"', /^JSON: /], ['pk,dn,s,1.0.0,extra', /^CSV line 1: 5 field/]]) {
+      await page.fill('[data-testid=import-text]', text);
+      await page.click('[data-testid=import]');
+      await until(`import of ${text} refused`, async () => reason.test(await page.textContent('[data-testid=import-message]')));
+    }
+    // A 0-byte firmware is refused; an uploaded one joins the firmware list.
+    await page.setInputFiles('[data-testid=firmware-file]', { name: 'empty.bin', mimeType: 'application/octet-stream', buffer: Buffer.alloc(0) });
+    await until('empty firmware refused', async () => /empty \(0 bytes\)/.test(await page.textContent('[data-testid=firmware-message]')));
+    await page.setInputFiles('[data-testid=firmware-file]', { name: 'tiny-fw.bin', mimeType: 'application/octet-stream', buffer: Buffer.from('tiny firmware') });
+    await until('uploaded firmware listed', async () => (await page.$$eval('[data-testid=package] option', (o) => o.map((x) => x.value))).includes('tiny-fw.bin'));
+    await assertFits(page, 'with every error shown');
+
+    // Keyboard: Tab to a row, Enter selects it.
+    await page.focus('[data-testid=device-c-2]');
+    await page.keyboard.press('Enter');
+    assert.equal(await page.getAttribute('[data-testid=device-c-2]', 'aria-selected'), 'true');
+    assert.equal(await page.isDisabled('[data-testid=push-selected]'), false);
+
+    // Chinese: the document language, badges and fault options.
+    await page.click('[data-testid=lang]');
+    assert.equal(await page.getAttribute('html', 'lang'), 'zh-CN');
+    assert.equal(await page.textContent('[data-testid=device-c-1] [data-role=link]'), '在线');
+    assert.equal(await page.textContent('[data-testid=device-c-1] [data-role=verdict]'), '无升级任务');
+    assert.ok((await page.$$eval('[data-testid=fault-kind] option', (o) => o.map((x) => x.textContent))).includes('-2 下载失败'));
+    await page.click('[data-testid=lang]');
+    assert.equal(await page.getAttribute('html', 'lang'), 'en');
+    assert.deepEqual(page.errors, []);
   });
 
   test('the language switches to Chinese and stays switched after a reload', async () => {

@@ -9,7 +9,8 @@ export const CHROMIUM_ARGS = [
   '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync',
 ];
 
-/** A fresh Chromium (its own profile directory). Call `.close()` when done. */
+/** A fresh Chromium (its own profile directory) whose pages are 1280×800, a laptop screen.
+ * Call `.close()` when done. */
 export async function launchChromium() {
   const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
   if (!executablePath) throw new Error('chromium is not installed: run scripts/setup');
@@ -17,6 +18,7 @@ export async function launchChromium() {
   const context = await chromium.launchPersistentContext(userDataDir, {
     executablePath,
     headless: true,
+    viewport: { width: 1280, height: 800 },
     args: CHROMIUM_ARGS,
   });
   return context;

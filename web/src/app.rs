@@ -5,6 +5,7 @@ use std::time::Duration;
 use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
+use crate::components::batches::Batches;
 use crate::components::connection::Connection;
 use crate::components::fleet_table::FleetTable;
 use crate::components::fleet_tools::FleetTools;
@@ -50,8 +51,15 @@ fn discover_sandbox(state: AppState, sim: Simulator, cloud: SandboxCloud) {
         cloud.start(&broker_ws);
         let saved = load::<Vec<StoredDevice>>(FLEET_KEY).unwrap_or_default();
         if !saved.is_empty() && wants_demo() {
+            let count = saved.len();
             sim.add_devices(from_stored(saved));
             sim.connect_all();
+            // Said once, so that nothing vanishes without a word.
+            state.notice_line.set(format!(
+                "{} {count} · {}",
+                state.t("restored"),
+                state.t("restored_detail")
+            ));
         } else if state.profile.get_untracked() == Profile::Sandbox && wants_demo() {
             sim.add_devices(
                 DEMO_DEVICES
@@ -75,7 +83,9 @@ fn sample(state: AppState) {
     let _ = set_interval_with_handle(
         move || {
             let c = state.devices.with_untracked(|rows| {
-                crate::state::report::Summary::of(rows.iter().map(|r| r.verdict.get_untracked()))
+                crate::state::report::Summary::of(
+                    rows.iter().filter_map(|r| r.verdict.get_untracked()),
+                )
             });
             let active = c.upgrading + c.succeeded + c.failed > 0;
             if active {
@@ -110,20 +120,21 @@ pub fn App() -> impl IntoView {
     view! {
         <Header />
         <main class="layout">
-            <aside>
-                <Connection />
-                <FleetTools />
-                <Platform />
-                <ScenarioPanel />
-                <Injection />
-                <ReportExport />
-            </aside>
             <div class="content">
+                <Platform />
                 <Summary />
                 <FleetTable />
+                <Batches />
                 <NoticeDetail />
                 <Log />
             </div>
+            <aside>
+                <FleetTools />
+                <Injection />
+                <ReportExport />
+                <ScenarioPanel />
+                <Connection />
+            </aside>
         </main>
     }
 }

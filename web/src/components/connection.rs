@@ -1,16 +1,69 @@
-//! The connection profile: local sandbox, Alibaba Cloud IoT, or any broker.
+//! The connection profile: local sandbox, Alibaba Cloud IoT, or any broker. Every field is
+//! checked with the rules the connection itself applies (the protocol core's endpoint and
+//! sign-method parsers, the client's URL and keep-alive rules); a bad value is shown next to
+//! its field and not applied.
 
 use leptos::prelude::*;
+use otalab_browser::ClientOptions;
+use otalab_protocol::{Endpoint, MqttSignMethod};
 
+use crate::components::number_in;
 use crate::sim::use_simulator;
-
 use crate::state::{AppState, Profile};
+
+/// A text field of the profile: `check` turns the typed text into the profile's new value or
+/// says what is wrong (shown under the field, in `testid`-error).
+fn checked_text(
+    state: AppState,
+    label: &'static str,
+    testid: &'static str,
+    get: fn(&Profile) -> Option<String>,
+    check: fn(&AppState, &str) -> Result<String, String>,
+    set: fn(&mut Profile, String),
+) -> impl IntoView {
+    let error = RwSignal::new(String::new());
+    view! {
+        <label>{move || state.t(label)}
+            <input type="text" data-testid=testid aria-invalid=move || (!error.get().is_empty()).to_string()
+                prop:value=move || state.profile.with(get).unwrap_or_default()
+                on:change=move |ev| match check(&state, &event_target_value(&ev)) {
+                    Ok(value) => { error.set(String::new()); state.profile.update(|p| set(p, value)); state.persist(); }
+                    Err(e) => error.set(e),
+                } /></label>
+        <p class="field-error" role="alert" data-testid=format!("{testid}-error")>{move || error.get()}</p>
+    }
+}
+
+fn check_region(_: &AppState, text: &str) -> Result<String, String> {
+    let text = text.trim();
+    Endpoint::region(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("{}: {e}", e.code()))
+}
+
+fn check_instance(_: &AppState, text: &str) -> Result<String, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(String::new());
+    }
+    Endpoint::instance(text)
+        .map(|_| text.to_owned())
+        .map_err(|e| format!("{}: {e}", e.code()))
+}
+
+fn check_url(_: &AppState, text: &str) -> Result<String, String> {
+    let text = text.trim();
+    ClientOptions::check_url(text)
+        .map(|()| text.to_owned())
+        .map_err(|e| format!("{}: {e}", e.code()))
+}
 
 /// The profile editor.
 #[component]
 pub fn Connection() -> impl IntoView {
     let state = expect_context::<AppState>();
     let sim = use_simulator();
+    let keep_alive_error = RwSignal::new(String::new());
     let kind = move || match state.profile.get() {
         Profile::Sandbox => "sandbox",
         Profile::Aliyun { .. } => "aliyun",
@@ -35,13 +88,6 @@ pub fn Connection() -> impl IntoView {
         state.profile.set(profile);
         state.persist();
     };
-    let text = move |get: fn(&Profile) -> Option<String>, set: fn(&mut Profile, String)| {
-        view! {
-            <input type="text"
-                prop:value=move || state.profile.with(get).unwrap_or_default()
-                on:change=move |ev| { state.profile.update(|p| set(p, event_target_value(&ev))); state.persist(); } />
-        }
-    };
     view! {
         <section class="card" data-testid="connection">
             <h2>{move || state.t("connection")}</h2>
@@ -54,45 +100,64 @@ pub fn Connection() -> impl IntoView {
             </label>
             <Show when=move || kind() == "sandbox">
                 <p class="hint">{move || state.sandbox.get().map_or_else(
-                    || "no sandbox: start the page with scripts/run".to_string(),
+                    || state.t("no_sandbox").to_string(),
                     |s| s.broker_ws)}</p>
             </Show>
             <Show when=move || kind() == "aliyun">
-                <label>{move || state.t("region")}
-                    {text(|p| match p { Profile::Aliyun { region, .. } => Some(region.clone()), _ => None },
-                          |p, v| if let Profile::Aliyun { region, .. } = p { *region = v })}</label>
-                <label>{move || state.t("instance")}
-                    {text(|p| match p { Profile::Aliyun { instance_id, .. } => Some(instance_id.clone()), _ => None },
-                          |p, v| if let Profile::Aliyun { instance_id, .. } = p { *instance_id = v })}</label>
+                {checked_text(state, "region", "aliyun-region",
+                    |p| match p { Profile::Aliyun { region, .. } => Some(region.clone()), _ => None },
+                    check_region,
+                    |p, v| if let Profile::Aliyun { region, .. } = p { *region = v })}
+                {checked_text(state, "instance", "aliyun-instance",
+                    |p| match p { Profile::Aliyun { instance_id, .. } => Some(instance_id.clone()), _ => None },
+                    check_instance,
+                    |p, v| if let Profile::Aliyun { instance_id, .. } = p { *instance_id = v })}
                 <label>{move || state.t("sign_method")}
-                    {text(|p| match p { Profile::Aliyun { sign_method, .. } => Some(sign_method.clone()), _ => None },
-                          |p, v| if let Profile::Aliyun { sign_method, .. } = p { *sign_method = v })}</label>
-                <label>"keep-alive (30..1200 s)"
-                    <input type="number" min="30" max="1200"
-                        prop:value=move || match state.profile.get() { Profile::Aliyun { keep_alive, .. } => keep_alive.to_string(), _ => String::new() }
+                    <select data-testid="aliyun-sign-method"
+                        prop:value=move || match state.profile.get() { Profile::Aliyun { sign_method, .. } => sign_method, _ => String::new() }
                         on:change=move |ev| {
-                            if let Ok(v) = event_target_value(&ev).parse::<u16>() {
-                                state.profile.update(|p| if let Profile::Aliyun { keep_alive, .. } = p { *keep_alive = v });
+                            let v = event_target_value(&ev);
+                            if MqttSignMethod::parse(&v).is_ok() {
+                                state.profile.update(|p| if let Profile::Aliyun { sign_method, .. } = p { *sign_method = v });
                                 state.persist();
                             }
+                        }>
+                        <option value="hmacsha256">"hmacsha256"</option>
+                        <option value="hmacsha1">"hmacsha1"</option>
+                        <option value="hmacmd5">"hmacmd5"</option>
+                    </select></label>
+                <label>{move || state.t("keep_alive")}
+                    <input type="number" min="30" max="1200" data-testid="aliyun-keep-alive"
+                        aria-invalid=move || (!keep_alive_error.get().is_empty()).to_string()
+                        prop:value=move || match state.profile.get() { Profile::Aliyun { keep_alive, .. } => keep_alive.to_string(), _ => String::new() }
+                        on:change=move |ev| match number_in(&state, &event_target_value(&ev), 30, 1200) {
+                            Ok(v) => {
+                                keep_alive_error.set(String::new());
+                                state.profile.update(|p| if let Profile::Aliyun { keep_alive, .. } = p { *keep_alive = v as u16 });
+                                state.persist();
+                            }
+                            Err(e) => keep_alive_error.set(e),
                         } /></label>
-                <label><input type="checkbox"
+                <p class="field-error" role="alert" data-testid="aliyun-keep-alive-error">{move || keep_alive_error.get()}</p>
+                <label class="check"><input type="checkbox"
                     prop:checked=move || matches!(state.profile.get(), Profile::Aliyun { tls: true, .. })
                     on:change=move |ev| { let on = event_target_checked(&ev); state.profile.update(|p| if let Profile::Aliyun { tls, .. } = p { *tls = on }); state.persist(); } />
                     {move || state.t("tls")}</label>
             </Show>
             <Show when=move || kind() == "broker">
-                <label>{move || state.t("url")}
-                    {text(|p| match p { Profile::Broker { url, .. } => Some(url.clone()), _ => None },
-                          |p, v| if let Profile::Broker { url, .. } = p { *url = v })}</label>
-                <label>{move || state.t("username")}
-                    {text(|p| match p { Profile::Broker { username, .. } => Some(username.clone()), _ => None },
-                          |p, v| if let Profile::Broker { username, .. } = p { *username = v })}</label>
+                {checked_text(state, "url", "broker-url",
+                    |p| match p { Profile::Broker { url, .. } => Some(url.clone()), _ => None },
+                    check_url,
+                    |p, v| if let Profile::Broker { url, .. } = p { *url = v })}
+                {checked_text(state, "username", "broker-username",
+                    |p| match p { Profile::Broker { username, .. } => Some(username.clone()), _ => None },
+                    |_, v| Ok(v.to_owned()),
+                    |p, v| if let Profile::Broker { username, .. } = p { *username = v })}
                 <label>{move || state.t("password")}
                     <input type="password" data-testid="broker-password"
                         on:change=move |ev| { let v = event_target_value(&ev); state.profile.update(|p| if let Profile::Broker { password, .. } = p { *password = v }); state.persist(); } /></label>
             </Show>
-            <label><input type="checkbox"
+            <label class="check"><input type="checkbox"
                 prop:checked=move || state.settings.get().remember_secrets
                 on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.remember_secrets = on); state.persist(); sim.persist_fleet(); } />
                 {move || state.t("remember_secrets")}</label>

@@ -1,21 +1,67 @@
-//! The fleet table: one row per device with link state, phase, progress bar and verdict.
+//! The fleet table: one row per device with link state, phase, progress bar and verdict,
+//! filtered by the summary chip. Rows are selectable by mouse or keyboard (Tab, then Enter or
+//! Space).
 
 use leptos::prelude::*;
+use otalab_sim::Fault;
 
+use crate::components::summary::matches;
+use crate::sim::cloud::use_cloud;
 use crate::sim::use_simulator;
-use crate::state::{AppState, DeviceRow};
+use crate::state::{AppState, DeviceRow, Lang, t};
 
-fn fault_label(fault: &otalab_sim::Fault) -> String {
-    use otalab_sim::Fault;
+/// The injected fault in words (the report and the table), in `lang`.
+pub fn fault_text(lang: Lang, fault: &Fault) -> String {
+    let kind = |key: &'static str| t(lang, key);
     match fault {
         Fault::None => String::new(),
         Fault::Fail {
             failure,
             at_percent,
-        } => format!("{failure:?}@{at_percent}%"),
-        Fault::WrongVersion { version } => format!("version {version}"),
-        Fault::Stall { at_percent } => format!("stall@{at_percent}%"),
-        Fault::Offline { at_percent, for_ms } => format!("offline@{at_percent}% {for_ms}ms"),
+        } => {
+            let key = match failure {
+                otalab_sim::FailureKind::Download => "fault.download",
+                otalab_sim::FailureKind::Verify => "fault.verify",
+                otalab_sim::FailureKind::Flash => "fault.flash",
+                otalab_sim::FailureKind::Upgrade => "fault.upgrade",
+            };
+            format!("{} @ {at_percent} %", kind(key))
+        }
+        Fault::WrongVersion { version } => format!("{} {version}", kind("fault.wrong_version")),
+        Fault::Stall { at_percent } => format!("{} @ {at_percent} %", kind("fault.stall")),
+        Fault::Offline { at_percent, for_ms } => format!(
+            "{} @ {at_percent} % ({} s)",
+            kind("fault.offline_for"),
+            for_ms / 1000
+        ),
+    }
+}
+
+/// The translation key of a link state ("idle" there means "never connected").
+fn link_key(name: &str) -> &'static str {
+    match name {
+        "connecting" => "link.connecting",
+        "online" => "link.online",
+        "reconnecting" => "link.reconnecting",
+        "offline" => "link.offline",
+        "rebooting" => "link.rebooting",
+        "error" => "link.error",
+        _ => "link.idle",
+    }
+}
+
+/// The translation key of a phase ("idle" there means "no upgrade under way").
+fn phase_key(name: &str) -> &'static str {
+    match name {
+        "notified" => "phase.notified",
+        "downloading" => "phase.downloading",
+        "flashing" => "phase.flashing",
+        "rebooting" => "phase.rebooting",
+        "upgraded" => "phase.upgraded",
+        "failed" => "phase.failed",
+        "stalled" => "phase.stalled",
+        "offline" => "phase.offline",
+        _ => "phase.idle",
     }
 }
 
@@ -24,33 +70,45 @@ fn fault_label(fault: &otalab_sim::Fault) -> String {
 fn Row(row: DeviceRow) -> impl IntoView {
     let state = expect_context::<AppState>();
     let sim = use_simulator();
+    let cloud = use_cloud();
     let status = row.status;
     let id = row.id;
     let (pk, dn) = row.name.get_value();
     let testid = format!("device-{dn}");
+    let full = format!("{pk}/{dn}");
     let percent = move || status.with(|s| s.percent.unwrap_or(0));
+    let select = move || state.selected.set(Some(id));
+    let verdict_name = move || row.verdict.get().map_or("none", |v| v.name());
     view! {
-        <tr data-testid=testid
+        <tr data-testid=testid tabindex="0" aria-selected=move || (state.selected.get() == Some(id)).to_string()
             class:selected=move || state.selected.get() == Some(id)
-            on:click=move |_| state.selected.set(Some(id))>
-            <td class="name"><span class="pk">{pk}</span>"/"<b>{dn}</b></td>
+            style:display=move || if matches(state.filter.get(), &row) { "" } else { "none" }
+            on:click=move |_| select()
+            on:keydown=move |ev: leptos::ev::KeyboardEvent| {
+                if ev.key() == "Enter" || ev.key() == " " { ev.prevent_default(); select() }
+            }>
+            <td class="name" title=full.clone()><span class="pk">{pk}</span>"/"<b>{dn}</b></td>
             <td><span class=move || format!("badge link-{}", status.with(|s| s.link.name()))
                 title=move || status.with(|s| s.link_error.clone().unwrap_or_default())
-                data-role="link">{move || status.with(|s| s.link.name())}</span></td>
+                data-role="link" data-value=move || status.with(|s| s.link.name())>{move || state.t(link_key(status.with(|s| s.link.name())))}</span></td>
             <td data-role="version">{move || status.with(|s| s.versions.iter().map(|(m, v)| if m == "default" { v.clone() } else { format!("{m}:{v}") }).collect::<Vec<_>>().join(" "))}</td>
-            <td><span class=move || format!("badge phase-{}", status.with(|s| s.phase.name()))
-                data-role="phase">{move || status.with(|s| s.phase.name())}</span>
+            <td class="phase"><span class=move || format!("badge phase-{}", status.with(|s| s.phase.name()))
+                data-role="phase" data-value=move || status.with(|s| s.phase.name())>{move || state.t(phase_key(status.with(|s| s.phase.name())))}</span>
                 <span class="err" data-role="failure">{move || status.with(|s| s.failure.as_ref().map(|(c, d)| format!(" {c} {d}")).unwrap_or_default())}</span>
-                <span class="err">{move || status.with(|s| s.error.clone().unwrap_or_default())}</span></td>
-            <td class="progress"><div class="bar"><div class="fill" style:width=move || format!("{}%", percent())></div></div>
+                <span class="err" data-role="error">{move || status.with(|s| s.error.clone().unwrap_or_default())}</span></td>
+            <td class="progress" title=move || state.t("progress_hint")><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=move || percent().to_string()><div class="fill" style:width=move || format!("{}%", percent())></div></div>
                 <span data-role="percent">{move || status.with(|s| s.percent.map(|p| format!("{p}%")).unwrap_or_default())}</span></td>
-            <td><span class=move || format!("badge verdict-{}", row.verdict.get().name()) data-role="verdict">{move || state.t(row.verdict.get().name())}</span></td>
-            <td class="fault">{move || status.with(|s| s.fault.as_ref().map(fault_label).unwrap_or_default())}</td>
+            <td><span class=move || format!("badge verdict-{}", verdict_name()) data-role="verdict" data-value=verdict_name>
+                {move || state.t(row.verdict.get().map_or("no_job", |v| v.name()))}</span></td>
+            <td class="fault">{move || { let lang = state.lang.get(); status.with(|s| s.fault.as_ref().map(|f| fault_text(lang, f)).unwrap_or_default()) }}</td>
             <td class="actions">
-                <button data-role="connect" on:click=move |ev| { ev.stop_propagation(); sim.connect(id) }>{move || state.t("on")}</button>
-                <button data-role="disconnect" on:click=move |ev| { ev.stop_propagation(); sim.disconnect(id) }>{move || state.t("off")}</button>
-                <button data-role="start" on:click=move |ev| { ev.stop_propagation(); sim.start(id) }>{move || state.t("start")}</button>
-                <button data-role="check" on:click=move |ev| { ev.stop_propagation(); sim.check_update(id) }>{move || state.t("check_update")}</button>
+                <button data-role="connect" title=move || state.t("on") on:click=move |ev| { ev.stop_propagation(); sim.connect(id) }>{move || state.t("on")}</button>
+                <button data-role="disconnect" title=move || state.t("off") on:click=move |ev| { ev.stop_propagation(); sim.disconnect(id) }>{move || state.t("off")}</button>
+                <button data-role="start" title=move || state.t("start_hint") on:click=move |ev| { ev.stop_propagation(); sim.start(id) }>{move || state.t("start")}</button>
+                <button data-role="check" title=move || state.t("check_hint") on:click=move |ev| { ev.stop_propagation(); sim.check_update(id) }>{move || state.t("check_update")}</button>
+                <button data-role="remove" class="danger" aria-label=move || format!("{} {}", state.t("remove"), full)
+                    on:click=move |ev| { ev.stop_propagation(); if let Some(key) = sim.remove(id) { cloud.forget(&[key]); } }>"✕"</button>
             </td>
         </tr>
     }
@@ -60,20 +118,28 @@ fn Row(row: DeviceRow) -> impl IntoView {
 #[component]
 pub fn FleetTable() -> impl IntoView {
     let state = expect_context::<AppState>();
+    let shown = move || {
+        let filter = state.filter.get();
+        state
+            .devices
+            .with(|rows| rows.iter().filter(|r| matches(filter, r)).count())
+    };
     view! {
         <section class="card wide">
-            <h2>{move || state.t("fleet")}" ("{move || state.devices.with(Vec::len)}")"</h2>
+            <h2>{move || state.t("fleet")}" ("{shown}" / "{move || state.devices.with(Vec::len)}")"</h2>
+            <div class="table-wrap">
             <table class="fleet" data-testid="fleet">
                 <thead><tr>
                     <th>{move || state.t("device")}</th><th>{move || state.t("state")}</th>
                     <th>{move || state.t("version")}</th><th>{move || state.t("phase")}</th>
-                    <th>{move || state.t("progress")}</th><th>{move || state.t("verdict")}</th>
+                    <th title=move || state.t("progress_hint")>{move || state.t("progress")}</th><th>{move || state.t("verdict")}</th>
                     <th>{move || state.t("fault")}</th><th>{move || state.t("actions")}</th>
                 </tr></thead>
                 <tbody>
                     <For each=move || state.devices.get() key=|row| row.id children=move |row| view! { <Row row=row /> } />
                 </tbody>
             </table>
+            </div>
         </section>
     }
 }

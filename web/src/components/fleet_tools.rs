@@ -2,7 +2,9 @@
 
 use leptos::prelude::*;
 
-use crate::components::save_file;
+use crate::components::FormMessage;
+
+use crate::components::{number_in, save_file};
 use crate::sim::cloud::use_cloud;
 use crate::sim::use_simulator;
 use crate::state::AppState;
@@ -22,6 +24,11 @@ pub fn FleetTools() -> impl IntoView {
     let secret = RwSignal::new(String::new());
     let version = RwSignal::new("1.0.0".to_string());
     let import_text = RwSignal::new(String::new());
+    // Messages next to the form they are about (cleared when the form changes).
+    let add_message = RwSignal::new((false, String::new()));
+    let import_message = RwSignal::new((false, String::new()));
+    let settings_message = RwSignal::new(String::new());
+    let confirm_remove = RwSignal::new(false);
     let add = move |_| {
         let existing = state.devices.with_untracked(Vec::len);
         match expand_template(
@@ -40,59 +47,92 @@ pub fn FleetTools() -> impl IntoView {
                     .collect();
                 // Nothing is added unless every device is valid.
                 if let Some(error) = specs.iter().find_map(|s| check(s).err()) {
-                    state.notice_line.set(error);
+                    add_message.set((true, error));
                     return;
                 }
                 let count = specs.len();
                 sim.add_devices(specs);
-                state.notice_line.set(format!("+{count}"));
+                add_message.set((false, format!("{} {count}", state.t("added"))));
             }
-            Err(error) => state.notice_line.set(error),
+            Err(error) => add_message.set((true, format!("{}: {error}", state.t("name_template")))),
         }
     };
     let do_import = move |_| match import(&import_text.get_untracked()) {
         Ok(specs) => {
+            let room = MAX_DEVICES.saturating_sub(state.devices.with_untracked(Vec::len));
+            if specs.len() > room {
+                import_message.set((
+                    true,
+                    format!("{} {} > {room}", state.t("too_many"), specs.len()),
+                ));
+                return;
+            }
             let count = specs.len();
             sim.add_devices(specs);
-            state.notice_line.set(format!("+{count}"));
+            import_message.set((false, format!("{} {count}", state.t("added"))));
         }
-        Err(error) => state.notice_line.set(error),
+        Err(error) => import_message.set((true, error)),
     };
-    let setting = move |get: fn(&crate::state::Settings) -> u64,
+    let setting = move |testid: &'static str,
+                        min: u64,
+                        max: u64,
+                        get: fn(&crate::state::Settings) -> u64,
                         set: fn(&mut crate::state::Settings, u64)| {
-        view! { <input type="number" min="0"
+        view! { <input type="number" min=min max=max data-testid=testid
         prop:value=move || state.settings.with(get).to_string()
-        on:change=move |ev| { if let Ok(v) = event_target_value(&ev).parse() { state.settings.update(|s| set(s, v)); state.persist(); } } /> }
+        on:change=move |ev| match number_in(&state, &event_target_value(&ev), min, max) {
+            Ok(v) => { settings_message.set(String::new()); state.settings.update(|s| set(s, v)); state.persist(); }
+            Err(e) => settings_message.set(e),
+        } /> }
     };
+    let clear = move || add_message.set((false, String::new()));
     view! {
         <section class="card">
             <h2>{move || state.t("add_devices")}</h2>
-            <label>{move || state.t("product_key")}<input data-testid="pk" prop:value=pk on:input=move |ev| pk.set(event_target_value(&ev)) /></label>
-            <label>{move || state.t("name_template")}<input data-testid="template" prop:value=template on:input=move |ev| template.set(event_target_value(&ev)) /></label>
+            <label>{move || state.t("product_key")}<input data-testid="pk" prop:value=pk on:input=move |ev| { pk.set(event_target_value(&ev)); clear() } /></label>
+            <label>{move || state.t("name_template")}<input data-testid="template" prop:value=template title=move || state.t("template_hint")
+                on:input=move |ev| { template.set(event_target_value(&ev)); clear() } /></label>
             <label>{move || state.t("secret")}<input type="password" prop:value=secret on:input=move |ev| secret.set(event_target_value(&ev)) /></label>
-            <label>{move || state.t("version")}<input data-testid="version" prop:value=version on:input=move |ev| version.set(event_target_value(&ev)) /></label>
+            <label>{move || state.t("version")}<input data-testid="version" prop:value=version on:input=move |ev| { version.set(event_target_value(&ev)); clear() } /></label>
             <button data-testid="add" on:click=add>{move || state.t("add")}</button>
+            <FormMessage message=add_message testid="add-message" />
             <details>
                 <summary>{move || state.t("import")}" (devices.conf / CSV / JSON)"</summary>
-                <textarea data-testid="import-text" rows="5" prop:value=import_text on:input=move |ev| import_text.set(event_target_value(&ev))></textarea>
+                <label>{move || state.t("import_text")}
+                <textarea data-testid="import-text" rows="5" prop:value=import_text
+                    on:input=move |ev| { import_text.set(event_target_value(&ev)); import_message.set((false, String::new())) }></textarea></label>
                 <button data-testid="import" on:click=do_import>{move || state.t("import")}</button>
+                <FormMessage message=import_message testid="import-message" />
             </details>
             <div class="row">
                 <button data-testid="connect-all" on:click=move |_| sim.connect_all()>{move || state.t("connect_all")}</button>
                 <button on:click=move |_| sim.disconnect_all()>{move || state.t("disconnect_all")}</button>
-                <button data-testid="remove-all" on:click=move |_| {
-                    // Removed devices' upgrade jobs end with them: names added again start clean.
-                    let removed = sim.remove_all();
-                    cloud.forget(&removed);
-                    // The chart's history was of the removed fleet.
-                    state.samples.set(Vec::new());
-                }>{move || state.t("remove_all")}</button>
                 <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim.specs()))>{move || state.t("export_fleet")}</button>
+                <Show when=move || !confirm_remove.get()>
+                    <button data-testid="remove-all" class="danger" disabled=move || state.devices.with(Vec::is_empty)
+                        on:click=move |_| confirm_remove.set(true)>{move || state.t("remove_all")}</button>
+                </Show>
             </div>
+            <Show when=move || confirm_remove.get()>
+                <div class="confirm" role="alertdialog" data-testid="remove-all-confirm">
+                    <span>{move || format!("{} ({})", state.t("confirm_remove_all"), state.devices.with(Vec::len))}</span>
+                    <button class="danger" data-testid="remove-all-yes" on:click=move |_| {
+                        confirm_remove.set(false);
+                        // Removed devices' upgrade jobs end with them: names added again start clean.
+                        let removed = sim.remove_all();
+                        cloud.forget(&removed);
+                        // The chart's history was of the removed fleet.
+                        state.samples.set(Vec::new());
+                        add_message.set((false, format!("{} {}", state.t("removed"), removed.len())));
+                    }>{move || state.t("yes")}</button>
+                    <button data-testid="remove-all-no" on:click=move |_| confirm_remove.set(false)>{move || state.t("no")}</button>
+                </div>
+            </Show>
             <h2>{move || state.t("settings")}</h2>
-            <label>{move || state.t("cadence")}{setting(|s| u64::from(s.cadence_percent), |s, v| s.cadence_percent = v.clamp(1, 100) as u8)}</label>
-            <label>{move || state.t("flash_ms")}{setting(|s| s.flash_ms, |s, v| s.flash_ms = v)}</label>
-            <label><input type="checkbox" prop:checked=move || state.settings.get().auto_upgrade
+            <label>{move || state.t("cadence")}{setting("cadence", 1, 100, |s| u64::from(s.cadence_percent), |s, v| s.cadence_percent = v as u8)}</label>
+            <label>{move || state.t("flash_ms")}{setting("flash-ms", 0, 600_000, |s| s.flash_ms, |s, v| s.flash_ms = v)}</label>
+            <p class="field-error" role="alert" data-testid="settings-error">{move || settings_message.get()}</p>
+            <label class="check"><input type="checkbox" prop:checked=move || state.settings.get().auto_upgrade
                 on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.auto_upgrade = on); state.persist(); } />
                 {move || state.t("auto_upgrade")}</label>
         </section>

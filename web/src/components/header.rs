@@ -8,6 +8,19 @@ use crate::state::{AppState, Lang};
 #[component]
 pub fn Header() -> impl IntoView {
     let state = expect_context::<AppState>();
+    // The document says which language it is in (screen readers, spell checkers, fonts).
+    Effect::new(move |_| {
+        let lang = match state.lang.get() {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        };
+        if let Some(root) = web_sys::window()
+            .and_then(|w| w.document())
+            .and_then(|d| d.document_element())
+        {
+            let _ = root.set_attribute("lang", lang);
+        }
+    });
     let toggle = move |_| {
         state
             .lang

@@ -1,9 +1,13 @@
 //! Failure injection for the selected device or a share of the fleet, and manual reports.
 
 use leptos::prelude::*;
+
+use crate::components::FormMessage;
 use otalab_protocol::Step;
 use otalab_sim::{FailureKind, Fault};
 
+use crate::components::fleet_table::fault_text;
+use crate::components::number_in;
 use crate::sim::use_simulator;
 use crate::state::AppState;
 
@@ -19,6 +23,9 @@ pub fn Injection() -> impl IntoView {
     let throttle = RwSignal::new(0u32);
     let step = RwSignal::new("50".to_string());
     let desc = RwSignal::new(String::new());
+    // Messages next to this panel: (is an error, text).
+    let message = RwSignal::new((false, String::new()));
+    let manual_message = RwSignal::new((false, String::new()));
     let fault = move || {
         let at_percent = percent.get_untracked().min(100);
         match kind.get_untracked().as_str() {
@@ -49,9 +56,14 @@ pub fn Injection() -> impl IntoView {
             _ => Fault::None,
         }
     };
+    let describe = move |f: Fault| match f {
+        Fault::None => state.t("fault.none").to_owned(),
+        other => fault_text(state.lang.get_untracked(), &other),
+    };
     let apply_selected = move |_| {
         if let Some(id) = state.selected.get_untracked() {
             sim.set_fault(&[id], &fault(), throttle.get_untracked());
+            message.set((false, format!("1 × {}", describe(fault()))));
         }
     };
     let apply_share = move |_| {
@@ -67,52 +79,68 @@ pub fn Injection() -> impl IntoView {
         keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
         let chosen: Vec<u32> = keyed.into_iter().take(wanted).map(|(_, id)| id).collect();
         sim.set_fault(&chosen, &fault(), throttle.get_untracked());
-        state
-            .notice_line
-            .set(format!("{} × {:?}", chosen.len(), fault()));
+        message.set((false, format!("{} × {}", chosen.len(), describe(fault()))));
     };
     let send_manual = move |_| {
         let Some(id) = state.selected.get_untracked() else {
             return;
         };
         match Step::parse(&step.get_untracked()) {
-            Ok(s) => sim.manual(id, s, &desc.get_untracked()),
-            Err(e) => state.notice_line.set(e.to_string()),
+            Ok(s) => {
+                sim.manual(id, s, &desc.get_untracked());
+                manual_message.set((false, format!("{} {}", state.t("sent"), s.value())));
+            }
+            Err(e) => manual_message.set((true, format!("{}: {e}", e.code()))),
         }
     };
     let options = [
-        ("none", "none"),
-        ("download", "-2 download"),
-        ("verify", "-3 verify"),
-        ("flash", "-4 flash"),
-        ("upgrade", "-1 upgrade"),
-        ("wrong_version", "wrong version"),
-        ("stall", "stall"),
-        ("offline", "offline"),
+        ("none", "fault.none"),
+        ("download", "fault.download"),
+        ("verify", "fault.verify"),
+        ("flash", "fault.flash"),
+        ("upgrade", "fault.upgrade"),
+        ("wrong_version", "fault.wrong_version"),
+        ("stall", "fault.stall"),
+        ("offline", "fault.offline"),
     ];
+    let checked = move |text: String, min: u64, max: u64, set: &dyn Fn(u64)| match number_in(
+        &state, &text, min, max,
+    ) {
+        Ok(v) => {
+            set(v);
+            message.set((false, String::new()));
+        }
+        Err(e) => message.set((true, e)),
+    };
     view! {
         <section class="card">
             <h2>{move || state.t("fault")}</h2>
+            <label>{move || state.t("fault_kind")}
             <select data-testid="fault-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
-                {options.into_iter().map(|(v, label)| view! { <option value=v>{label}</option> }).collect_view()}
-            </select>
-            <label>"%"<input type="number" min="0" max="100" data-testid="fault-percent" prop:value=move || percent.get().to_string()
-                on:change=move |ev| percent.set(event_target_value(&ev).parse().unwrap_or(50)) /></label>
-            <label>{move || state.t("version")}<input prop:value=version on:input=move |ev| version.set(event_target_value(&ev)) /></label>
-            <label>"B/s"<input type="number" min="0" data-testid="throttle" prop:value=move || throttle.get().to_string()
-                on:change=move |ev| throttle.set(event_target_value(&ev).parse().unwrap_or(0)) /></label>
-            <div class="row">
-                <button data-testid="fault-selected" on:click=apply_selected>{move || state.t("apply")}" ▸ "{move || state.t("device")}</button>
-                <label>{move || state.t("share")}<input type="number" min="0" max="100" data-testid="fault-share" prop:value=move || share.get().to_string()
-                    on:change=move |ev| share.set(event_target_value(&ev).parse().unwrap_or(100)) /></label>
-                <button data-testid="fault-share-apply" on:click=apply_share>{move || state.t("apply")}</button>
+                {options.into_iter().map(|(v, key)| view! { <option value=v>{move || state.t(key)}</option> }).collect_view()}
+            </select></label>
+            <div class="form-grid">
+            <label>{move || state.t("at_percent")}<input type="number" min="0" max="100" data-testid="fault-percent" prop:value=move || percent.get().to_string()
+                on:change=move |ev| checked(event_target_value(&ev), 0, 100, &|v| percent.set(v as u8)) /></label>
+            <label>{move || state.t("wrong_version")}<input data-testid="fault-version" prop:value=version on:input=move |ev| version.set(event_target_value(&ev)) /></label>
+            <label>{move || state.t("throttle")}<input type="number" min="0" data-testid="throttle" prop:value=move || throttle.get().to_string()
+                on:change=move |ev| checked(event_target_value(&ev), 0, 1_000_000_000, &|v| throttle.set(v as u32)) /></label>
+            <label>{move || state.t("share")}<input type="number" min="0" max="100" data-testid="fault-share" prop:value=move || share.get().to_string()
+                on:change=move |ev| checked(event_target_value(&ev), 0, 100, &|v| share.set(v as u8)) /></label>
             </div>
+            <div class="row">
+                <button data-testid="fault-selected" disabled=move || state.selected.get().is_none()
+                    title=move || state.t("select_first") on:click=apply_selected>{move || state.t("to_selected_device")}</button>
+                <button data-testid="fault-share-apply" disabled=move || state.devices.with(Vec::is_empty) on:click=apply_share>{move || state.t("to_share")}</button>
+            </div>
+            <FormMessage message=message testid="fault-message" />
             <h2>{move || state.t("manual")}</h2>
             <div class="row">
-                <input data-testid="manual-step" size="4" prop:value=step on:input=move |ev| step.set(event_target_value(&ev)) />
-                <input data-testid="manual-desc" prop:value=desc on:input=move |ev| desc.set(event_target_value(&ev)) />
-                <button data-testid="manual-send" on:click=send_manual>{move || state.t("send")}</button>
+                <label>{move || state.t("manual_step")}<input data-testid="manual-step" size="4" prop:value=step on:input=move |ev| step.set(event_target_value(&ev)) /></label>
+                <label>{move || state.t("manual_desc")}<input data-testid="manual-desc" prop:value=desc on:input=move |ev| desc.set(event_target_value(&ev)) /></label>
+                <button data-testid="manual-send" disabled=move || state.selected.get().is_none() on:click=send_manual>{move || state.t("send")}</button>
             </div>
+            <FormMessage message=manual_message testid="manual-message" />
         </section>
     }
 }

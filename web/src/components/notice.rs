@@ -56,7 +56,7 @@ pub fn NoticeDetail() -> impl IntoView {
             })}
             <ol class="history" data-testid="history">
                 {move || row().map(|r| r.status.with(|s| s.history.iter().map(|h| view! {
-                    <li>{format!("{} ms · {} · ", h.at_ms, h.step)}<span>{h.desc.clone()}</span></li>
+                    <li><time title=otalab_sim::report::iso_time(h.at_ms)>{crate::state::clock_time(h.at_ms)}</time>{format!(" · {} · ", h.step)}<span>{h.desc.clone()}</span></li>
                 }).collect_view()))}
             </ol>
         </section>

@@ -3,7 +3,9 @@
 //! notice to the devices, signed with MD5 or SHA-256, delivered over HTTP or over MQTT.
 
 use leptos::prelude::*;
-use otalab_protocol::{FileDigests, SignMethod};
+
+use crate::components::FormMessage;
+use otalab_protocol::{FileDigests, SignMethod, Version};
 use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
@@ -17,6 +19,7 @@ const SLICE: f64 = 4.0 * 1024.0 * 1024.0;
 /// Size, MD5 and SHA-256 of `file`, read slice by slice into one reused buffer.
 async fn hash_file(
     state: AppState,
+    line: RwSignal<(bool, String)>,
     file: &web_sys::File,
     name: &str,
 ) -> Result<(u64, String, String), String> {
@@ -37,9 +40,13 @@ async fn hash_file(
         view.copy_to(&mut buffer);
         digests.update(&buffer);
         start = end;
-        state.notice_line.set(format!(
-            "hashing {name}… {} %",
-            (start / total * 100.0).floor()
+        line.set((
+            false,
+            format!(
+                "{} {name}… {} %",
+                state.t("hashing"),
+                (start / total * 100.0).floor()
+            ),
         ));
     }
     Ok(digests.finish())
@@ -47,7 +54,16 @@ async fn hash_file(
 
 /// Hashes a chosen file in the page (in slices, constant memory), uploads it (the browser
 /// streams the file), and selects it (the server's digests, computed while it streams, must agree).
-fn use_file(state: AppState, file: web_sys::File, version: String) {
+fn use_file(state: AppState, line: RwSignal<(bool, String)>, file: web_sys::File, version: String) {
+    let fail = move |text: String| line.set((true, text));
+    if file.size() == 0.0 {
+        fail(format!(
+            "{}: {}",
+            file.name().chars().take(128).collect::<String>(),
+            state.t("empty_firmware")
+        ));
+        return;
+    }
     spawn_local(async move {
         let name: String = file
             .name()
@@ -68,33 +84,37 @@ fn use_file(state: AppState, file: web_sys::File, version: String) {
         } else {
             name
         };
-        state.notice_line.set(format!("hashing {name}…"));
-        let (size, md5, sha256) = match hash_file(state, &file, &name).await {
+        line.set((false, format!("{} {name}…", state.t("hashing"))));
+        let (size, md5, sha256) = match hash_file(state, line, &file, &name).await {
             Ok(digests) => digests,
-            Err(e) => {
-                state.notice_line.set(e);
-                return;
-            }
+            Err(e) => return fail(e),
         };
-        state.notice_line.set(format!("uploading {name}…"));
+        line.set((false, format!("{} {name}…", state.t("uploading"))));
         let url = format!("/upload/{name}");
         match otalab_browser::http::put(&url, file.unchecked_ref()).await {
             Ok(text) => match serde_json::from_str::<Package>(&with_version(&text, &version)) {
                 Ok(package)
                     if package.sha256 == sha256 && package.md5 == md5 && package.size == size =>
                 {
-                    state.notice_line.set(format!(
-                        "{} · {} B · sha256 {}",
-                        package.name, package.size, package.sha256
+                    line.set((
+                        false,
+                        format!(
+                            "{} {} · {} B",
+                            state.t("uploaded"),
+                            package.name,
+                            package.size
+                        ),
                     ));
+                    state.uploaded.update(|list| {
+                        list.retain(|p| p.name != package.name);
+                        list.push(package.clone());
+                    });
                     state.package.set(Some(package));
                 }
-                Ok(_) => state
-                    .notice_line
-                    .set("the server stored different bytes than the page hashed".into()),
-                Err(e) => state.notice_line.set(format!("upload answer: {e}")),
+                Ok(_) => fail("the server stored different bytes than the page hashed".into()),
+                Err(e) => fail(format!("upload answer: {e}")),
             },
-            Err(e) => state.notice_line.set(format!("upload failed: {e}")),
+            Err(e) => fail(format!("upload failed: {e}")),
         }
     });
 }
@@ -115,10 +135,13 @@ pub fn Platform() -> impl IntoView {
     let target = RwSignal::new("2.0.0".to_string());
     let answer = RwSignal::new(true);
     let dragging = RwSignal::new(false);
+    let file_line = RwSignal::new((false, String::new()));
+    let push_line = RwSignal::new((false, String::new()));
+    let target_error = RwSignal::new(String::new());
     let pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         if let Some(file) = input.files().and_then(|f| f.get(0)) {
-            use_file(state, file, target.get_untracked());
+            use_file(state, file_line, file, target.get_untracked());
         }
     };
     let drop_file = move |ev: leptos::ev::DragEvent| {
@@ -129,15 +152,19 @@ pub fn Platform() -> impl IntoView {
             .and_then(|d| d.files())
             .and_then(|f| f.get(0))
         {
-            use_file(state, file, target.get_untracked());
+            use_file(state, file_line, file, target.get_untracked());
         }
     };
     let method = RwSignal::new(SignMethod::Md5);
     let push = move |only_selected: bool| {
         let Some(mut package) = state.package.get_untracked() else {
-            state.notice_line.set("choose a firmware first".into());
+            push_line.set((true, state.t("choose_firmware").to_owned()));
             return;
         };
+        if let Err(e) = Version::parse(&target.get_untracked()) {
+            push_line.set((true, format!("{}: {e}", state.t("target_version"))));
+            return;
+        }
         package.version = target.get_untracked();
         let ids: Vec<u32> = if only_selected {
             state.selected.get_untracked().into_iter().collect()
@@ -151,39 +178,53 @@ pub fn Platform() -> impl IntoView {
         let method = method.get_untracked();
         spawn_local(async move {
             if kind.over_mqtt() {
-                state
-                    .notice_line
-                    .set(format!("loading {} for delivery over MQTT…", package.name));
+                push_line.set((
+                    false,
+                    format!("{} {}…", state.t("loading_mqtt"), package.name),
+                ));
                 if let Err(e) = cloud.prepare_stream(&package).await {
-                    state.notice_line.set(e);
+                    push_line.set((true, e));
                     return;
                 }
             }
             match cloud.push(&names, &package, kind, method) {
-                Ok(n) => state.notice_line.set(format!(
-                    "{n} × {} · {} → {}",
-                    state.t(kind.key()),
-                    method.name(),
-                    package.version
+                Ok(n) => push_line.set((
+                    false,
+                    format!(
+                        "{} {} · {n} × {} · {} → {}",
+                        state.t("batch"),
+                        state
+                            .batches
+                            .with_untracked(|b| b.last().map_or(0, |b| b.id)),
+                        state.t(kind.key()),
+                        method.name(),
+                        package.version
+                    ),
                 )),
-                Err(e) => state.notice_line.set(e),
+                Err(e) => push_line.set((true, e)),
             }
         });
     };
+    let packages = move || {
+        let mut list = state.sandbox.get().map(|s| s.demo).unwrap_or_default();
+        list.extend(state.uploaded.get());
+        list
+    };
     view! {
-        <section class="card">
+        <section class="card wide platform" data-testid="platform">
             <h2>{move || state.t("platform")}</h2>
+            <div class="platform-grid">
+            <div>
             <label>{move || state.t("firmware")}
                 <select data-testid="package" on:change=move |ev| {
                     let name = event_target_value(&ev);
-                    let demo = state.sandbox.get_untracked().and_then(|s| s.demo.into_iter().find(|p| p.name == name));
-                    if let Some(p) = demo { target.set(p.version.clone()); state.package.set(Some(p)); }
+                    if let Some(p) = packages().into_iter().find(|p| p.name == name) { target.set(p.version.clone()); target_error.set(String::new()); state.package.set(Some(p)); }
                 }>
                     <option value="">"—"</option>
-                    {move || state.sandbox.get().map(|s| s.demo.into_iter().map(|p| {
+                    {move || packages().into_iter().map(|p| {
                         let selected = state.package.get().is_some_and(|q| q.name == p.name);
                         view! { <option value=p.name.clone() selected=selected>{format!("{} ({} B)", p.name, p.size)}</option> }
-                    }).collect_view())}
+                    }).collect_view()}
                 </select>
             </label>
             <label class="drop" class:dragging=move || dragging.get()
@@ -193,8 +234,17 @@ pub fn Platform() -> impl IntoView {
                 {move || state.t("drop_firmware")}
                 <input type="file" data-testid="firmware-file" on:change=pick />
             </label>
-            <p class="hint" data-testid="package-info">{move || state.package.get().map(|p| format!("{} · {} B · MD5 {} · SHA-256 {}", p.name, p.size, p.md5, p.sha256)).unwrap_or_default()}</p>
-            <label>{move || state.t("target_version")}<input data-testid="target" prop:value=target on:input=move |ev| target.set(event_target_value(&ev)) /></label>
+            <FormMessage message=file_line testid="firmware-message" />
+            <p class="hint package-info" data-testid="package-info">{move || state.package.get().map(|p| format!("{} · {} B · MD5 {} · SHA-256 {}", p.name, p.size, p.md5, p.sha256)).unwrap_or_default()}</p>
+            </div>
+            <div>
+            <label>{move || state.t("target_version")}<input data-testid="target" prop:value=target aria-invalid=move || (!target_error.get().is_empty()).to_string()
+                on:input=move |ev| {
+                    let v = event_target_value(&ev);
+                    target_error.set(Version::parse(&v).err().map(|e| e.to_string()).unwrap_or_default());
+                    target.set(v);
+                } /></label>
+            <p class="field-error" role="alert" data-testid="target-error">{move || target_error.get()}</p>
             <label>{move || state.t("notice_kind")}
                 <select data-testid="notice-kind" on:change=move |ev| {
                     let value = event_target_value(&ev);
@@ -212,13 +262,16 @@ pub fn Platform() -> impl IntoView {
                     }).collect_view()}
                 </select>
             </label>
-            <label><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud.set_answer_pulls(on); } />
+            <label class="check"><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud.set_answer_pulls(on); } />
                 {move || state.t("answer_pulls")}</label>
-            <div class="row">
-                <button class="primary" data-testid="push" on:click=move |_| push(false)>{move || state.t("to_all")}</button>
-                <button data-testid="push-selected" disabled=move || state.selected.get().is_none()
-                    on:click=move |_| push(true)>{move || state.t("to_selected")}</button>
             </div>
+            </div>
+            <div class="row">
+                <button class="primary" data-testid="push" disabled=move || state.devices.with(Vec::is_empty) on:click=move |_| push(false)>{move || state.t("to_all")}</button>
+                <button data-testid="push-selected" disabled=move || state.selected.get().is_none()
+                    title=move || state.t("select_first") on:click=move |_| push(true)>{move || state.t("to_selected")}</button>
+            </div>
+            <FormMessage message=push_line testid="push-message" />
         </section>
     }
 }

@@ -1,20 +1,33 @@
-//! Report export (JSON, CSV, JUnit XML).
+//! Report export: JSON, CSV (with the summary and failure columns), JUnit XML, and a printable
+//! HTML page with the chart. Every batch with its notice and grouped failures, every step at a
+//! human time, each device's failure and injected fault.
 
 use leptos::prelude::*;
 
+use crate::components::fleet_table::fault_text;
 use crate::components::save_file;
 use crate::sim::cloud::{SandboxCloud, use_cloud};
 use crate::sim::{Simulator, use_simulator};
-use crate::state::AppState;
 use crate::state::report::Report;
+use crate::state::{AppState, Lang};
 
-/// The report of the whole fleet by the sandbox cloud's observations, judged by the last run
-/// scenario's expectations when there was one.
+/// The report of the whole fleet by the sandbox cloud's observations, with each simulated
+/// device's injected fault, judged by the last run scenario's expectations when there was one.
 pub fn current_report(state: &AppState, sim: Simulator, cloud: SandboxCloud) -> Report {
     let ids: Vec<u32> = state
         .devices
         .with_untracked(|rows| rows.iter().map(|r| r.id).collect());
     let mut report = cloud.report(&sim.names(&ids));
+    for (spec, config) in sim.configs() {
+        if let Some(row) = report
+            .devices
+            .iter_mut()
+            .find(|d| d.product_key == spec.product_key && d.device_name == spec.device_name)
+        {
+            let text = fault_text(Lang::En, &config.fault);
+            row.fault = (!text.is_empty()).then_some(text);
+        }
+    }
     if let Some(judged) = state.judged.get_untracked() {
         report.scenario = Some(judged.name);
         report.judge(&judged.expect, judged.timed_out);
@@ -29,10 +42,17 @@ pub fn ReportExport() -> impl IntoView {
     let sim = use_simulator();
     let cloud = use_cloud();
     let report = move || current_report(&state, sim, cloud);
+    let html = move || {
+        let chart = state.samples.with_untracked(|s| {
+            crate::components::chart::svg(s, state.devices.with_untracked(Vec::len))
+        });
+        report().to_html("otalab report", Some(&chart))
+    };
     view! {
         <section class="card">
             <h2>{move || state.t("report")}</h2>
             <div class="row">
+                <button data-testid="export-html" class="primary" on:click=move |_| save_file("otalab-report.html", "text/html", &html())>{move || state.t("export_html")}</button>
                 <button data-testid="export-json" on:click=move |_| save_file("otalab-report.json", "application/json", &report().to_json())>{move || state.t("export_json")}</button>
                 <button data-testid="export-csv" on:click=move |_| save_file("otalab-report.csv", "text/csv", &report().to_csv())>{move || state.t("export_csv")}</button>
                 <button data-testid="export-junit" on:click=move |_| save_file("otalab-report.xml", "application/xml", &report().to_junit())>{move || state.t("export_junit")}</button>

@@ -19,21 +19,22 @@ pub fn ScenarioPanel() -> impl IntoView {
     let state = expect_context::<AppState>();
     let sim = use_simulator();
     let cloud = use_cloud();
+    // Problems with the file or the session, next to the card's buttons.
+    let message = RwSignal::new(String::new());
     let pick = move |ev: leptos::ev::Event| {
         let input: web_sys::HtmlInputElement = event_target(&ev);
         let Some(file) = input.files().and_then(|f| f.get(0)) else {
             return;
         };
         if file.size() > MAX_SCENARIO_BYTES {
-            state
-                .notice_line
-                .set(format!("{}: over 4 MiB, not a scenario", file.name()));
+            message.set(format!("{}: over 4 MiB, not a scenario", file.name()));
             return;
         }
+        message.set(String::new());
         spawn_local(async move {
             match JsFuture::from(file.text()).await {
                 Ok(text) => scenario::load(state, text.as_string().unwrap_or_default()),
-                Err(_) => state.notice_line.set("cannot read the file".into()),
+                Err(_) => message.set("cannot read the file".into()),
             }
         });
     };
@@ -52,7 +53,7 @@ pub fn ScenarioPanel() -> impl IntoView {
     };
     let save = move |_| match scenario::session_scenario(state, sim, cloud) {
         Ok(text) => save_file("otalab-scenario.toml", "application/toml", &text),
-        Err(e) => state.notice_line.set(e),
+        Err(e) => message.set(e),
     };
     let status = move || {
         state.scenario.with(|v| {
@@ -87,6 +88,7 @@ pub fn ScenarioPanel() -> impl IntoView {
                     on:click=move |_| scenario::run(state, sim, cloud)>{move || state.t("run_scenario")}</button>
                 <button data-testid="save-scenario" on:click=save>{move || state.t("save_scenario")}</button>
             </div>
+            <p class="field-error" role="alert" data-testid="scenario-message">{move || message.get()}</p>
             {move || status().map(|(key, line, description)| view! {
                 <p class=format!("scenario-status status-{key}") data-testid="scenario-status" data-status=key>{line}</p>
                 <p class="hint">{description}</p>

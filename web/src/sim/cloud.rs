@@ -48,15 +48,18 @@ pub fn use_cloud() -> SandboxCloud {
     expect_context::<SandboxCloud>()
 }
 
-/// Copies a device's verdict to its row.
-fn show(state: &AppState, key: &DeviceKey, verdict: Verdict) {
+/// Copies a device's verdict (`None`: no job) to its row; true when it changed.
+fn show(state: &AppState, key: &DeviceKey, verdict: Option<Verdict>) -> bool {
     state.devices.with_untracked(|rows| {
+        let mut changed = false;
         for row in rows {
             if row.name.with_value(|n| n == key) && row.verdict.get_untracked() != verdict {
                 row.verdict.set(verdict);
+                changed = true;
             }
         }
-    });
+        changed
+    })
 }
 
 impl SandboxCloud {
@@ -123,11 +126,53 @@ impl SandboxCloud {
             driver.send(out);
             if let Ok(topic) = Topic::parse(&message.topic) {
                 let key = (topic.product_key, topic.device_name);
-                if driver.cloud.job(&key).is_some() {
-                    show(&state, &key, driver.cloud.verdict(&key));
+                if let Some(job) = driver.cloud.job(&key)
+                    && show(&state, &key, Some(job.verdict))
+                {
+                    driver.refresh();
                 }
             }
         });
+    }
+
+    /// Cancels batch `id`: its devices whose job has not ended become cancelled.
+    pub fn cancel(self, id: u32) -> Result<usize, String> {
+        self.with(|driver| {
+            let result = driver.cloud.cancel(id, now_ms());
+            driver.show_all();
+            Some(result.map_err(|e| format!("{}: {e}", e.code())))
+        })
+        .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
+    }
+
+    /// Pushes batch `id` again to its failed devices, as a new batch; returns its id and how
+    /// many devices it targets.
+    pub fn retry_failed(self, id: u32) -> Result<(u32, usize), String> {
+        self.with(|driver| {
+            if driver.client.is_none() {
+                return Some(Err("the sandbox cloud is not connected".into()));
+            }
+            let result = match driver.cloud.retry_failed(id, now_ms()) {
+                Ok((batch, out)) => {
+                    let n = out.len();
+                    driver.send(out);
+                    if let Some(b) = driver.cloud.batches().last() {
+                        driver.pushes.push(PushRecord {
+                            at_ms: b.at_ms,
+                            package: b.package.clone(),
+                            kind: b.kind,
+                            method: b.method,
+                            devices: b.devices.clone(),
+                        });
+                    }
+                    Ok((batch, n))
+                }
+                Err(e) => Err(format!("{}: {e}", e.code())),
+            };
+            driver.show_all();
+            Some(result)
+        })
+        .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
     }
 
     /// Loads `package` for delivery over MQTT (once per package) and returns its stream id.
@@ -175,10 +220,7 @@ impl SandboxCloud {
                 method,
                 devices: devices.to_vec(),
             });
-            for key in devices {
-                show(&driver.state, key, Verdict::Pending);
-            }
-            driver.state.cloud_version.update(|v| *v += 1);
+            driver.show_all();
             Some(Ok(sent))
         })
         .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
@@ -201,8 +243,9 @@ impl SandboxCloud {
             driver.cloud.forget(devices);
             driver.pushes.clear();
             for key in devices {
-                show(&driver.state, key, Verdict::Pending);
+                show(&driver.state, key, None);
             }
+            driver.refresh();
         });
     }
 
@@ -213,6 +256,24 @@ impl SandboxCloud {
 }
 
 impl Driver {
+    /// Copies every job's verdict to the rows and refreshes the batches.
+    fn show_all(&self) {
+        let keys: Vec<DeviceKey> = self
+            .state
+            .devices
+            .with_untracked(|rows| rows.iter().map(|r| r.name.get_value()).collect());
+        for key in keys {
+            show(&self.state, &key, self.cloud.job(&key).map(|j| j.verdict));
+        }
+        self.refresh();
+    }
+
+    /// Publishes the batches' status (after any verdict changed).
+    fn refresh(&self) {
+        self.state.batches.set(self.cloud.batch_statuses());
+        self.state.cloud_version.update(|v| *v += 1);
+    }
+
     fn send(&self, out: Vec<Outgoing>) {
         let Some(client) = &self.client else { return };
         for message in out {

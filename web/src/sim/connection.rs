@@ -31,6 +31,7 @@ fn client_options(state: &AppState, spec: &DeviceSpec) -> Result<ClientOptions, 
             username,
             password,
         } => {
+            ClientOptions::check_url(&url).map_err(|e| format!("{}: {e}", e.code()))?;
             let mut o = Options::new(client_id);
             if !username.is_empty() {
                 o = o.credentials(username, password);
@@ -111,6 +112,7 @@ impl Simulator {
             let mut opened = false;
             match event {
                 ClientEvent::Connected => {
+                    state.log_event(&d.display_name(), "connected", "CONNACK accepted");
                     d.link = Link::Online;
                     d.link_error = None;
                     if let Some(client) = &d.client {
@@ -130,16 +132,43 @@ impl Simulator {
                     opened = true;
                 }
                 ClientEvent::Disconnected(reason) => {
+                    state.log_event(
+                        &d.display_name(),
+                        "disconnected",
+                        &format!("{}: {reason}", reason.code()),
+                    );
                     d.link_error = Some(reason.code().to_owned());
                 }
-                ClientEvent::Reconnecting { .. } => d.link = Link::Reconnecting,
+                ClientEvent::Reconnecting { at_ms, attempt } => {
+                    state.log_event(
+                        &d.display_name(),
+                        "reconnecting",
+                        &format!("attempt {attempt} in {} ms", at_ms.saturating_sub(now_ms())),
+                    );
+                    d.link = Link::Reconnecting;
+                }
+                ClientEvent::Subscribed { filter, granted } => {
+                    let detail = match granted {
+                        Some(qos) => format!("{filter} (QoS {})", qos as u8),
+                        None => format!("{filter} refused by the broker"),
+                    };
+                    state.log_event(&d.display_name(), "subscribed", &detail);
+                }
                 ClientEvent::State(State::Stopped) => {
+                    state.log_event(&d.display_name(), "stopped", "the connection is closed");
                     d.link = Link::Offline;
                     opened = true;
                 }
                 ClientEvent::Message(message) => {
                     let payload = describe_payload(&message.topic, &message.payload);
-                    state.log(Direction::In, &d.display_name(), &message.topic, &payload);
+                    state.log_message(
+                        Direction::In,
+                        &d.display_name(),
+                        &message.topic,
+                        &payload,
+                        Some(message.qos as u8),
+                        message.retain,
+                    );
                     match d
                         .machine
                         .message(&message.topic, &message.payload, now_ms())

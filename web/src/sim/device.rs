@@ -107,7 +107,7 @@ pub(super) fn new_row(id: u32, spec: &DeviceSpec) -> DeviceRow {
         id,
         status: RwSignal::new(DeviceStatus::default()),
         name: StoredValue::new((spec.product_key.clone(), spec.device_name.clone())),
-        verdict: RwSignal::new(crate::state::report::Verdict::Pending),
+        verdict: RwSignal::new(None),
     }
 }
 

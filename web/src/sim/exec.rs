@@ -32,11 +32,29 @@ pub fn describe_payload(topic: &str, payload: &[u8]) -> String {
 }
 
 /// Logs and publishes one message of a device; a refusal shows on its row.
-fn publish(state: &AppState, d: &mut SimDevice, topic: &str, payload: &str, qos: QoS) {
-    state.log(Direction::Out, &d.display_name(), topic, payload);
+pub(super) fn publish(
+    state: &AppState,
+    d: &mut SimDevice,
+    topic: &str,
+    payload: &str,
+    qos: QoS,
+    retain: bool,
+) {
+    let level = match qos {
+        QoS::AtMostOnce => 0,
+        QoS::AtLeastOnce => 1,
+    };
+    state.log_message(
+        Direction::Out,
+        &d.display_name(),
+        topic,
+        payload,
+        Some(level),
+        retain,
+    );
     let sent = match &d.client {
         Some(client) => client
-            .publish_token(topic, payload.as_bytes(), qos)
+            .publish_retained(topic, payload.as_bytes(), qos, retain)
             .map(|_| ())
             .map_err(|error| format!("{}: {error}", error.code())),
         None => Err("not connected: message not sent".into()),
@@ -52,11 +70,11 @@ impl Simulator {
         for action in actions {
             match action {
                 Action::Publish { topic, payload } => {
-                    publish(state, d, &topic, &payload, QoS::AtLeastOnce);
+                    publish(state, d, &topic, &payload, QoS::AtLeastOnce, false);
                 }
                 // Block requests go at QoS 0, as Link SDK C sends them.
                 Action::RequestBlock { topic, payload } => {
-                    publish(state, d, &topic, &payload, QoS::AtMostOnce);
+                    publish(state, d, &topic, &payload, QoS::AtMostOnce, false);
                 }
                 Action::Fetch { url, offset } => {
                     let generation = d.generation;

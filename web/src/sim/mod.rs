@@ -216,6 +216,54 @@ impl Simulator {
         removed
     }
 
+    /// Removes one device and returns its name (so that the cloud can end its job).
+    pub fn remove(self, id: u32) -> Option<DeviceKey> {
+        self.disconnect(id);
+        let removed = self.with(|sim| {
+            let d = sim.devices.remove(&id)?;
+            sim.queue.retain(|q| *q != id);
+            sim.state.devices.update(|rows| rows.retain(|r| r.id != id));
+            if sim.state.selected.get_untracked() == Some(id) {
+                sim.state.selected.set(None);
+            }
+            let row = d.row;
+            set_timeout(move || dispose_row(row), Duration::from_millis(0));
+            Some((d.spec.product_key.clone(), d.spec.device_name.clone()))
+        });
+        self.persist_fleet();
+        removed
+    }
+
+    /// Publishes any message from one device, as it is (the log's "publish" form). Returns
+    /// why it was not sent.
+    pub fn publish_raw(
+        self,
+        id: u32,
+        topic: &str,
+        payload: &str,
+        qos: otalab_browser::QoS,
+        retain: bool,
+    ) -> Result<(), String> {
+        self.with(|sim| {
+            let state = sim.state;
+            let Some(d) = sim.devices.get_mut(&id) else {
+                return Some(Err("that device was removed".to_owned()));
+            };
+            if d.client.is_none() {
+                return Some(Err(format!(
+                    "{} is not connected: connect it first",
+                    d.display_name()
+                )));
+            }
+            d.error = None;
+            exec::publish(&state, d, topic, payload, qos, retain);
+            let result = d.error.clone().map_or(Ok(()), Err);
+            d.sync();
+            Some(result)
+        })
+        .unwrap_or_else(|| Err("the simulator is busy: try again".to_owned()))
+    }
+
     /// Runs `f` on one device's machine and carries out what it returns.
     fn act(self, id: u32, f: impl FnOnce(&mut Device) -> Vec<otalab_sim::Action>) {
         self.with(|sim| {

@@ -134,20 +134,22 @@ pub struct DeviceRow {
     pub status: RwSignal<DeviceStatus>,
     /// Name (productKey/deviceName).
     pub name: StoredValue<(String, String)>,
-    /// The cloud's verdict (sandbox cloud only).
-    pub verdict: RwSignal<report::Verdict>,
+    /// The cloud's verdict of the device's job (sandbox cloud only); `None`: no job.
+    pub verdict: RwSignal<Option<report::Verdict>>,
 }
 
-/// Direction of a logged message.
+/// Direction of a logged message, or a connection event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum Direction {
     /// Cloud → device.
     In,
     /// Device → cloud.
     Out,
+    /// A connection event of the device (connected, disconnected, subscribed…).
+    Event,
 }
 
-/// One logged message.
+/// One logged message or event.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LogEntry {
     /// Sequence number.
@@ -158,10 +160,37 @@ pub struct LogEntry {
     pub direction: Direction,
     /// Device name.
     pub device: String,
-    /// Topic.
+    /// Topic (the event's name for events).
     pub topic: String,
-    /// Payload as text.
+    /// Payload as text (the event's detail for events).
     pub payload: String,
+    /// QoS of a message.
+    pub qos: Option<u8>,
+    /// RETAIN flag of a message.
+    pub retain: bool,
+}
+
+/// What the fleet table shows: everything, or the devices behind one summary chip.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowFilter {
+    /// Devices connected now.
+    Online,
+    /// Devices without an upgrade job.
+    NoJob,
+    /// Devices whose job has this verdict.
+    Verdict(report::Verdict),
+}
+
+/// The local time of `ms` as `HH:MM:SS.mmm` (the log and the batches).
+pub fn clock_time(ms: u64) -> String {
+    let date = js_sys::Date::new(&wasm_bindgen::JsValue::from_f64(ms as f64));
+    format!(
+        "{:02}:{:02}:{:02}.{:03}",
+        date.get_hours(),
+        date.get_minutes(),
+        date.get_seconds(),
+        date.get_milliseconds()
+    )
 }
 
 /// A point of the step-over-time chart.
@@ -204,6 +233,12 @@ pub struct AppState {
     pub package: RwSignal<Option<Package>>,
     /// Cloud verdicts changed (bumped by the cloud; views re-read).
     pub cloud_version: RwSignal<u64>,
+    /// The batches pushed so far, oldest first, with their status (refreshed by the cloud).
+    pub batches: RwSignal<Vec<otalab_sim::BatchStatus>>,
+    /// Firmware uploaded in this session (listed with the demo packages).
+    pub uploaded: RwSignal<Vec<Package>>,
+    /// The summary chip filtering the fleet table.
+    pub filter: RwSignal<Option<RowFilter>>,
     /// Status line.
     pub notice_line: RwSignal<String>,
     /// The imported scenario and its run.
@@ -228,6 +263,9 @@ impl AppState {
             samples: RwSignal::new(Vec::new()),
             package: RwSignal::new(None),
             cloud_version: RwSignal::new(0),
+            batches: RwSignal::new(Vec::new()),
+            uploaded: RwSignal::new(Vec::new()),
+            filter: RwSignal::new(None),
             notice_line: RwSignal::new(String::new()),
             scenario: RwSignal::new(None),
             judged: RwSignal::new(None),
@@ -239,8 +277,26 @@ impl AppState {
         t(self.lang.get(), key)
     }
 
-    /// Adds a log entry (unless paused), keeping the last `log_limit`.
+    /// Logs a message at QoS 1, not retained (unless paused), keeping the last `log_limit`.
     pub fn log(&self, direction: Direction, device: &str, topic: &str, payload: &str) {
+        self.log_message(direction, device, topic, payload, Some(1), false);
+    }
+
+    /// Logs a device's connection event (`what`: connected, disconnected…; `detail`).
+    pub fn log_event(&self, device: &str, what: &str, detail: &str) {
+        self.log_message(Direction::Event, device, what, detail, None, false);
+    }
+
+    /// Adds a log entry (unless paused), keeping the last `log_limit`.
+    pub fn log_message(
+        &self,
+        direction: Direction,
+        device: &str,
+        topic: &str,
+        payload: &str,
+        qos: Option<u8>,
+        retain: bool,
+    ) {
         if self.log_paused.get_untracked() {
             return;
         }
@@ -254,6 +310,8 @@ impl AppState {
                 device: device.to_owned(),
                 topic: topic.to_owned(),
                 payload: payload.to_owned(),
+                qos,
+                retain,
             });
             log.truncate(limit);
         });
