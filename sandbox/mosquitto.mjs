@@ -43,9 +43,11 @@ const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
  * filters deliveries): `{ name: { password, subscribe: [patterns], publish: [patterns] } }`.
  * `tls: true` adds a TLS listener (and a secure WebSocket one) with a certificate for
  * 127.0.0.1 and localhost signed by a throw-away CA, made with openssl (`caFile` is its PEM).
+ * `host` is the address the plain and WebSocket listeners bind (`0.0.0.0` for devices on the
+ * network; URLs still name 127.0.0.1).
  * Returns `{ port, wsPort, url, wsUrl, tlsUrl, wssUrl, caFile, dir, log(), stop(), restart() }`.
  */
-export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false } = {}) {
+export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false, host = '127.0.0.1' } = {}) {
   const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
   if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
@@ -104,9 +106,9 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     'max_inflight_messages 1000',
     'user root',
     ...auth,
-    `listener ${port} 127.0.0.1`,
+    `listener ${port} ${host}`,
     'socket_domain ipv4',
-    `listener ${wsPort} 127.0.0.1`,
+    `listener ${wsPort} ${host}`,
     'socket_domain ipv4',
     'protocol websockets',
     ...tlsListeners,

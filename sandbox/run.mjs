@@ -1,5 +1,5 @@
 // `scripts/run` ends here: starts the sandbox around the built dashboard and prints the URL.
-// Ctrl-C stops everything it started.
+// `--lan` (or OTALAB_LAN=1) opens it to devices on the network. Ctrl-C stops everything.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -7,23 +7,39 @@ import { startSandbox } from './sandbox.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const port = Number(process.env.OTALAB_PORT ?? 8686);
+const lan = process.argv.includes('--lan') || process.env.OTALAB_LAN === '1';
 const sandbox = await startSandbox({
   dist: path.join(repo, 'dist'),
   port,
   brokerPort: Number(process.env.OTALAB_MQTT_PORT ?? port + 1),
   brokerWsPort: Number(process.env.OTALAB_MQTT_WS_PORT ?? port + 2),
+  lan,
+  lanHost: process.env.OTALAB_LAN_HOST,
 });
+const host = new URL(sandbox.url).hostname;
 console.log(`
-otalab sandbox is running.
+otalab sandbox is running${lan ? ' on the network' : ''}.
 
-  Open:        ${sandbox.url}/
+  Open:        ${sandbox.url}/${lan ? `#token=${sandbox.token}` : ''}
   MQTT (ws):   ${sandbox.brokerWs}
-  MQTT (tcp):  ${sandbox.brokerUrl}   (e.g. mosquitto_sub -p ${sandbox.broker.port} -t '/ota/#' -v)
+  MQTT (tcp):  ${sandbox.brokerUrl}   (e.g. mosquitto_sub -h ${host} -p ${sandbox.broker.port} -t '/ota/#' -v)
   Firmware:    ${sandbox.url}/firmware/  (files in ${sandbox.firmwareDir})
   Scenarios:   otalab run examples/scenarios/correct-upgrade.toml --sandbox ${sandbox.url}
-               (install the runner: cargo install --path crates/cli --locked --profile native)
+               (install the runner: cargo install --path crates/cli --locked --profile native)`);
+if (lan) {
+  console.log(`
+Configure a device (Link SDK C, the Python SDK, your own code) with:
 
-Press Ctrl-C to stop.`);
+  MQTT host:   ${host}  (bound on every interface; devices on this machine can use 127.0.0.1)
+  MQTT port:   ${sandbox.broker.port}  (plain MQTT 3.1.1, no TLS)   WebSocket: ${sandbox.broker.wsPort}
+  Login:       any client id, user name and password are accepted
+  Topics:      /ota/device/inform/{productKey}/{deviceName} and the rest of the OTA topics
+
+It appears in the page as an external device on its first version report (T1).
+Uploads need the token: ${sandbox.token} (the Open link above carries it).
+Grade it: otalab conformance --device {productKey}/{deviceName} --sandbox ${sandbox.url}`);
+}
+console.log('\nPress Ctrl-C to stop.');
 
 let stopping = false;
 const stop = async () => {

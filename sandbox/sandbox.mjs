@@ -49,22 +49,43 @@ async function describe(dir, name, url) {
   return { name, url, ...(await described.get(key)) };
 }
 
+/** This machine's IPv4 addresses on its networks (not loopback). */
+export function lanAddresses() {
+  return Object.values(os.networkInterfaces()).flat()
+    .filter((a) => a && a.family === 'IPv4' && !a.internal)
+    .map((a) => a.address);
+}
+
 /**
  * Starts the sandbox. `dist` is the built dashboard (Trunk output). Ports 0 pick free ones;
  * `persistence` keeps the broker's sessions and queued QoS 1 messages across a restart.
- * Returns `{ url, brokerWs, brokerUrl, firmwareDir, info, broker, cutDownloads(), setDownloadRate(),
- * stop() }`.
+ * `lan: true` binds the broker and the HTTP server on every interface for real devices, names
+ * `lanHost` (default: this machine's first network address) in every URL it hands out, and
+ * refuses uploads without the token it returns (`?token=` or the `X-Otalab-Token` header).
+ * Returns `{ url, token, brokerWs, brokerUrl, firmwareDir, info, broker, cutDownloads(),
+ * setDownloadRate(), stop() }`.
  */
-export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, persistence = false, log = () => {} } = {}) {
+export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, persistence = false, log = () => {}, lan = false, lanHost } = {}) {
+  const bind = lan ? '0.0.0.0' : '127.0.0.1';
+  const host = lan ? (lanHost ?? lanAddresses()[0] ?? '127.0.0.1') : '127.0.0.1';
+  const token = lan ? randomBytes(16).toString('hex') : null;
   const firmwareDir = mkdtempSync(path.join(os.tmpdir(), 'otalab-firmware-'));
   await fs.writeFile(path.join(firmwareDir, 'demo-2.0.0.bin'), demoFirmware(1024 * 1024, 1));
   await fs.writeFile(path.join(firmwareDir, 'demo-2.1.0.bin'), demoFirmware(4 * 1024 * 1024, 2));
-  const broker = await startMosquitto({ port: brokerPort, wsPort: brokerWsPort, persistence });
+  const broker = await startMosquitto({ port: brokerPort, wsPort: brokerWsPort, persistence, host: bind });
+  const brokerWs = `ws://${host}:${broker.wsPort}`;
+  const brokerTcp = `mqtt://${host}:${broker.port}`;
 
   let base = '';
   const info = async () => ({
-    brokerWs: broker.wsUrl,
-    brokerTcp: broker.url,
+    brokerWs,
+    brokerTcp,
+    ...(lan ? {
+      lan: {
+        host, addresses: lanAddresses(), mqttPort: broker.port, wsPort: broker.wsPort, httpPort: Number(new URL(base).port),
+        tls: false, anyLogin: true, tokenRequired: true,
+      },
+    } : {}),
     firmwareBase: `${base}/firmware/`,
     demo: [
       { version: '2.0.0', ...(await describe(firmwareDir, 'demo-2.0.0.bin', `${base}/firmware/demo-2.0.0.bin`)) },
@@ -112,6 +133,12 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
       return true;
     }
     if (section === 'upload') {
+      // On the network, nothing is written without the token printed at start.
+      if (token && url.searchParams.get('token') !== token && req.headers['x-otalab-token'] !== token) {
+        req.resume();
+        json(res, 401, { error: 'uploads need the token printed by scripts/run --lan (?token=… or X-Otalab-Token)' });
+        return true;
+      }
       if (req.method !== 'PUT' && req.method !== 'POST') {
         res.writeHead(405, { Allow: 'PUT, POST, OPTIONS' }).end();
         return true;
@@ -168,12 +195,13 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
     return false;
   };
 
-  const server = await startStaticServer({ root: dist, mounts: { '/firmware/': firmwareDir }, port, log, handle });
-  base = server.url;
+  const server = await startStaticServer({ root: dist, mounts: { '/firmware/': firmwareDir }, port, host: bind, log, handle });
+  base = `http://${host}:${server.port}`;
   return {
-    url: server.url,
-    brokerWs: broker.wsUrl,
-    brokerUrl: broker.url,
+    url: base,
+    token,
+    brokerWs,
+    brokerUrl: brokerTcp,
     firmwareDir,
     broker,
     info,

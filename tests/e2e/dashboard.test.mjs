@@ -868,6 +868,71 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
     assert.deepEqual(page.errors, []);
   });
 
+  test('scripts/run --lan: a device process appears as an external row within a second of its first T1, is upgraded from the page, and graded by the conformance suite', async () => {
+    // A sandbox on the network (it hands out 127.0.0.1 here), as `scripts/run --lan` starts it.
+    const lan = await startSandbox({ dist: path.join(repo, 'dist'), lan: true, lanHost: '127.0.0.1' });
+    const pk = 'a1Board';
+    let child;
+    const watcher = await mqtt.connectAsync(lan.brokerUrl, { clientId: 'e2e-lan-observer', protocolVersion: 4 });
+    try {
+      const informs = [];
+      watcher.on('message', (topic, payload) => informs.push({ topic, payload: payload.toString(), at: Date.now() }));
+      await watcher.subscribeAsync(`/ota/device/inform/${pk}/#`, { qos: 1 });
+      const page = await browser.newPage();
+      pages.add(page);
+      page.errors = [];
+      page.on('pageerror', (e) => page.errors.push(String(e)));
+      await page.goto(`${lan.url}/?demo=0#token=${lan.token}`);
+      await page.waitForSelector('[data-testid=package-info]:not(:empty)');
+      assert.match(await page.textContent('[data-testid=lan-info]'), new RegExp(`Host: 127\\.0\\.0\\.1 · MQTT ${lan.broker.port} \\(no TLS\\)`));
+
+      // A device written outside otalab, as its own process, with one defect: it ignores digests.
+      child = spawn(process.execPath, [path.join(repo, 'tests/support/ota-device.mjs'), '--broker', lan.brokerUrl,
+        '--pk', pk, '--dn', 'board-1', '--defect', 'ignoreDigest', '--pull-every-ms', '1000'], { stdio: 'ignore' });
+      const first = await until('its first T1', () => informs[0], 20_000);
+      await page.waitForSelector('[data-testid=device-board-1] [data-role=external]', { timeout: 5_000 });
+      const shownAfter = Date.now() - first.at;
+      assert.ok(shownAfter < 1000, `the external row appeared ${shownAfter} ms after its first T1`);
+      assert.equal(await page.textContent('[data-testid=device-board-1] [data-role=version]'), '1.0.0');
+      await until('its T1 in the log', async () => (await page.textContent('[data-testid=log]')).includes(`/ota/device/inform/${pk}/board-1`));
+
+      // Upgraded from the page like any device.
+      await pushTo(page, 'board-1', 'correct');
+      await until('board-1 succeeded', async () => (await page.getAttribute('[data-testid=device-board-1] [data-role=verdict]', 'data-value')) === 'succeeded', 30_000);
+      assert.equal(informs.at(-1).payload.includes('"2.0.0"'), true, informs.at(-1).payload);
+      assert.equal(await page.textContent('[data-testid=device-board-1] [data-role=version]'), '2.0.0');
+
+      // The conformance suite: everything passes but the digest check it skips.
+      await page.selectOption('[data-testid=conformance-device]', `${pk}/board-1`);
+      await page.fill('[data-testid=conformance-timeout]', '30');
+      await page.press('[data-testid=conformance-timeout]', 'Tab');
+      await page.fill('[data-testid=conformance-reaction]', '6');
+      await page.press('[data-testid=conformance-reaction]', 'Tab');
+      await page.click('[data-testid=conformance-run]');
+      await page.waitForSelector('[data-testid=conformance-status][data-status=done]', { timeout: 240_000 });
+      const grades = Object.fromEntries(await page.$$eval('[data-testid=conformance-case]', (li) => li.map((l) => [l.dataset.case, l.dataset.grade])));
+      assert.deepEqual(grades, {
+        md5: 'pass', sha256: 'pass', bad_digest: 'fail', wrong_size: 'pass', expired_url: 'pass', missing_url: 'pass',
+        flaky_url: 'pass', pull: 'pass', repeat: 'pass', second_module: 'not_applicable', mqtt: 'not_applicable',
+      }, await page.textContent('[data-testid=conformance]'));
+      const [junit] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=conformance-junit]')]);
+      const xml = readFileSync(await junit.path(), 'utf8');
+      assert.match(xml, /<testsuites name="otalab" tests="11" failures="1" skipped="2">/);
+      assert.match(xml, /name="bad_digest"[^>]*><failure message="installed the package/);
+      await page.click('[data-testid=conformance-case][data-case=bad_digest] summary');
+      await page.locator('[data-testid=conformance]').screenshot({ path: path.join(shots, 'conformance.png') });
+
+      // Forgotten: the row goes.
+      await page.click('[data-testid=device-board-1] [data-role=remove]');
+      await until('the row is gone', async () => (await page.$$('[data-testid=device-board-1]')).length === 0);
+      assert.deepEqual(page.errors, []);
+    } finally {
+      child?.kill('SIGTERM');
+      await watcher.endAsync(true);
+      await lan.stop();
+    }
+  });
+
   test('the language switches to Chinese and stays switched after a reload', async () => {
     const page = await openFleet('a1E2eLang00', 'dev-1', 1);
     assert.equal(await page.textContent('header h1 small'), 'OTA test bench');

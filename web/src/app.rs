@@ -6,6 +6,7 @@ use leptos::prelude::*;
 use wasm_bindgen_futures::spawn_local;
 
 use crate::components::batches::Batches;
+use crate::components::conformance::Conformance;
 use crate::components::connection::Connection;
 use crate::components::fleet_table::FleetTable;
 use crate::components::fleet_tools::FleetTools;
@@ -132,6 +133,7 @@ pub fn App() -> impl IntoView {
                 <FleetTools />
                 <Injection />
                 <ReportExport />
+                <Conformance />
                 <ScenarioPanel />
                 <Connection />
             </aside>

@@ -1,10 +1,13 @@
-//! `otalab`: the native runner. Runs an OTA scenario headless (`otalab run`), merges the reports
-//! of shards (`otalab report merge`), checks scenario files (`otalab check`) and prints the
-//! scenario JSON Schema (`otalab schema`).
+//! `otalab`: the native runner. Runs an OTA scenario headless (`otalab run`), grades a real
+//! device's OTA behaviour (`otalab conformance`), merges the reports of shards
+//! (`otalab report merge`), checks scenario files (`otalab check`) and prints the scenario JSON
+//! Schema (`otalab schema`).
 //!
-//! Exit codes: 0 every expectation held; 1 an expectation failed; 2 the run could not happen
-//! (bad scenario, sandbox or broker unreachable, bad arguments).
+//! Exit codes: 0 every expectation held (every conformance case passed, degraded or not
+//! applicable); 1 an expectation (a case) failed; 2 the run could not happen (bad scenario,
+//! sandbox or broker unreachable, bad arguments).
 
+mod conformance;
 mod device;
 mod http;
 mod run;
@@ -38,6 +41,42 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Grade one device's OTA behaviour with the conformance suite; exit 0 when no case fails.
+    Conformance {
+        /// The device under test: productKey/deviceName (it must be connected to the broker).
+        #[arg(long)]
+        device: String,
+        /// The sandbox server (default: $OTALAB_SANDBOX, or http://127.0.0.1:8686).
+        #[arg(long)]
+        sandbox: Option<String>,
+        /// Connect to this broker instead of the sandbox's (mqtt://, mqtts://, ws://, wss://).
+        #[arg(long)]
+        broker: Option<String>,
+        /// The sandbox's demo firmware to push (its file name; default the first).
+        #[arg(long)]
+        firmware: Option<String>,
+        /// Only these cases, in this order (comma-separated; default all).
+        #[arg(long, value_delimiter = ',', value_parser = parse_case)]
+        cases: Vec<otalab_sim::Case>,
+        /// Longest one case may take, in seconds.
+        #[arg(long, default_value_t = 120)]
+        case_timeout: u64,
+        /// How long the device may stay silent after a push, in seconds.
+        #[arg(long, default_value_t = 20)]
+        reaction: u64,
+        /// How long to wait for the device's first version report, in seconds.
+        #[arg(long, default_value_t = 30)]
+        wait: u64,
+        /// Write the report card as JSON here.
+        #[arg(long)]
+        report: Option<PathBuf>,
+        /// Write the report card as JUnit XML here.
+        #[arg(long)]
+        junit: Option<PathBuf>,
+        /// Also trust the CA certificates in this PEM file (a private broker).
+        #[arg(long)]
+        ca: Option<PathBuf>,
+    },
     /// Run a scenario; exit 0 only when every expectation holds.
     Run {
         /// The scenario file (TOML).
@@ -90,6 +129,17 @@ enum Command {
     },
     /// Print the JSON Schema of the scenario format.
     Schema,
+}
+
+/// The cases of the conformance suite, by name.
+fn parse_case(name: &str) -> Result<otalab_sim::Case, String> {
+    otalab_sim::Case::ALL
+        .into_iter()
+        .find(|c| c.name() == name)
+        .ok_or_else(|| {
+            let names: Vec<&str> = otalab_sim::Case::ALL.iter().map(|c| c.name()).collect();
+            format!("no case {name:?}; the cases are {}", names.join(", "))
+        })
 }
 
 #[derive(Subcommand)]
@@ -241,6 +291,86 @@ fn main() -> ExitCode {
                 return fail(e);
             }
             conclude(&merged)
+        }
+        Command::Conformance {
+            device,
+            sandbox,
+            broker,
+            firmware,
+            cases,
+            case_timeout,
+            reaction,
+            wait,
+            report,
+            junit,
+            ca,
+        } => {
+            if let Some(path) = &ca
+                && let Err(e) = transport::trust_pem_file(path)
+            {
+                return fail(e);
+            }
+            let Some((pk, dn)) = device.split_once('/') else {
+                return fail(format!(
+                    "--device {device:?}: expected productKey/deviceName"
+                ));
+            };
+            if let Err(e) = otalab_protocol::Topic::new(otalab_protocol::TopicKind::Inform, pk, dn)
+            {
+                return fail(format!("--device {device:?}: {e}"));
+            }
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => return fail(e.to_string()),
+            };
+            let options = conformance::ConformanceOptions {
+                device: (pk.to_owned(), dn.to_owned()),
+                sandbox,
+                broker,
+                firmware,
+                cases: if cases.is_empty() {
+                    otalab_sim::Case::ALL.to_vec()
+                } else {
+                    cases
+                },
+                limits: otalab_sim::SuiteOptions {
+                    case_timeout_ms: case_timeout.max(1) * 1000,
+                    reaction_ms: reaction.max(1) * 1000,
+                    ..otalab_sim::SuiteOptions::default()
+                },
+                wait_ms: wait * 1000,
+            };
+            match runtime.block_on(conformance::run(options)) {
+                Ok(card) => {
+                    let written = report
+                        .as_deref()
+                        .map_or(Ok(()), |p| write(p, &card.to_json()))
+                        .and_then(|()| {
+                            junit
+                                .as_deref()
+                                .map_or(Ok(()), |p| write(p, &card.to_junit()))
+                        });
+                    if let Err(e) = written {
+                        return fail(e);
+                    }
+                    let failed = card
+                        .cases
+                        .iter()
+                        .filter(|c| c.grade == otalab_sim::Grade::Fail)
+                        .count();
+                    if failed == 0 {
+                        eprintln!("otalab: {device}: no case failed");
+                        ExitCode::SUCCESS
+                    } else {
+                        eprintln!("otalab: {device}: {failed} case(s) failed");
+                        ExitCode::from(1)
+                    }
+                }
+                Err(e) => fail(e.to_string()),
+            }
         }
         Command::Run {
             scenario,

@@ -61,7 +61,7 @@ pub enum Progress {
 #[error("{0}")]
 pub struct SetupError(pub String);
 
-fn setup(message: impl Into<String>) -> SetupError {
+pub(crate) fn setup(message: impl Into<String>) -> SetupError {
     SetupError(message.into())
 }
 
@@ -69,7 +69,7 @@ fn setup(message: impl Into<String>) -> SetupError {
 pub const DEFAULT_SANDBOX: &str = "http://127.0.0.1:8686";
 
 /// Reads the sandbox's `/sandbox.json`.
-async fn sandbox_info(base: &str) -> Result<SandboxInfo, SetupError> {
+pub(crate) async fn sandbox_info(base: &str) -> Result<SandboxInfo, SetupError> {
     let url = format!("{}/sandbox.json", base.trim_end_matches('/'));
     let bytes = http::get_all(&url, 1 << 20).await.map_err(|e| {
         setup(format!(
@@ -98,17 +98,19 @@ async fn describe(name: &str, url: &str, version: &str) -> Result<Package, Setup
 
 /// The sandbox cloud's MQTT client: publishes what the cloud sends, feeds it what arrives.
 /// What the sandbox cloud's client needs.
-struct CloudClient {
-    options: Options,
-    endpoint: Endpoint,
+pub(crate) struct CloudClient {
+    pub(crate) options: Options,
+    pub(crate) endpoint: Endpoint,
     /// Topic filters (wildcards, or the shard's own devices' topics).
-    filters: Vec<String>,
+    pub(crate) filters: Vec<String>,
     /// The devices this cloud answers for.
-    owned: Arc<HashSet<DeviceKey>>,
-    cloud: Arc<Mutex<Cloud>>,
+    pub(crate) owned: Arc<HashSet<DeviceKey>>,
+    pub(crate) cloud: Arc<Mutex<Cloud>>,
+    /// A conformance suite that sees each message first (and sets the pull package).
+    pub(crate) suite: Option<Arc<Mutex<otalab_sim::Suite>>>,
 }
 
-async fn run_cloud(
+pub(crate) async fn run_cloud(
     client: CloudClient,
     mut outgoing: mpsc::UnboundedReceiver<Vec<Outgoing>>,
     subscribed: watch::Sender<usize>,
@@ -120,6 +122,7 @@ async fn run_cloud(
         filters,
         owned,
         cloud,
+        suite,
     } = client;
     let mut session = Session::new(options);
     let mut work: std::collections::VecDeque<Output> = session.start().into();
@@ -165,7 +168,13 @@ async fn run_cloud(
                         }
                         let now = now_ms();
                         let answers = match cloud.lock() {
-                            Ok(mut c) => c.message(&message.topic, &message.payload, now),
+                            Ok(mut c) => {
+                                if let Some(Ok(mut s)) = suite.as_ref().map(|s| s.lock()) {
+                                    s.observe(&message.topic, &message.payload, now);
+                                    c.set_pull_package(s.pull_package());
+                                }
+                                c.message(&message.topic, &message.payload, now)
+                            }
                             Err(_) => Vec::new(),
                         };
                         publish(&mut session, answers, &mut work);
@@ -232,7 +241,7 @@ fn publish(
 }
 
 /// A random-enough number for client ids and jitter seeds.
-fn nonce() -> u64 {
+pub(crate) fn nonce() -> u64 {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos() as u64);
@@ -366,6 +375,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
             filters,
             owned: Arc::new(owned),
             cloud: cloud.clone(),
+            suite: None,
         };
         cloud_task = Some(tokio::spawn(run_cloud(
             client,

@@ -69,6 +69,32 @@ pub struct SandboxInfo {
     pub demo: Vec<Package>,
     /// Broken URL prefixes.
     pub faults: FaultUrls,
+    /// How devices on the network reach the sandbox (`scripts/run --lan` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lan: Option<LanInfo>,
+}
+
+/// What a device on the network configures to reach a sandbox started with `--lan`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LanInfo {
+    /// The address handed out.
+    pub host: String,
+    /// Every network address of the machine.
+    #[serde(default)]
+    pub addresses: Vec<String>,
+    /// Plain MQTT port.
+    pub mqtt_port: u16,
+    /// MQTT over WebSocket port.
+    pub ws_port: u16,
+    /// The HTTP server's port (firmware, the page).
+    pub http_port: u16,
+    /// Whether the MQTT listener uses TLS.
+    pub tls: bool,
+    /// Any client id, user name and password are accepted.
+    pub any_login: bool,
+    /// Uploads need the token printed at start.
+    pub token_required: bool,
 }
 
 /// Which notice to send.
@@ -394,6 +420,19 @@ impl Cloud {
         method: SignMethod,
         now: u64,
     ) -> Result<Vec<Outgoing>, CloudError> {
+        self.push_module(devices, package, kind, method, &Module::default(), now)
+    }
+
+    /// [`push`](Self::push) for one module of the devices (a notice with `module`).
+    pub fn push_module(
+        &mut self,
+        devices: &[DeviceKey],
+        package: &Package,
+        kind: NoticeKind,
+        method: SignMethod,
+        module: &Module,
+        now: u64,
+    ) -> Result<Vec<Outgoing>, CloudError> {
         if devices.is_empty() {
             return Err(CloudError::NoDevices);
         }
@@ -423,7 +462,8 @@ impl Cloud {
                 })?;
             self.next_id += 1;
             let id = MessageId::from(self.next_id);
-            let notice = self.notice(package, kind, method, stream, id)?;
+            let mut notice = self.notice(package, kind, method, stream, id)?;
+            notice.module = module.clone();
             out.push(Outgoing {
                 topic: topic.to_string(),
                 payload: notice.encode().into_bytes(),
@@ -588,27 +628,42 @@ impl Cloud {
             }
             TopicKind::FileDownload => self.serve_block(&key, payload),
             TopicKind::FirmwareGet => match FirmwareGet::decode(payload) {
-                Ok(request) => vec![self.answer_pull(&key, request.id, now)],
+                Ok(request) => vec![self.answer_pull(&key, request.id, &request.module, now)],
                 Err(_) => Vec::new(),
             },
             _ => Vec::new(),
         }
     }
 
-    /// The answer to a pull: the job's notice while it has not succeeded, else a new job for
-    /// the pull package, else "no upgrade".
-    fn answer_pull(&mut self, key: &DeviceKey, id: MessageId, now: u64) -> Outgoing {
-        let payload = match self.jobs.get(key) {
+    /// The answer to a pull of `module`: the module's job's notice while the job is under way,
+    /// else (for the default module) a new job for the pull package, else "no upgrade".
+    fn answer_pull(
+        &mut self,
+        key: &DeviceKey,
+        id: MessageId,
+        module: &Module,
+        now: u64,
+    ) -> Outgoing {
+        let job = self
+            .jobs
+            .get(key)
+            .filter(|j| j.job.notice.module == *module);
+        let payload = match job {
             // A cancelled job: no upgrade for this device.
             Some(cloud_job) if cloud_job.job.verdict == Verdict::Cancelled => {
                 UpgradeNotice::encode_empty_reply(&id)
             }
-            Some(cloud_job) if cloud_job.job.verdict != Verdict::Succeeded => {
+            // A job under way is offered again; an ended one is over.
+            Some(cloud_job) if !cloud_job.job.is_final() => {
                 let mut notice = cloud_job.job.notice.clone();
                 notice.id = id;
                 notice.encode_reply()
             }
-            _ => match self.pull_package.clone() {
+            _ => match self
+                .pull_package
+                .clone()
+                .filter(|_| module.as_str() == Module::DEFAULT)
+            {
                 Some(package) => {
                     match self.notice(
                         &package,

@@ -8,6 +8,7 @@
 //!   serving with channel faults);
 //! - [`verdict`]: **what decides a verdict** (Alibaba Cloud's rule, in one file);
 //! - [`Scenario`]: a test as a TOML file (fleet, behaviour, cloud actions, expectations);
+//! - [`Suite`]: the conformance suite that grades one device's OTA behaviour;
 //! - [`Report`]: the outcome as JSON, CSV or JUnit XML, mergeable across shards.
 //!
 //! Messages, download bytes and time go in; actions and messages to publish come out. The wire
@@ -15,6 +16,7 @@
 
 pub mod batch;
 pub mod cloud;
+pub mod conformance;
 mod device;
 pub mod expect;
 pub mod fleet;
@@ -26,6 +28,7 @@ pub use batch::{Batch, BatchStatus, FailureGroup};
 pub use cloud::{
     Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package, Qos, SandboxInfo,
 };
+pub use conformance::{Case, CaseResult, ConformanceReport, Grade, Suite, SuiteOptions};
 pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Link, Phase, StepRecord};
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use report::{

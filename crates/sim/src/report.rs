@@ -645,7 +645,7 @@ time{color:#555;font-variant-numeric:tabular-nums}table.devices{table-layout:fix
 @media print{body{margin:0}section.batch,tr{break-inside:avoid}details>summary{display:none}}</style>";
 
 /// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
-fn xml(text: &str) -> String {
+pub(crate) fn xml(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

@@ -13,6 +13,7 @@ use otalab_sim::{
     Action, Cloud, CloudError, Device, DeviceConfig, DeviceKey, FailureKind, Fault, FaultUrls,
     NoticeKind, Package, Report, Verdict,
 };
+use otalab_sim::{Case, Grade, Suite, SuiteOptions};
 
 const BASE: &str = "http://127.0.0.1:1/firmware/";
 
@@ -40,6 +41,8 @@ enum Event {
     ToDevice(usize, String, Vec<u8>),
     /// Wake a device.
     Wake(usize),
+    /// Advance the conformance suite.
+    Tick,
 }
 
 /// Devices, the cloud and a clock.
@@ -211,6 +214,45 @@ impl World {
                 Event::Wake(i) => {
                     let actions = self.devices[i].tick(now);
                     self.exec(i, actions);
+                }
+                Event::Tick => {}
+            }
+        }
+    }
+
+    /// Runs the conformance suite against the devices until it is done (or an hour of
+    /// simulated time): every message to the cloud is shown to the suite too.
+    fn run_suite(&mut self, suite: &mut Suite) {
+        let stop = self.now + 3_600_000;
+        self.at(0, Event::Tick);
+        while let Some(Reverse((at, seq))) = self.queue.pop() {
+            if at > stop || suite.is_done() {
+                break;
+            }
+            self.now = self.now.max(at);
+            let now = self.now;
+            match self.events.remove(&seq).unwrap() {
+                Event::ToCloud(topic, payload) => {
+                    suite.observe(&topic, &payload, now);
+                    self.cloud.set_pull_package(suite.pull_package());
+                    for o in self.cloud.message(&topic, &payload, now) {
+                        self.route(&o.topic, o.payload);
+                    }
+                }
+                Event::ToDevice(i, topic, payload) => {
+                    if let Ok(Some(actions)) = self.devices[i].message(&topic, &payload, now) {
+                        self.exec(i, actions);
+                    }
+                }
+                Event::Wake(i) => {
+                    let actions = self.devices[i].tick(now);
+                    self.exec(i, actions);
+                }
+                Event::Tick => {
+                    for o in suite.step(&mut self.cloud, now) {
+                        self.route(&o.topic, o.payload);
+                    }
+                    self.at(100, Event::Tick);
                 }
             }
         }
@@ -561,4 +603,103 @@ fn iso_times_are_utc_calendar_dates() {
     assert_eq!(iso_time(0), "1970-01-01T00:00:00.000Z");
     assert_eq!(iso_time(951_782_400_000), "2000-02-29T00:00:00.000Z");
     assert_eq!(iso_time(1_795_753_862_123), "2026-11-27T04:31:02.123Z");
+}
+
+fn grades(world: &mut World) -> Vec<(&'static str, Grade)> {
+    let package = package(&world.file);
+    world
+        .cloud
+        .add_stream(&package, world.file.clone())
+        .unwrap();
+    let options = SuiteOptions {
+        case_timeout_ms: 30_000,
+        reaction_ms: 5_000,
+        settle_ms: 1_000,
+        gap_ms: 200,
+    };
+    let mut suite = Suite::new(
+        world.keys()[0].clone(),
+        package,
+        &Case::ALL,
+        options,
+        world.now,
+    );
+    suite.knows_version("default", "1.0.0");
+    world.run_suite(&mut suite);
+    assert!(suite.is_done(), "the suite ended: {:?}", suite.current());
+    let report = suite.report();
+    for c in &report.cases {
+        assert!(!c.evidence.is_empty(), "{:?} has evidence", c.case);
+        assert_eq!(c.expected, c.case.expected());
+    }
+    report
+        .cases
+        .iter()
+        .map(|c| (c.case.name(), c.grade))
+        .collect()
+}
+
+#[test]
+fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_the_old_image() {
+    use Grade::*;
+    let mut world = World::new(vec![Fault::None]);
+    let got = grades(&mut world);
+    assert_eq!(
+        got,
+        vec![
+            ("md5", Pass),
+            ("sha256", Pass),
+            ("bad_digest", Pass),
+            ("wrong_size", Pass),
+            ("expired_url", Pass),
+            ("missing_url", Pass),
+            ("flaky_url", Pass),
+            // The simulated device pulls only when told to.
+            ("pull", NotApplicable),
+            ("repeat", Pass),
+            // It reports the default module only.
+            ("second_module", NotApplicable),
+            ("mqtt", Pass),
+        ]
+    );
+    // Each case used a fresh, higher version: 1.0.1 … 1.0.10 (second_module made none).
+    let d0 = &world.report().devices[0];
+    assert_eq!(d0.final_version.as_deref(), Some("1.0.10"), "{d0:?}");
+
+    let mut world = World::new(vec![Fault::WrongVersion {
+        version: "1.0.0".into(),
+    }]);
+    let got = grades(&mut world);
+    let failed: Vec<&str> = got
+        .iter()
+        .filter(|(_, g)| *g == Fail)
+        .map(|(n, _)| *n)
+        .collect();
+    assert_eq!(failed, vec!["md5", "sha256", "flaky_url", "repeat", "mqtt"]);
+}
+
+#[test]
+fn a_conformance_report_is_json_and_junit() {
+    let mut world = World::new(vec![Fault::None]);
+    let package = package(&world.file);
+    let mut suite = Suite::new(
+        world.keys()[0].clone(),
+        package,
+        &[Case::BadDigest, Case::SecondModule],
+        SuiteOptions::default(),
+        world.now,
+    );
+    world.run_suite(&mut suite);
+    let report = suite.report();
+    assert!(report.passed());
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(json["cases"][0]["case"], "bad_digest");
+    assert_eq!(json["cases"][0]["grade"], "pass");
+    assert_eq!(json["cases"][1]["grade"], "not_applicable");
+    let junit = report.to_junit();
+    assert!(
+        junit.contains("tests=\"2\" failures=\"0\" skipped=\"1\""),
+        "{junit}"
+    );
+    assert!(junit.contains("<skipped message="), "{junit}");
 }

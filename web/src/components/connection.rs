@@ -102,6 +102,14 @@ pub fn Connection() -> impl IntoView {
                 <p class="hint">{move || state.sandbox.get().map_or_else(
                     || state.t("no_sandbox").to_string(),
                     |s| s.broker_ws)}</p>
+                {move || state.sandbox.get().and_then(|s| s.lan).map(|lan| view! {
+                    <div class="lan" data-testid="lan-info">
+                        <b>{move || state.t("lan_title")}</b>
+                        <p>{format!("{}: {} · MQTT {} ({}) · WebSocket {} · {}", state.t("lan_host"), lan.host, lan.mqtt_port,
+                            if lan.tls { "TLS" } else { state.t("no_tls") }, lan.ws_port, state.t("any_login"))}</p>
+                        <p class="hint">{format!("{}: {}", state.t("lan_addresses"), lan.addresses.join(", "))}</p>
+                    </div>
+                })}
             </Show>
             <Show when=move || kind() == "aliyun">
                 {checked_text(state, "region", "aliyun-region",

@@ -103,12 +103,25 @@ fn Row(row: DeviceRow) -> impl IntoView {
                 {move || state.t(row.verdict.get().map_or("no_job", |v| v.name()))}</span></td>
             <td class="fault">{move || { let lang = state.lang.get(); status.with(|s| s.fault.as_ref().map(|f| fault_text(lang, f)).unwrap_or_default()) }}</td>
             <td class="actions">
-                <button data-role="connect" title=move || state.t("on") on:click=move |ev| { ev.stop_propagation(); sim.connect(id) }>{move || state.t("on")}</button>
-                <button data-role="disconnect" title=move || state.t("off") on:click=move |ev| { ev.stop_propagation(); sim.disconnect(id) }>{move || state.t("off")}</button>
-                <button data-role="start" title=move || state.t("start_hint") on:click=move |ev| { ev.stop_propagation(); sim.start(id) }>{move || state.t("start")}</button>
-                <button data-role="check" title=move || state.t("check_hint") on:click=move |ev| { ev.stop_propagation(); sim.check_update(id) }>{move || state.t("check_update")}</button>
-                <button data-role="remove" class="danger" aria-label=move || format!("{} {}", state.t("remove"), full)
-                    on:click=move |ev| { ev.stop_propagation(); if let Some(key) = sim.remove(id) { cloud.forget(&[key]); } }>"✕"</button>
+                {if row.external {
+                    view! {
+                        <span class="badge external" data-role="external" title=move || state.t("external_hint")>{move || state.t("external")}</span>
+                        <span class="hint" data-role="seen">{move || status.with(|s| format!("{} {} · {} {}",
+                            state.t("last_seen"), s.last_seen_ms.map(crate::state::clock_time).unwrap_or_default(),
+                            s.notices_sent, state.t("notices_sent")))}</span>
+                        <button data-role="remove" class="danger" aria-label=move || format!("{} {}", state.t("forget"), full)
+                            on:click=move |ev| { ev.stop_propagation(); cloud.forget_external(id); }>{move || state.t("forget")}</button>
+                    }.into_any()
+                } else {
+                    view! {
+                        <button data-role="connect" title=move || state.t("on") on:click=move |ev| { ev.stop_propagation(); sim.connect(id) }>{move || state.t("on")}</button>
+                        <button data-role="disconnect" title=move || state.t("off") on:click=move |ev| { ev.stop_propagation(); sim.disconnect(id) }>{move || state.t("off")}</button>
+                        <button data-role="start" title=move || state.t("start_hint") on:click=move |ev| { ev.stop_propagation(); sim.start(id) }>{move || state.t("start")}</button>
+                        <button data-role="check" title=move || state.t("check_hint") on:click=move |ev| { ev.stop_propagation(); sim.check_update(id) }>{move || state.t("check_update")}</button>
+                        <button data-role="remove" class="danger" aria-label=move || format!("{} {}", state.t("remove"), full)
+                            on:click=move |ev| { ev.stop_propagation(); if let Some(key) = sim.remove(id) { cloud.forget(&[key]); } }>"✕"</button>
+                    }.into_any()
+                }}
             </td>
         </tr>
     }

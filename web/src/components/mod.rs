@@ -2,6 +2,7 @@
 
 pub mod batches;
 pub mod chart;
+pub mod conformance;
 pub mod connection;
 pub mod fleet_table;
 pub mod fleet_tools;

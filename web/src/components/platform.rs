@@ -10,7 +10,6 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use crate::sim::cloud::{NoticeKind, use_cloud};
-use crate::sim::use_simulator;
 use crate::state::{AppState, Package};
 
 /// Bytes read and hashed at a time: a dropped file of any size needs only this much wasm memory.
@@ -90,7 +89,11 @@ fn use_file(state: AppState, line: RwSignal<(bool, String)>, file: web_sys::File
             Err(e) => return fail(e),
         };
         line.set((false, format!("{} {name}…", state.t("uploading"))));
-        let url = format!("/upload/{name}");
+        // A sandbox on the network takes uploads only with its token.
+        let url = match state.token.get_untracked() {
+            Some(token) => format!("/upload/{name}?token={token}"),
+            None => format!("/upload/{name}"),
+        };
         match otalab_browser::http::put(&url, file.unchecked_ref()).await {
             Ok(text) => match serde_json::from_str::<Package>(&with_version(&text, &version)) {
                 Ok(package)
@@ -129,7 +132,6 @@ fn with_version(json: &str, version: &str) -> String {
 #[component]
 pub fn Platform() -> impl IntoView {
     let state = expect_context::<AppState>();
-    let sim = use_simulator();
     let cloud = use_cloud();
     let kind = RwSignal::new(NoticeKind::Correct);
     let target = RwSignal::new("2.0.0".to_string());
@@ -166,14 +168,18 @@ pub fn Platform() -> impl IntoView {
             return;
         }
         package.version = target.get_untracked();
-        let ids: Vec<u32> = if only_selected {
-            state.selected.get_untracked().into_iter().collect()
+        // Simulated and external devices alike.
+        let names: Vec<(String, String)> = if only_selected {
+            let selected = state.selected.get_untracked();
+            state.devices.with_untracked(|rows| {
+                rows.iter()
+                    .filter(|r| Some(r.id) == selected)
+                    .map(|r| r.name.get_value())
+                    .collect()
+            })
         } else {
-            state
-                .devices
-                .with_untracked(|rows| rows.iter().map(|r| r.id).collect())
+            state.keys()
         };
-        let names = sim.names(&ids);
         let kind = kind.get_untracked();
         let method = method.get_untracked();
         spawn_local(async move {

@@ -14,10 +14,8 @@ use crate::state::{AppState, Lang};
 /// The report of the whole fleet by the sandbox cloud's observations, with each simulated
 /// device's injected fault, judged by the last run scenario's expectations when there was one.
 pub fn current_report(state: &AppState, sim: Simulator, cloud: SandboxCloud) -> Report {
-    let ids: Vec<u32> = state
-        .devices
-        .with_untracked(|rows| rows.iter().map(|r| r.id).collect());
-    let mut report = cloud.report(&sim.names(&ids));
+    // Simulated and external devices alike.
+    let mut report = cloud.report(&state.keys());
     for (spec, config) in sim.configs() {
         if let Some(row) = report
             .devices

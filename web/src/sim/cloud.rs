@@ -5,15 +5,18 @@
 
 use leptos::prelude::*;
 use otalab_browser::{ClientEvent, ClientOptions, MqttClient, Options, QoS};
-use otalab_protocol::{SignMethod, Topic};
-use otalab_sim::{Cloud, DeviceKey, Outgoing, Qos, Report, Verdict};
+use otalab_protocol::{Progress, SignMethod, Topic, TopicKind, VersionReport};
+use otalab_sim::{
+    Case, Cloud, DeviceKey, Link, Outgoing, Phase, Qos, Report, StepRecord, Suite, SuiteOptions,
+    Verdict,
+};
 use wasm_bindgen_futures::spawn_local;
 
 pub use otalab_sim::NoticeKind;
 pub use otalab_sim::cloud::MQTT_DELIVERY_LIMIT;
 
 use super::Handle;
-use crate::state::{AppState, Package, now_ms};
+use crate::state::{AppState, DeviceRow, DeviceStatus, Direction, Package, now_ms};
 
 /// One push, as the session log keeps it.
 #[derive(Debug, Clone, PartialEq)]
@@ -37,7 +40,14 @@ pub struct Driver {
     cloud: Cloud,
     answer_pulls: bool,
     pushes: Vec<PushRecord>,
+    /// The conformance suite under way (it decides what pulls are answered with).
+    suite: Option<Suite>,
+    /// Ids for external rows (above the simulator's).
+    next_external: u32,
 }
+
+/// Row ids of external devices start here (the simulator counts from 0).
+const EXTERNAL_IDS: u32 = 1 << 30;
 
 /// The handle to the sandbox cloud (`Copy`, from context).
 #[derive(Clone, Copy)]
@@ -71,6 +81,8 @@ impl SandboxCloud {
             cloud: Cloud::new(now_ms()),
             answer_pulls: true,
             pushes: Vec::new(),
+            suite: None,
+            next_external: EXTERNAL_IDS,
         }))
     }
 
@@ -99,6 +111,11 @@ impl SandboxCloud {
             driver.cloud.set_fault_urls(faults);
             driver.client = Some(client);
         });
+        // The conformance suite's clock.
+        let _ = set_interval_with_handle(
+            move || self.tick_suite(),
+            std::time::Duration::from_millis(200),
+        );
     }
 
     /// Answer T4 pulls with the selected package.
@@ -112,17 +129,21 @@ impl SandboxCloud {
         };
         self.with(|driver| {
             let state = driver.state;
-            let pull = if driver.answer_pulls {
-                state.package.get_untracked()
-            } else {
-                None
+            let now = now_ms();
+            // While the suite runs, it alone decides what a pull is answered with.
+            let pull = match &mut driver.suite {
+                Some(suite) => {
+                    suite.observe(&message.topic, &message.payload, now);
+                    suite.pull_package()
+                }
+                None if driver.answer_pulls => state.package.get_untracked(),
+                None => None,
             };
             if driver.cloud.pull_package() != pull.as_ref() {
                 driver.cloud.set_pull_package(pull);
             }
-            let out = driver
-                .cloud
-                .message(&message.topic, &message.payload, now_ms());
+            driver.external(&message.topic, &message.payload, message.qos as u8, now);
+            let out = driver.cloud.message(&message.topic, &message.payload, now);
             driver.send(out);
             if let Ok(topic) = Topic::parse(&message.topic) {
                 let key = (topic.product_key, topic.device_name);
@@ -131,6 +152,107 @@ impl SandboxCloud {
                 {
                     driver.refresh();
                 }
+            }
+        });
+    }
+
+    /// Runs the conformance suite against `device` with `package` (loaded for delivery over
+    /// MQTT first when it can be; otherwise that case is not applicable).
+    pub async fn start_suite(
+        self,
+        device: DeviceKey,
+        package: Package,
+        options: SuiteOptions,
+    ) -> Result<(), String> {
+        if self.with(|d| Some(d.suite.as_ref().is_some_and(|s| !s.is_done()))) == Some(true) {
+            return Err("a conformance run is under way".into());
+        }
+        if Cloud::check_deliverable(&package).is_ok() {
+            let _ = self.prepare_stream(&package).await;
+        }
+        let versions: Vec<(String, String)> = self
+            .with(|driver| {
+                driver.state.devices.with_untracked(|rows| {
+                    rows.iter()
+                        .find(|r| r.name.with_value(|n| *n == device))
+                        .map(|r| r.status.with_untracked(|s| s.versions.clone()))
+                })
+            })
+            .unwrap_or_default();
+        self.with(|driver| {
+            if driver.client.is_none() {
+                return Some(Err("the sandbox cloud is not connected".to_owned()));
+            }
+            let mut suite = Suite::new(device, package, &Case::ALL, options, now_ms());
+            for (module, version) in &versions {
+                suite.knows_version(module, version);
+            }
+            driver
+                .state
+                .conformance
+                .set(Some((suite.report(), None, true)));
+            driver.suite = Some(suite);
+            Some(Ok(()))
+        })
+        .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
+    }
+
+    /// Stops the conformance run (its results so far stay).
+    pub fn stop_suite(self) {
+        self.with(|driver| {
+            if let Some(suite) = driver.suite.take() {
+                driver
+                    .state
+                    .conformance
+                    .set(Some((suite.report(), None, false)));
+            }
+        });
+    }
+
+    fn tick_suite(self) {
+        self.with(|driver| {
+            let Some(suite) = &mut driver.suite else {
+                return;
+            };
+            let out = suite.step(&mut driver.cloud, now_ms());
+            let running = !suite.is_done();
+            let view = (suite.report(), suite.current(), running);
+            if !running {
+                driver.suite = None;
+            }
+            if driver.state.conformance.with_untracked(|c| {
+                c.as_ref().is_none_or(|(r, case, run)| {
+                    r.cases.len() != view.0.cases.len() || *case != view.1 || *run != view.2
+                })
+            }) {
+                driver.state.conformance.set(Some(view));
+            }
+            driver.send(out);
+            driver.show_all();
+        });
+    }
+
+    /// Forgets an external device: its row, its job.
+    pub fn forget_external(self, id: u32) {
+        self.with(|driver| {
+            let row = driver
+                .state
+                .devices
+                .with_untracked(|rows| rows.iter().find(|r| r.id == id && r.external).copied());
+            if let Some(row) = row {
+                driver
+                    .state
+                    .devices
+                    .update(|rows| rows.retain(|r| r.id != id));
+                if driver.state.selected.get_untracked() == Some(id) {
+                    driver.state.selected.set(None);
+                }
+                driver.cloud.forget(&[row.name.get_value()]);
+                set_timeout(
+                    move || super::device::dispose_row(row),
+                    std::time::Duration::from_millis(0),
+                );
+                driver.refresh();
             }
         });
     }
@@ -256,6 +378,107 @@ impl SandboxCloud {
 }
 
 impl Driver {
+    /// A message from a device on the broker: shown on its row when the tab does not simulate
+    /// it (a row is made on its first version report), and logged.
+    fn external(&mut self, topic: &str, payload: &[u8], qos: u8, now: u64) {
+        let Ok(parsed) = Topic::parse(topic) else {
+            return;
+        };
+        let key = (parsed.product_key.clone(), parsed.device_name.clone());
+        let row = self.state.devices.with_untracked(|rows| {
+            rows.iter()
+                .find(|r| r.name.with_value(|n| *n == key))
+                .copied()
+        });
+        let row = match row {
+            Some(row) if !row.external => return,
+            Some(row) => row,
+            None if parsed.kind == TopicKind::Inform => {
+                let row = DeviceRow {
+                    id: self.next_external,
+                    status: RwSignal::new(DeviceStatus {
+                        link: Link::Online,
+                        ..DeviceStatus::default()
+                    }),
+                    name: StoredValue::new(key.clone()),
+                    verdict: RwSignal::new(None),
+                    external: true,
+                };
+                self.next_external += 1;
+                self.state.devices.update(|rows| rows.push(row));
+                row
+            }
+            None => return,
+        };
+        let name = format!("{}/{}", key.0, key.1);
+        let text = super::describe_payload(topic, payload);
+        self.state
+            .log_message(Direction::Out, &name, topic, &text, Some(qos), false);
+        row.status.update(|s| {
+            s.last_seen_ms = Some(now);
+            s.link = Link::Online;
+            match parsed.kind {
+                TopicKind::Inform => {
+                    if let Ok(report) = VersionReport::decode(payload) {
+                        let module = report.module.as_str().to_owned();
+                        let version = report.version.as_str().to_owned();
+                        match s.versions.iter_mut().find(|(m, _)| *m == module) {
+                            Some(entry) => entry.1 = version,
+                            None => s.versions.push((module, version)),
+                        }
+                        if matches!(s.phase, Phase::Downloading { .. } | Phase::Flashing) {
+                            s.phase = Phase::Idle;
+                        }
+                    }
+                }
+                TopicKind::Progress => {
+                    if let Ok(progress) = Progress::decode(payload) {
+                        let step = progress.step.value();
+                        s.history.push(StepRecord {
+                            at_ms: now,
+                            step,
+                            desc: progress.desc.clone(),
+                        });
+                        if step < 0 {
+                            s.failure = Some((step, progress.desc.clone()));
+                            s.phase = Phase::Failed {
+                                code: step,
+                                desc: progress.desc.clone(),
+                            };
+                        } else {
+                            s.failure = None;
+                            s.percent = Some(step.clamp(0, 100) as u8);
+                            s.phase = if step >= 100 {
+                                Phase::Flashing
+                            } else {
+                                Phase::Downloading {
+                                    received: 0,
+                                    total: 0,
+                                }
+                            };
+                        }
+                    }
+                }
+                _ => {}
+            }
+        });
+    }
+
+    /// True when `key` is an external device's.
+    fn is_external(&self, topic: &str) -> Option<DeviceRow> {
+        let parsed = Topic::parse(topic).ok()?;
+        self.state.devices.with_untracked(|rows| {
+            rows.iter()
+                .find(|r| {
+                    r.external
+                        && r.name.with_value(|(pk, dn)| {
+                            *pk == parsed.product_key && *dn == parsed.device_name
+                        })
+                })
+                .copied()
+        })
+    }
+
     /// Copies every job's verdict to the rows and refreshes the batches.
     fn show_all(&self) {
         let keys: Vec<DeviceKey> = self
@@ -281,6 +504,34 @@ impl Driver {
                 Qos::AtMostOnce => QoS::AtMostOnce,
                 Qos::AtLeastOnce => QoS::AtLeastOnce,
             };
+            // What the cloud sends an external device is in the log, and counted on its row.
+            if let Some(row) = self.is_external(&message.topic) {
+                let name = row.name.with_value(|(pk, dn)| format!("{pk}/{dn}"));
+                let text = super::describe_payload(&message.topic, &message.payload);
+                self.state.log_message(
+                    Direction::In,
+                    &name,
+                    &message.topic,
+                    &text,
+                    Some(qos as u8),
+                    false,
+                );
+                if message.topic.starts_with("/ota/device/upgrade/") {
+                    row.status.update(|s| {
+                        s.notices_sent += 1;
+                        if let Ok(notice) = otalab_protocol::UpgradeNotice::decode(&message.payload)
+                        {
+                            s.notice = Some((
+                                serde_json::to_value(&notice).unwrap_or_default(),
+                                String::from_utf8_lossy(&message.payload).into_owned(),
+                            ));
+                            s.phase = Phase::Notified;
+                            s.percent = None;
+                            s.failure = None;
+                        }
+                    });
+                }
+            }
             let _ = client.publish_token(&message.topic, &message.payload, qos);
         }
     }

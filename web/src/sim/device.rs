@@ -108,11 +108,12 @@ pub(super) fn new_row(id: u32, spec: &DeviceSpec) -> DeviceRow {
         status: RwSignal::new(DeviceStatus::default()),
         name: StoredValue::new((spec.product_key.clone(), spec.device_name.clone())),
         verdict: RwSignal::new(None),
+        external: false,
     }
 }
 
 /// Frees a removed row's signals.
-pub(super) fn dispose_row(row: DeviceRow) {
+pub fn dispose_row(row: DeviceRow) {
     row.status.dispose();
     row.name.dispose();
     row.verdict.dispose();

@@ -201,8 +201,14 @@ impl Simulator {
                 .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
                 .collect();
             sim.devices.clear();
-            let rows = sim.state.devices.get_untracked();
-            sim.state.devices.set(Vec::new());
+            // External devices are not the tab's to remove (each has its own Forget).
+            let (external, rows): (Vec<_>, Vec<_>) = sim
+                .state
+                .devices
+                .get_untracked()
+                .into_iter()
+                .partition(|r| r.external);
+            sim.state.devices.set(external);
             sim.state.selected.set(None);
             rows
         });

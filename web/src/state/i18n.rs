@@ -204,6 +204,34 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "hashing" => "正在计算摘要",
         "uploading" => "正在上传",
         "loading_mqtt" => "正在载入以经 MQTT 下发",
+        "external" => "外部设备",
+        "external_hint" => "本页面没有模拟它：它是连到沙箱 broker 的真实设备或其他进程",
+        "last_seen" => "最后上报",
+        "notices_sent" => "条通知",
+        "forget" => "移除",
+        "conformance" => "一致性测试",
+        "conformance_hint" => {
+            "逐项测试一台设备的 OTA 实现：正确的 MD5/SHA-256 包、错误摘要与大小、过期与不存在的链接、中途断开、主动拉取、重复通知、第二模块、MQTT 下载"
+        }
+        "selected_device" => "表格中选中的设备",
+        "choose_device" => "请选择设备",
+        "case_timeout" => "单项时限 (秒)",
+        "reaction" => "无响应判定 (秒)",
+        "run_conformance" => "运行一致性测试",
+        "stop" => "停止",
+        "running_case" => "正在测试",
+        "suite_done" => "测试完成",
+        "evidence" => "证据",
+        "expected" => "预期",
+        "grade.pass" => "通过",
+        "grade.degraded" => "降级",
+        "grade.fail" => "不通过",
+        "grade.na" => "不适用",
+        "lan_title" => "局域网设备接入",
+        "lan_host" => "主机",
+        "no_tls" => "无 TLS",
+        "any_login" => "接受任意登录信息",
+        "lan_addresses" => "本机地址",
         _ => return key_en(key),
     };
     match lang {
@@ -403,6 +431,36 @@ fn key_en(key: &'static str) -> &'static str {
         "hashing" => "Hashing",
         "uploading" => "Uploading",
         "loading_mqtt" => "Loading for delivery over MQTT:",
+        "external" => "external",
+        "external_hint" => {
+            "Not simulated by this page: a real board or another process on the sandbox broker"
+        }
+        "last_seen" => "last seen",
+        "notices_sent" => "notices sent",
+        "forget" => "Forget",
+        "conformance" => "Conformance suite",
+        "conformance_hint" => {
+            "Grades one device's OTA implementation case by case: correct MD5/SHA-256 packages, wrong digest and size, expired and missing URLs, a broken connection, a pull, a repeated notice, a second module, MQTT delivery"
+        }
+        "selected_device" => "The device selected in the table",
+        "choose_device" => "Choose a device",
+        "case_timeout" => "Time limit per case (s)",
+        "reaction" => "Silent after (s)",
+        "run_conformance" => "Run the suite",
+        "stop" => "Stop",
+        "running_case" => "Running",
+        "suite_done" => "Done",
+        "evidence" => "Evidence",
+        "expected" => "Expected",
+        "grade.pass" => "Pass",
+        "grade.degraded" => "Degraded",
+        "grade.fail" => "Fail",
+        "grade.na" => "N/A",
+        "lan_title" => "Devices on the network",
+        "lan_host" => "Host",
+        "no_tls" => "no TLS",
+        "any_login" => "any login accepted",
+        "lan_addresses" => "This machine's addresses",
         other => other,
     }
 }

@@ -123,6 +123,10 @@ pub struct DeviceStatus {
     pub fault: Option<Fault>,
     /// Last error (bad payload, publish refused, ...).
     pub error: Option<String>,
+    /// When an external device last sent anything (ms since 1970).
+    pub last_seen_ms: Option<u64>,
+    /// Notices the sandbox cloud sent to an external device.
+    pub notices_sent: u32,
 }
 
 /// One row of the fleet table.
@@ -136,6 +140,8 @@ pub struct DeviceRow {
     pub name: StoredValue<(String, String)>,
     /// The cloud's verdict of the device's job (sandbox cloud only); `None`: no job.
     pub verdict: RwSignal<Option<report::Verdict>>,
+    /// A device on the broker that this tab does not simulate (a real board, another process).
+    pub external: bool,
 }
 
 /// Direction of a logged message, or a connection event.
@@ -239,6 +245,16 @@ pub struct AppState {
     pub uploaded: RwSignal<Vec<Package>>,
     /// The summary chip filtering the fleet table.
     pub filter: RwSignal<Option<RowFilter>>,
+    /// The conformance suite's report card (so far) and whether it still runs.
+    pub conformance: RwSignal<
+        Option<(
+            otalab_sim::ConformanceReport,
+            Option<otalab_sim::Case>,
+            bool,
+        )>,
+    >,
+    /// The token for writing to a sandbox on the network (from the page URL's `#token=`).
+    pub token: RwSignal<Option<String>>,
     /// Status line.
     pub notice_line: RwSignal<String>,
     /// The imported scenario and its run.
@@ -248,6 +264,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The (productKey, deviceName) of every row, simulated and external, in table order.
+    pub fn keys(&self) -> Vec<(String, String)> {
+        self.devices
+            .with_untracked(|rows| rows.iter().map(|r| r.name.get_value()).collect())
+    }
+
     /// Fresh state, restoring language, profile and settings from localStorage.
     pub fn new() -> Self {
         Self {
@@ -266,6 +288,13 @@ impl AppState {
             batches: RwSignal::new(Vec::new()),
             uploaded: RwSignal::new(Vec::new()),
             filter: RwSignal::new(None),
+            conformance: RwSignal::new(None),
+            token: RwSignal::new(
+                web_sys::window()
+                    .and_then(|w| w.location().hash().ok())
+                    .and_then(|h| h.strip_prefix("#token=").map(str::to_owned))
+                    .filter(|t| t.len() <= 128 && t.bytes().all(|b| b.is_ascii_hexdigit())),
+            ),
             notice_line: RwSignal::new(String::new()),
             scenario: RwSignal::new(None),
             judged: RwSignal::new(None),

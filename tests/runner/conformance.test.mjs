@@ -1,0 +1,123 @@
+// `otalab conformance` (target/debug/otalab) grades devices it did not simulate: the
+// independent device of tests/support/ota-device.mjs (MQTT.js, node:http, node:crypto),
+// correct and with each of its switchable defects, against the real sandbox (mosquitto and the
+// HTTP server with Range and broken URLs). The correct device passes every case it can take;
+// each defective one fails exactly the cases its defect breaks. Report cards are read back
+// with an independent XML parser.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { XMLParser } from 'fast-xml-parser';
+
+import { startSandbox } from '../../sandbox/sandbox.mjs';
+import { startDevice } from '../support/ota-device.mjs';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-conformance-'));
+
+let sandbox;
+
+before(async () => {
+  assert.ok(existsSync(bin), `${bin} is missing: cargo build -p otalab-cli`);
+  sandbox = await startSandbox({ dist: tmp });
+});
+
+after(async () => {
+  await sandbox?.stop();
+});
+
+/** Runs `otalab conformance` for pk/dn; resolves `{ code, stderr }` once it exits. Calls
+ * `ready()` when it waits for the device (so that the device connects after it listens). */
+function conformance(pk, dn, extra, ready) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(bin, ['conformance', '--device', `${pk}/${dn}`, '--sandbox', sandbox.url,
+      '--case-timeout', '30', '--reaction', '6', ...extra], { stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let started = false;
+    child.stderr.on('data', (d) => {
+      stderr += d;
+      if (!started && stderr.includes('waiting for')) {
+        started = true;
+        ready();
+      }
+    });
+    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`conformance took too long\n${stderr}`)); }, 300_000);
+    child.on('error', reject);
+    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
+  });
+}
+
+const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', 'mqtt'];
+const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module'];
+
+// The device variants and the cases each must fail (everything else passes, or is not
+// applicable: the device has no MQTT download).
+const variants = [
+  { name: 'correct', defects: [], fails: [] },
+  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest'] },
+  { name: 'noResume', defects: ['noResume'], fails: ['flaky_url'] },
+  { name: 'rebootOld', defects: ['rebootOld'], fails: UPGRADES },
+  { name: 'ignorePulls', defects: ['ignorePulls'], fails: ['pull'] },
+];
+
+describe('otalab conformance', () => {
+  test('grades the independent device all-pass and each defective variant failing exactly what its defect breaks', async () => {
+    const pk = 'a1Conform';
+    const devices = {};
+    const runs = variants.map(async (v, i) => {
+      const dn = `board-${i + 1}`;
+      const report = path.join(tmp, `${v.name}.json`);
+      const junit = path.join(tmp, `${v.name}.xml`);
+      const result = await conformance(pk, dn, ['--report', report, '--junit', junit], async () => {
+        devices[v.name] = await startDevice({ broker: sandbox.brokerUrl, pk, dn, modules: { mcu: '1.0.0' }, defects: v.defects, pullEveryMs: 1000 });
+      });
+      return { v, dn, result, report, junit };
+    });
+    try {
+      for (const { v, result, report, junit } of await Promise.all(runs)) {
+        assert.equal(result.code, v.fails.length === 0 ? 0 : 1, `${v.name}: exit code\n${result.stderr}`);
+        const card = JSON.parse(readFileSync(report, 'utf8'));
+        assert.deepEqual(card.cases.map((c) => c.case), ALL, v.name);
+        const grades = Object.fromEntries(card.cases.map((c) => [c.case, c.grade]));
+        const expected = Object.fromEntries(ALL.map((c) => [c, c === 'mqtt' ? 'not_applicable' : v.fails.includes(c) ? 'fail' : 'pass']));
+        assert.deepEqual(grades, expected, `${v.name}\n${card.cases.map((c) => `${c.case} ${c.grade}: ${c.observed}`).join('\n')}`);
+        for (const c of card.cases.filter((c) => c.grade === 'fail')) {
+          assert.ok(c.evidence.length > 1 && c.expected && c.observed, `${v.name} ${c.case} carries its evidence`);
+        }
+        // JUnit by an independent parser: one test case per case, failures and skips counted.
+        const xml = new XMLParser({ ignoreAttributes: false, attributeNamePrefix: '' }).parse(readFileSync(junit, 'utf8'));
+        assert.equal(Number(xml.testsuites.tests), ALL.length);
+        assert.equal(Number(xml.testsuites.failures), v.fails.length, v.name);
+        assert.equal(Number(xml.testsuites.skipped), 1, v.name);
+      }
+      // What the suite saw is what happened: the correct device runs the last version pushed.
+      const correct = JSON.parse(readFileSync(path.join(tmp, 'correct.json'), 'utf8'));
+      const lastDefault = correct.cases.filter((c) => c.grade === 'pass' && c.case !== 'second_module').at(-1).version;
+      assert.equal(devices.correct.versions.default, lastDefault);
+      const mcu = correct.cases.find((c) => c.case === 'second_module').version;
+      assert.equal(devices.correct.versions.mcu, mcu);
+    } finally {
+      await Promise.all(Object.values(devices).map((d) => d.stop()));
+    }
+  });
+
+  test('a device that never connects, and a bad device name, are refused with the reason (exit 2)', async () => {
+    const silent = await conformance('a1Conform', 'nobody', ['--wait', '2'], () => {});
+    assert.equal(silent.code, 2);
+    assert.match(silent.stderr, /reported no version within 2 s/);
+    const bad = await new Promise((resolve) => {
+      const child = spawn(bin, ['conformance', '--device', 'a1/b/c', '--sandbox', sandbox.url], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let stderr = '';
+      child.stderr.on('data', (d) => { stderr += d; });
+      child.on('exit', (code) => resolve({ code, stderr }));
+    });
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /--device/);
+  });
+});
