@@ -52,6 +52,17 @@ for (const dir of [path.join(repo, 'examples/scenarios'), path.join(repo, 'tests
 }
 add('scenario', JSON.stringify({ generatedAtMs: 1, summary: { total: 1, pending: 0, upgrading: 0, succeeded: 1, failed: 0 }, devices: [{ productKey: 'p', deviceName: 'd', targetVersion: '2', notice: null, steps: [{ atMs: 1, step: 100, desc: 'x' }], finalVersion: '2', verdict: 'succeeded' }], scenario: 's' }));
 
+// Conformance sessions: messages joined by 0xff, each a selector byte (high nibble: time step of
+// 100 ms; low nibble: the topic, 0 T1, 1 T3, 2 T4, 3 T6) and a payload.
+const msg = (topic, ticks, body) => Buffer.concat([Buffer.from([(ticks << 4) | topic]), Buffer.from(JSON.stringify(body))]);
+const t1 = (v, module) => msg(0, 1, { id: '1', params: module ? { version: v, module } : { version: v } });
+const t3 = (step, desc = 'downloading') => msg(1, 1, { id: '2', params: { step: String(step), desc } });
+const session = (...parts) => Buffer.concat(parts.flatMap((p, i) => (i ? [Buffer.from([0xff]), p] : [p])));
+const upgrade = (v) => [t3(0), t3(50), t3(100, 'done'), t1(v)];
+add('conformance', session(t1('1.0.0'), t1('1.0.0', 'mcu'), ...upgrade('1.0.1'), ...upgrade('1.0.2'), t3(-3, 'md5 mismatch'), t3(-2, 'HTTP 404')));
+add('conformance', session(t1('1.0.0'), msg(2, 5, { id: '3', version: '1.0', params: { module: 'default' }, method: 'thing.ota.firmware.get' }),
+  msg(3, 1, { id: '4', params: { fileToken: 't', fileInfo: { streamId: 10001, fileId: 1 }, fileBlock: { size: 5120, offset: 0 } } })));
+
 const packets = [
   { cmd: 'publish', topic: '/ota/device/upgrade/pk/dn', payload: Buffer.from('{"id":1}'), qos: 0, retain: false, dup: false },
   { cmd: 'publish', topic: '/ota/device/upgrade/pk/dn', payload: Buffer.alloc(300, 7), qos: 1, messageId: 9, retain: false, dup: true },

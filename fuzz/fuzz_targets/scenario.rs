@@ -22,6 +22,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(report) = serde_json::from_str::<Report>(text) {
         let _ = report.to_junit();
         let _ = report.to_csv();
+        let _ = report.to_html("fuzz", None);
         let _ = Report::merge(vec![report.clone(), report]);
     }
 });

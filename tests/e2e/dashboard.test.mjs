@@ -893,6 +893,7 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
       await page.waitForSelector('[data-testid=device-board-1] [data-role=external]', { timeout: 5_000 });
       const shownAfter = Date.now() - first.at;
       assert.ok(shownAfter < 1000, `the external row appeared ${shownAfter} ms after its first T1`);
+      console.log(`# the external row appeared ${shownAfter} ms after the device's first T1`);
       assert.equal(await page.textContent('[data-testid=device-board-1] [data-role=version]'), '1.0.0');
       await until('its T1 in the log', async () => (await page.textContent('[data-testid=log]')).includes(`/ota/device/inform/${pk}/board-1`));
 

@@ -145,7 +145,7 @@ pub fn FleetTable() -> impl IntoView {
                 <thead><tr>
                     <th>{move || state.t("device")}</th><th>{move || state.t("state")}</th>
                     <th>{move || state.t("version")}</th><th>{move || state.t("phase")}</th>
-                    <th title=move || state.t("progress_hint")>{move || state.t("progress")}</th><th>{move || state.t("verdict")}</th>
+                    <th title=move || state.t("progress_hint")>{move || state.t("reported_progress")}</th><th>{move || state.t("verdict")}</th>
                     <th>{move || state.t("fault")}</th><th>{move || state.t("actions")}</th>
                 </tr></thead>
                 <tbody>

@@ -232,6 +232,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "no_tls" => "无 TLS",
         "any_login" => "接受任意登录信息",
         "lan_addresses" => "本机地址",
+        "reported_progress" => "上报进度",
         _ => return key_en(key),
     };
     match lang {
@@ -461,6 +462,64 @@ fn key_en(key: &'static str) -> &'static str {
         "no_tls" => "no TLS",
         "any_login" => "any login accepted",
         "lan_addresses" => "This machine's addresses",
+        "reported_progress" => "Reported progress",
         other => other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every text key the components use, found in the sources: `.t("key")`, `t(lang, "key")`
+    /// and `kind("key")` (fault texts).
+    fn used_keys() -> Vec<String> {
+        let mut keys = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
+        while let Some(dir) = dirs.pop() {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    dirs.push(path);
+                } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("i18n.rs")
+                {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    for marker in [".t(\"", "t(lang, \"", "kind(\""] {
+                        for (at, _) in text.match_indices(marker) {
+                            let rest = &text[at + marker.len()..];
+                            if let Some(end) = rest.find('"') {
+                                keys.push(rest[..end].to_owned());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        keys.sort();
+        keys.dedup();
+        keys
+    }
+
+    /// The keys with an arm in the Chinese table and in the English one.
+    fn tables() -> (Vec<String>, Vec<String>) {
+        let text = include_str!("i18n.rs");
+        let split = text.find("fn key_en").unwrap();
+        let arms = |part: &str| -> Vec<String> {
+            part.lines()
+                .filter_map(|l| l.trim().strip_prefix('"'))
+                .filter_map(|l| l.split_once("\" =>").map(|(k, _)| k.to_owned()))
+                .collect()
+        };
+        (arms(&text[..split]), arms(&text[split..]))
+    }
+
+    #[test]
+    fn every_key_the_page_uses_has_english_and_chinese_text() {
+        let keys = used_keys();
+        assert!(keys.len() > 100, "found {} keys", keys.len());
+        let (zh, en) = tables();
+        let missing: Vec<&String> = keys
+            .iter()
+            .filter(|k| !zh.contains(k) || !en.contains(k))
+            .collect();
+        assert!(missing.is_empty(), "keys without both texts: {missing:?}");
     }
 }
