@@ -937,7 +937,8 @@ pub fn device_report(key: &DeviceKey, job: Option<&Job>, version: Option<&String
     }
 }
 
-fn reply_topic(kind: TopicKind, key: &DeviceKey) -> String {
+/// The topic of `kind` for a device.
+pub(crate) fn reply_topic(kind: TopicKind, key: &DeviceKey) -> String {
     Topic {
         kind,
         product_key: key.0.clone(),

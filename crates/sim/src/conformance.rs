@@ -27,7 +27,7 @@ use std::collections::BTreeMap;
 use otalab_protocol::{Module, Progress, SignMethod, Topic, TopicKind, VersionReport};
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::{Cloud, DeviceKey, NoticeKind, Outgoing, Package, Qos};
+use crate::cloud::{Cloud, DeviceKey, NoticeKind, Outgoing, Package, Qos, reply_topic};
 use crate::report::{Verdict, iso_time};
 
 /// One case of the suite.
@@ -459,7 +459,7 @@ impl Suite {
             run.repeated = true;
             if let Some(job) = cloud.job(&self.device) {
                 out.push(Outgoing {
-                    topic: topic(TopicKind::Upgrade, &self.device),
+                    topic: reply_topic(TopicKind::Upgrade, &self.device),
                     payload: job.notice.encode().into_bytes(),
                     qos: Qos::AtLeastOnce,
                 });
@@ -622,6 +622,26 @@ impl Suite {
             let list: Vec<String> = steps.iter().map(|(s, _)| s.to_string()).collect();
             format!("steps [{}]", list.join(", "))
         };
+        // A case still without its outcome: over when the device stays silent or time runs out.
+        let give_up = |missing: &str| {
+            if silent {
+                return result(
+                    Grade::Fail,
+                    format!("no reaction within {} s", self.options.reaction_ms / 1000),
+                );
+            }
+            if timeout {
+                return result(
+                    Grade::Fail,
+                    format!(
+                        "{missing} within {} s; {}",
+                        self.options.case_timeout_ms / 1000,
+                        steps_text()
+                    ),
+                );
+            }
+            None
+        };
         if case == Case::Pull {
             let first_pull = run
                 .seen
@@ -711,23 +731,7 @@ impl Suite {
                     format!("reported {} after {}", run.version, steps_text()),
                 );
             }
-            if silent {
-                return result(
-                    Grade::Fail,
-                    format!("no reaction within {} s", self.options.reaction_ms / 1000),
-                );
-            }
-            if timeout {
-                return result(
-                    Grade::Fail,
-                    format!(
-                        "not upgraded within {} s; {}",
-                        self.options.case_timeout_ms / 1000,
-                        steps_text()
-                    ),
-                );
-            }
-            return None;
+            return give_up("not upgraded");
         }
         // Cases that expect a failure code and the old version kept.
         let allowed: &[i64] = match case {
@@ -776,23 +780,7 @@ impl Suite {
                 ),
             );
         }
-        if silent {
-            return result(
-                Grade::Fail,
-                format!("no reaction within {} s", self.options.reaction_ms / 1000),
-            );
-        }
-        if timeout {
-            return result(
-                Grade::Fail,
-                format!(
-                    "no failure code within {} s; {}",
-                    self.options.case_timeout_ms / 1000,
-                    steps_text()
-                ),
-            );
-        }
-        None
+        give_up("no failure code")
     }
 
     /// The case's messages as lines: `+1.234 s T3 -3 "md5 mismatch"` (at most 60).
@@ -828,13 +816,4 @@ impl Suite {
         }
         lines
     }
-}
-
-fn topic(kind: TopicKind, key: &DeviceKey) -> String {
-    Topic {
-        kind,
-        product_key: key.0.clone(),
-        device_name: key.1.clone(),
-    }
-    .to_string()
 }

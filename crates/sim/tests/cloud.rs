@@ -193,48 +193,31 @@ impl World {
 
     /// Runs until nothing is left to do (or a minute of simulated time).
     fn run(&mut self) {
-        let stop = self.now + 60_000;
-        while let Some(Reverse((at, seq))) = self.queue.pop() {
-            if at > stop {
-                break;
-            }
-            self.now = self.now.max(at);
-            let now = self.now;
-            match self.events.remove(&seq).unwrap() {
-                Event::ToCloud(topic, payload) => {
-                    for o in self.cloud.message(&topic, &payload, now) {
-                        self.route(&o.topic, o.payload);
-                    }
-                }
-                Event::ToDevice(i, topic, payload) => {
-                    if let Ok(Some(actions)) = self.devices[i].message(&topic, &payload, now) {
-                        self.exec(i, actions);
-                    }
-                }
-                Event::Wake(i) => {
-                    let actions = self.devices[i].tick(now);
-                    self.exec(i, actions);
-                }
-                Event::Tick => {}
-            }
-        }
+        self.drive(None, 60_000);
     }
 
     /// Runs the conformance suite against the devices until it is done (or an hour of
     /// simulated time): every message to the cloud is shown to the suite too.
     fn run_suite(&mut self, suite: &mut Suite) {
-        let stop = self.now + 3_600_000;
         self.at(0, Event::Tick);
+        self.drive(Some(suite), 3_600_000);
+    }
+
+    /// The event loop, for `limit` ms of simulated time; with a suite, until it is done.
+    fn drive(&mut self, mut suite: Option<&mut Suite>, limit: u64) {
+        let stop = self.now + limit;
         while let Some(Reverse((at, seq))) = self.queue.pop() {
-            if at > stop || suite.is_done() {
+            if at > stop || suite.as_ref().is_some_and(|s| s.is_done()) {
                 break;
             }
             self.now = self.now.max(at);
             let now = self.now;
             match self.events.remove(&seq).unwrap() {
                 Event::ToCloud(topic, payload) => {
-                    suite.observe(&topic, &payload, now);
-                    self.cloud.set_pull_package(suite.pull_package());
+                    if let Some(suite) = suite.as_mut() {
+                        suite.observe(&topic, &payload, now);
+                        self.cloud.set_pull_package(suite.pull_package());
+                    }
                     for o in self.cloud.message(&topic, &payload, now) {
                         self.route(&o.topic, o.payload);
                     }
@@ -249,10 +232,12 @@ impl World {
                     self.exec(i, actions);
                 }
                 Event::Tick => {
-                    for o in suite.step(&mut self.cloud, now) {
-                        self.route(&o.topic, o.payload);
+                    if let Some(suite) = suite.as_mut() {
+                        for o in suite.step(&mut self.cloud, now) {
+                            self.route(&o.topic, o.payload);
+                        }
+                        self.at(100, Event::Tick);
                     }
-                    self.at(100, Event::Tick);
                 }
             }
         }

@@ -3,6 +3,8 @@
 //! saving a session as a scenario). Every rule (notices, pull answers, push-again, block
 //! serving, verdicts) is in otalab-sim.
 
+use std::collections::BTreeMap;
+
 use leptos::prelude::*;
 use otalab_browser::{ClientEvent, ClientOptions, MqttClient, Options, QoS};
 use otalab_protocol::{Progress, SignMethod, Topic, TopicKind, VersionReport};
@@ -44,6 +46,8 @@ pub struct Driver {
     suite: Option<Suite>,
     /// Ids for external rows (above the simulator's).
     next_external: u32,
+    /// The external devices' rows, by name (looked up for every message in and out).
+    externals: BTreeMap<DeviceKey, DeviceRow>,
 }
 
 /// Row ids of external devices start here (the simulator counts from 0).
@@ -83,6 +87,7 @@ impl SandboxCloud {
             pushes: Vec::new(),
             suite: None,
             next_external: EXTERNAL_IDS,
+            externals: BTreeMap::new(),
         }))
     }
 
@@ -240,6 +245,7 @@ impl SandboxCloud {
                 .devices
                 .with_untracked(|rows| rows.iter().find(|r| r.id == id && r.external).copied());
             if let Some(row) = row {
+                driver.externals.remove(&row.name.get_value());
                 driver
                     .state
                     .devices
@@ -385,15 +391,17 @@ impl Driver {
             return;
         };
         let key = (parsed.product_key.clone(), parsed.device_name.clone());
-        let row = self.state.devices.with_untracked(|rows| {
-            rows.iter()
-                .find(|r| r.name.with_value(|n| *n == key))
-                .copied()
-        });
-        let row = match row {
-            Some(row) if !row.external => return,
-            Some(row) => row,
-            None if parsed.kind == TopicKind::Inform => {
+        let row = match self.externals.get(&key) {
+            Some(row) => *row,
+            // A device of this tab (only a version report can introduce a new one).
+            None if parsed.kind != TopicKind::Inform
+                || self.state.devices.with_untracked(|rows| {
+                    rows.iter().any(|r| r.name.with_value(|n| *n == key))
+                }) =>
+            {
+                return;
+            }
+            None => {
                 let row = DeviceRow {
                     id: self.next_external,
                     status: RwSignal::new(DeviceStatus {
@@ -405,10 +413,10 @@ impl Driver {
                     external: true,
                 };
                 self.next_external += 1;
+                self.externals.insert(key.clone(), row);
                 self.state.devices.update(|rows| rows.push(row));
                 row
             }
-            None => return,
         };
         let name = format!("{}/{}", key.0, key.1);
         let text = super::describe_payload(topic, payload);
@@ -464,19 +472,12 @@ impl Driver {
         });
     }
 
-    /// True when `key` is an external device's.
+    /// The external device's row that `topic` is about.
     fn is_external(&self, topic: &str) -> Option<DeviceRow> {
         let parsed = Topic::parse(topic).ok()?;
-        self.state.devices.with_untracked(|rows| {
-            rows.iter()
-                .find(|r| {
-                    r.external
-                        && r.name.with_value(|(pk, dn)| {
-                            *pk == parsed.product_key && *dn == parsed.device_name
-                        })
-                })
-                .copied()
-        })
+        self.externals
+            .get(&(parsed.product_key, parsed.device_name))
+            .copied()
     }
 
     /// Copies every job's verdict to the rows and refreshes the batches.
