@@ -44,10 +44,11 @@ const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
  * `tls: true` adds a TLS listener (and a secure WebSocket one) with a certificate for
  * 127.0.0.1 and localhost signed by a throw-away CA, made with openssl (`caFile` is its PEM).
  * `host` is the address the plain and WebSocket listeners bind (`0.0.0.0` for devices on the
- * network; URLs still name 127.0.0.1).
+ * network; URLs still name 127.0.0.1); `plainHost` binds the plain listener elsewhere (the
+ * sandbox keeps it on 127.0.0.1 behind its automatic subscription front).
  * Returns `{ port, wsPort, url, wsUrl, tlsUrl, wssUrl, caFile, dir, log(), stop(), restart() }`.
  */
-export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false, host = '127.0.0.1' } = {}) {
+export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false, host = '127.0.0.1', plainHost = host } = {}) {
   const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
   if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
@@ -106,7 +107,7 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     'max_inflight_messages 1000',
     'user root',
     ...auth,
-    `listener ${port} ${host}`,
+    `listener ${port} ${plainHost}`,
     'socket_domain ipv4',
     `listener ${wsPort} ${host}`,
     'socket_domain ipv4',

@@ -22,7 +22,8 @@ otalab sandbox is running${lan ? ' on the network' : ''}.
 
   Open:        ${sandbox.url}/${lan ? `#token=${sandbox.token}` : ''}
   MQTT (ws):   ${sandbox.brokerWs}
-  MQTT (tcp):  ${sandbox.brokerUrl}   (e.g. mosquitto_sub -h ${host} -p ${sandbox.broker.port} -t '/ota/#' -v)
+  MQTT (tcp):  ${sandbox.brokerUrl}   (e.g. mosquitto_sub -h ${host} -p ${sandbox.mqttPort} -t '/ota/#' -v)
+               devices are subscribed to their OTA reply topics on connect, as on Alibaba Cloud
   Firmware:    ${sandbox.url}/firmware/  (files in ${sandbox.firmwareDir})
   Scenarios:   otalab run examples/scenarios/correct-upgrade.toml --sandbox ${sandbox.url}
                (install the runner: cargo install --path crates/cli --locked --profile native)`);
@@ -31,9 +32,13 @@ if (lan) {
 Configure a device (Link SDK C, the Python SDK, your own code) with:
 
   MQTT host:   ${host}  (bound on every interface; devices on this machine can use 127.0.0.1)
-  MQTT port:   ${sandbox.broker.port}  (plain MQTT 3.1.1, no TLS)   WebSocket: ${sandbox.broker.wsPort}
+  MQTT port:   ${sandbox.mqttPort}  (plain MQTT 3.1.1, no TLS)   WebSocket: ${sandbox.broker.wsPort}
   Login:       any client id, user name and password are accepted
   Topics:      /ota/device/inform/{productKey}/{deviceName} and the rest of the OTA topics
+  Subscribing: not needed on the MQTT port, as on Alibaba Cloud: a device is subscribed to
+               /ota/device/upgrade/{pk}/{dn}, .../thing/ota/firmware/get_reply and
+               .../thing/file/download_reply when it logs in as dn&pk (or pk.dn|...) or
+               first publishes on its OTA topics (a stock Link SDK C device needs no change)
 
 It appears in the page as an external device on its first version report (T1).
 Uploads need the token: ${sandbox.token} (the Open link above carries it).

@@ -7,12 +7,15 @@ import os from 'node:os';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 
+import { autoTopics, startAutoSubscribe } from './auto-subscribe.mjs';
 import { startMosquitto } from './mosquitto.mjs';
-import { parseRange, startStaticServer } from './static-server.mjs';
+import { ossError, parseRange, sendFile, sendJson, startStaticServer } from './static-server.mjs';
 
 /** Firmware file names: no leading dot (no `..`, no hidden temporary uploads). */
 const NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
 const MAX_UPLOAD = 1024 * 1024 * 1024;
+/** How fast `/slow/<name>` serves a file (bytes per second): a 1 MiB download takes 5 s. */
+export const SLOW_RATE = 200 * 1024;
 
 /** Deterministic demo firmware: `size` bytes from a linear congruential generator. */
 export function demoFirmware(size, seed) {
@@ -62,8 +65,11 @@ export function lanAddresses() {
  * `lan: true` binds the broker and the HTTP server on every interface for real devices, names
  * `lanHost` (default: this machine's first network address) in every URL it hands out, and
  * refuses uploads without the token it returns (`?token=` or the `X-Otalab-Token` header).
- * Returns `{ url, token, brokerWs, brokerUrl, firmwareDir, info, broker, cutDownloads(),
- * setDownloadRate(), stop() }`.
+ * The plain MQTT port (`brokerPort`, `brokerUrl`) is the automatic subscription front
+ * (`auto-subscribe.mjs`) before mosquitto, whose own plain listener (`broker.url`) stays on
+ * 127.0.0.1; the WebSocket port is mosquitto's.
+ * Returns `{ url, token, brokerWs, brokerUrl, mqttPort, firmwareDir, info, broker, front,
+ * cutDownloads(), setDownloadRate(), stop() }`.
  */
 export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, persistence = false, log = () => {}, lan = false, lanHost } = {}) {
   const bind = lan ? '0.0.0.0' : '127.0.0.1';
@@ -72,17 +78,20 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
   const firmwareDir = mkdtempSync(path.join(os.tmpdir(), 'otalab-firmware-'));
   await fs.writeFile(path.join(firmwareDir, 'demo-2.0.0.bin'), demoFirmware(1024 * 1024, 1));
   await fs.writeFile(path.join(firmwareDir, 'demo-2.1.0.bin'), demoFirmware(4 * 1024 * 1024, 2));
-  const broker = await startMosquitto({ port: brokerPort, wsPort: brokerWsPort, persistence, host: bind });
+  const broker = await startMosquitto({ wsPort: brokerWsPort, persistence, host: bind, plainHost: '127.0.0.1' });
+  const front = await startAutoSubscribe({ upstreamPort: broker.port, port: brokerPort ?? 0, host: bind, log });
   const brokerWs = `ws://${host}:${broker.wsPort}`;
-  const brokerTcp = `mqtt://${host}:${broker.port}`;
+  const brokerTcp = `mqtt://${host}:${front.port}`;
 
   let base = '';
   const info = async () => ({
     brokerWs,
     brokerTcp,
+    // What the plain MQTT port does for devices that never subscribe (Link SDK C).
+    autoSubscribe: { port: front.port, topics: autoTopics('{productKey}', '{deviceName}') },
     ...(lan ? {
       lan: {
-        host, addresses: lanAddresses(), mqttPort: broker.port, wsPort: broker.wsPort, httpPort: Number(new URL(base).port),
+        host, addresses: lanAddresses(), mqttPort: front.port, wsPort: broker.wsPort, httpPort: Number(new URL(base).port),
         tls: false, anyLogin: true, tokenRequired: true,
       },
     } : {}),
@@ -95,18 +104,17 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
       flaky: `${base}/flaky/`,
       expired: `${base}/expired/`,
       missing: `${base}/missing/`,
+      slow: `${base}/slow/`,
     },
   });
 
-  const json = (res, status, body) => {
-    res.writeHead(status, { 'Content-Type': 'application/json' }).end(JSON.stringify(body));
-  };
+  const json = sendJson;
 
   // Serves a firmware file, or the first half of it and then a reset connection (once per
   // request without Range or from byte 0): the device must resume with Range.
   const flaky = (req, res, name) => {
     const file = path.join(firmwareDir, name);
-    if (!NAME.test(name) || !existsSync(file)) return json(res, 404, { error: 'no such firmware' });
+    if (!NAME.test(name) || !existsSync(file)) return ossError(res, 404, { key: `flaky/${name}` });
     const size = statSync(file).size;
     const range = req.headers.range ? parseRange(req.headers.range, size) : null;
     if (range && range.start > 0) {
@@ -140,7 +148,7 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
         return true;
       }
       if (req.method !== 'PUT' && req.method !== 'POST') {
-        res.writeHead(405, { Allow: 'PUT, POST, OPTIONS' }).end();
+        json(res, 405, { error: 'uploads are PUT or POST' }, { Allow: 'PUT, POST, OPTIONS' });
         return true;
       }
       if (!NAME.test(name)) {
@@ -183,13 +191,29 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
       flaky(req, res, name);
       return true;
     }
+    // Broken URLs answer as an expired or wrong OSS link does (XML body, Content-Length).
     if (section === 'expired') {
-      res.writeHead(403, { 'Content-Type': 'application/xml' })
-        .end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>');
+      req.resume();
+      ossError(res, 403, { key: name });
       return true;
     }
     if (section === 'missing') {
-      json(res, 404, { error: 'not found' });
+      req.resume();
+      ossError(res, 404, { key: name });
+      return true;
+    }
+    // The firmware at SLOW_RATE: a download that stays in flight for seconds.
+    if (section === 'slow') {
+      const file = path.join(firmwareDir, name);
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        ossError(res, 405, { key: name, headers: { Allow: 'GET, HEAD, OPTIONS' } });
+        return true;
+      }
+      if (!NAME.test(name) || !existsSync(file)) {
+        ossError(res, 404, { key: name });
+        return true;
+      }
+      sendFile(req, res, file, statSync(file), { rate: SLOW_RATE, key: name });
       return true;
     }
     return false;
@@ -202,6 +226,8 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
     token,
     brokerWs,
     brokerUrl: brokerTcp,
+    mqttPort: front.port,
+    front,
     firmwareDir,
     broker,
     info,
@@ -211,6 +237,7 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
     setDownloadRate: (bytesPerSec) => server.setRate('/firmware/', bytesPerSec),
     stop: async () => {
       await server.close();
+      await front.close();
       await broker.stop();
     },
   };

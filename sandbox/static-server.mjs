@@ -4,6 +4,7 @@
 // are 405, oversized request heads 431, and no request can crash the process. Optional `routes` (path -> handler(req, res)) and `handle(req, res, url)` (returns
 // true when it answered) run first: uploads, fault injection.
 import http from 'node:http';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import path from 'node:path';
 import { Transform } from 'node:stream';
@@ -69,13 +70,64 @@ export function resolveInside(base, urlPath) {
   return outside ? null : file;
 }
 
-/** Answers `status` unless a response already started; then drops the connection. */
-export function fail(res, status, text) {
+/** OSS's error code and message for each status the servers answer with. */
+const OSS_ERRORS = {
+  400: ['InvalidArgument', 'The request is not valid.'],
+  403: ['AccessDenied', 'Request has expired.'],
+  404: ['NoSuchKey', 'The specified key does not exist.'],
+  405: ['MethodNotAllowed', 'The specified method is not allowed against this resource.'],
+  416: ['InvalidRange', 'The requested range cannot be satisfied.'],
+  500: ['InternalError', 'We encountered an internal error. Please try again.'],
+};
+
+function xmlText(text) {
+  return String(text).replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/**
+ * Answers an error as Alibaba Cloud OSS does: an XML `<Error>` body (Code, Message, RequestId,
+ * HostId, the object's Key) with a Content-Length (never chunked: Link SDK C only sees the
+ * status of a reply that has a Content-Length and a body), `x-oss-request-id` and
+ * `Server: AliyunOSS`. `message` overrides the standard text; `headers` are added (Allow,
+ * Content-Range). A response already under way is cut instead.
+ */
+export function ossError(res, status, { key = '', message, headers = {} } = {}) {
   if (res.headersSent) {
     res.destroy();
     return;
   }
-  res.writeHead(status, { 'Content-Type': 'text/plain; charset=utf-8', Connection: 'close' }).end(text);
+  const [code, text] = OSS_ERRORS[status] ?? ['InternalError', 'error'];
+  const requestId = randomBytes(12).toString('hex').toUpperCase();
+  const body = Buffer.from([
+    '<?xml version="1.0" encoding="UTF-8"?>',
+    '<Error>',
+    `  <Code>${code}</Code>`,
+    `  <Message>${xmlText(message ?? text)}</Message>`,
+    `  <RequestId>${requestId}</RequestId>`,
+    '  <HostId>otalab-sandbox</HostId>',
+    ...(key ? [`  <Key>${xmlText(key)}</Key>`] : []),
+    '</Error>',
+    '',
+  ].join('\n'));
+  res.writeHead(status, {
+    ...headers,
+    'Content-Type': 'application/xml',
+    'Content-Length': String(body.length),
+    'x-oss-request-id': requestId,
+    Server: 'AliyunOSS',
+  }).end(body);
+}
+
+/** Answers `status` as OSS would ([`ossError`]) unless a response already started; then drops
+ * the connection. */
+export function fail(res, status, message) {
+  ossError(res, status, { message });
+}
+
+/** Answers `body` (an object, as JSON) with its Content-Length. */
+export function sendJson(res, status, body, headers = {}) {
+  const bytes = Buffer.from(JSON.stringify(body));
+  res.writeHead(status, { ...headers, 'Content-Type': 'application/json', 'Content-Length': String(bytes.length) }).end(bytes);
 }
 
 /** Passes bytes on at most `rate` bytes per second (a slow link). */
@@ -89,6 +141,46 @@ function slowly(rate) {
       setTimeout(() => done(null, chunk), Math.max(0, wait));
     },
   });
+}
+
+/**
+ * Sends `file` (its `stat`) for GET or HEAD with single-range `Range` support (206, or 416 as
+ * OSS answers it), an ETag and `Accept-Ranges`; `rate` (bytes per second) sends it like a
+ * slow link.
+ */
+export function sendFile(req, res, file, stat, { rate = 0, key = '' } = {}) {
+  const headers = {
+    'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream',
+    'Accept-Ranges': 'bytes',
+    'Cache-Control': 'no-cache',
+    ETag: `"${stat.size.toString(16)}-${stat.mtimeMs.toString(16)}"`,
+  };
+  let start = 0;
+  let end = stat.size - 1;
+  let status = 200;
+  if (req.headers.range) {
+    const range = parseRange(req.headers.range, stat.size);
+    if (!range) {
+      ossError(res, 416, { key, headers: { 'Content-Range': `bytes */${stat.size}` } });
+      return;
+    }
+    ({ start, end } = range);
+    status = 206;
+    headers['Content-Range'] = `bytes ${start}-${end}/${stat.size}`;
+  }
+  headers['Content-Length'] = String(stat.size === 0 ? 0 : end - start + 1);
+  if (req.method === 'HEAD' || stat.size === 0) {
+    res.writeHead(status, headers).end();
+    return;
+  }
+  const stream = createReadStream(file, { start, end });
+  stream.once('error', () => fail(res, 500));
+  stream.once('open', () => {
+    res.writeHead(status, headers);
+    if (rate) stream.pipe(slowly(rate)).pipe(res);
+    else stream.pipe(res);
+  });
+  res.once('close', () => stream.destroy());
 }
 
 /** Largest request head accepted (bigger: 431). */
@@ -119,7 +211,7 @@ export async function startStaticServer({ root, mounts = {}, port = 0, host = '1
     }
     if (handle && (await handle(req, res, url))) return;
     if (req.method !== 'GET' && req.method !== 'HEAD') {
-      res.writeHead(405, { Allow: 'GET, HEAD, OPTIONS' }).end();
+      ossError(res, 405, { key: url.pathname, headers: { Allow: 'GET, HEAD, OPTIONS' } });
       return;
     }
     const [prefix, base] = roots.find(([p]) => url.pathname.startsWith(p));
@@ -137,47 +229,14 @@ export async function startStaticServer({ root, mounts = {}, port = 0, host = '1
       }
       if (!stat.isFile()) throw new Error('not a file');
     } catch {
-      fail(res, 404, 'not found');
+      ossError(res, 404, { key: url.pathname });
       return;
     }
-    const headers = {
-      'Content-Type': MIME[path.extname(file)] ?? 'application/octet-stream',
-      'Accept-Ranges': 'bytes',
-      'Cache-Control': 'no-cache',
-      ETag: `"${stat.size.toString(16)}-${stat.mtimeMs.toString(16)}"`,
-    };
-    let start = 0;
-    let end = stat.size - 1;
-    let status = 200;
-    if (req.headers.range) {
-      const range = parseRange(req.headers.range, stat.size);
-      if (!range) {
-        res.writeHead(416, { ...headers, 'Content-Range': `bytes */${stat.size}` }).end();
-        return;
-      }
-      ({ start, end } = range);
-      status = 206;
-      headers['Content-Range'] = `bytes ${start}-${end}/${stat.size}`;
-    }
-    headers['Content-Length'] = String(stat.size === 0 ? 0 : end - start + 1);
-    if (req.method === 'HEAD' || stat.size === 0) {
-      res.writeHead(status, headers).end();
-      return;
-    }
-    const stream = createReadStream(file, { start, end });
-    stream.once('error', () => fail(res, 500, 'read error'));
+    const rate = [...rates].find(([p]) => url.pathname.startsWith(p))?.[1];
     const entry = { path: url.pathname, res };
     streaming.add(entry);
-    const rate = [...rates].find(([p]) => url.pathname.startsWith(p))?.[1];
-    stream.once('open', () => {
-      res.writeHead(status, headers);
-      if (rate) stream.pipe(slowly(rate)).pipe(res);
-      else stream.pipe(res);
-    });
-    res.once('close', () => {
-      streaming.delete(entry);
-      stream.destroy();
-    });
+    res.once('close', () => streaming.delete(entry));
+    sendFile(req, res, file, stat, { rate, key: url.pathname });
   };
   const server = http.createServer({ maxHeaderSize: MAX_HEADER_BYTES }, (req, res) => {
     // Nothing a request does may end the process: every failure becomes a status or a close.

@@ -43,11 +43,18 @@ describe('scripts/run --lan', () => {
     assert.match(out, new RegExp(`MQTT host:\\s+127\\.0\\.0\\.1`));
     assert.match(out, new RegExp(`MQTT port:\\s+${ports.mqtt}\\s+\\(plain MQTT 3\\.1\\.1, no TLS\\)`));
     assert.match(out, /any client id, user name and password are accepted/);
+    // Devices need not subscribe (Link SDK C does not): the sandbox says so and does it.
+    assert.match(out, /Subscribing: not needed on the MQTT port, as on Alibaba Cloud/);
     assert.match(out, new RegExp(`#token=${token}`));
     const info = await (await fetch(`http://127.0.0.1:${ports.http}/sandbox.json`)).json();
     assert.deepEqual({ ...info.lan, addresses: undefined },
       { host: '127.0.0.1', addresses: undefined, mqttPort: ports.mqtt, wsPort: ports.ws, httpPort: ports.http, tls: false, anyLogin: true, tokenRequired: true });
     assert.ok(Array.isArray(info.lan.addresses));
+    assert.deepEqual(info.autoSubscribe, {
+      port: ports.mqtt,
+      topics: ['/ota/device/upgrade/{productKey}/{deviceName}', '/sys/{productKey}/{deviceName}/thing/ota/firmware/get_reply',
+        '/sys/{productKey}/{deviceName}/thing/file/download_reply'],
+    });
     // Listening on every interface (0.0.0.0), not only loopback: the kernel's socket table.
     const listening = readFileSync('/proc/net/tcp', 'utf8').split('\n').slice(1)
       .map((line) => line.trim().split(/\s+/))
