@@ -31,12 +31,14 @@ fuzz_target!(|data: &[u8]| {
         flaky: "http://127.0.0.1:1/flaky/".into(),
         expired: "http://127.0.0.1:1/expired/".into(),
         missing: "http://127.0.0.1:1/missing/".into(),
+        slow: "http://127.0.0.1:1/slow/".into(),
     }));
     let options = SuiteOptions {
         case_timeout_ms: 5_000,
         reaction_ms: 1_000,
         settle_ms: 200,
         gap_ms: 10,
+        quiet_ms: 100,
     };
     let mut suite = Suite::new(("pk".into(), "dn".into()), package, &Case::ALL, options, 0);
     let mut now = 0;

@@ -52,6 +52,10 @@ pub struct FaultUrls {
     pub expired: String,
     /// Answers 404.
     pub missing: String,
+    /// Serves the file slowly (200 KiB/s), so that a download stays in flight for seconds
+    /// (empty from a sandbox that does not offer it).
+    #[serde(default)]
+    pub slow: String,
 }
 
 /// What the sandbox server's `/sandbox.json` says.
@@ -72,6 +76,20 @@ pub struct SandboxInfo {
     /// How devices on the network reach the sandbox (`scripts/run --lan` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lan: Option<LanInfo>,
+    /// What the plain MQTT port does for devices that never subscribe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_subscribe: Option<AutoSubscribe>,
+}
+
+/// The sandbox's automatic topic subscription, as on Alibaba Cloud: devices on the plain MQTT
+/// port are subscribed to their OTA reply topics when they log in as `dn&pk` (or `pk.dn|…`) or
+/// first publish on their OTA topics, so a stock Link SDK C device needs no SUBSCRIBE.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AutoSubscribe {
+    /// The plain MQTT port that does it.
+    pub port: u16,
+    /// The topics, with `{productKey}` and `{deviceName}` in them.
+    pub topics: Vec<String>,
 }
 
 /// What a device on the network configures to reach a sandbox started with `--lan`.
@@ -116,6 +134,10 @@ pub enum NoticeKind {
     /// URL breaks the connection halfway: devices must resume with Range.
     #[serde(rename = "flaky_url")]
     Flaky,
+    /// Right package, served slowly (200 KiB/s by the sandbox): the download stays in flight
+    /// for seconds (a notice repeated mid-download, a cancel mid-download).
+    #[serde(rename = "slow_url")]
+    Slow,
     /// Delivered over MQTT (`dProtocol: "mqtt"`): the cloud serves the blocks.
     #[serde(rename = "over_mqtt")]
     Mqtt,
@@ -131,13 +153,14 @@ pub enum NoticeKind {
 
 impl NoticeKind {
     /// All kinds, for selectors and documentation.
-    pub const ALL: [NoticeKind; 11] = [
+    pub const ALL: [NoticeKind; 12] = [
         Self::Correct,
         Self::BadDigest,
         Self::WrongSize,
         Self::Expired,
         Self::Missing,
         Self::Flaky,
+        Self::Slow,
         Self::Mqtt,
         Self::MqttBadCrc,
         Self::MqttWrongOffset,
@@ -154,6 +177,7 @@ impl NoticeKind {
             Self::Expired => "expired_url",
             Self::Missing => "missing_url",
             Self::Flaky => "flaky_url",
+            Self::Slow => "slow_url",
             Self::Mqtt => "over_mqtt",
             Self::MqttBadCrc => "mqtt_bad_crc",
             Self::MqttWrongOffset => "mqtt_wrong_offset",
@@ -169,7 +193,10 @@ impl NoticeKind {
 
     /// True when the notice points at one of the sandbox's broken URLs.
     pub fn needs_fault_urls(self) -> bool {
-        matches!(self, Self::Expired | Self::Missing | Self::Flaky)
+        matches!(
+            self,
+            Self::Expired | Self::Missing | Self::Flaky | Self::Slow
+        )
     }
 
     /// The fault the cloud injects on the MQTT channel, if any.
@@ -336,6 +363,35 @@ pub struct Cloud {
     fault_urls: Option<FaultUrls>,
     /// Every push, oldest first.
     batches: Vec<Batch>,
+    /// The last answer to each device's pull.
+    pulls: BTreeMap<DeviceKey, PullAnswer>,
+}
+
+/// What the cloud answered a device's pull (T4) with, as sent on T5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullAnswer {
+    /// When (ms).
+    pub at_ms: u64,
+    /// The module asked about.
+    pub module: String,
+    /// The version offered (`None`: "no upgrade").
+    pub version: Option<String>,
+    /// Where the package is (`None` for no upgrade or a package over MQTT).
+    pub url: Option<String>,
+}
+
+impl std::fmt::Display for PullAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (&self.version, &self.url) {
+            (Some(v), Some(url)) => write!(f, "{v} ({url})")?,
+            (Some(v), None) => write!(f, "{v} (over MQTT)")?,
+            (None, _) => f.write_str("no upgrade")?,
+        }
+        if self.module != Module::DEFAULT {
+            write!(f, " for module {}", self.module)?;
+        }
+        Ok(())
+    }
 }
 
 impl Cloud {
@@ -690,10 +746,46 @@ impl Cloud {
                 None => UpgradeNotice::encode_empty_reply(&id),
             },
         };
+        // What was sent, as sent: the offered version and URL read back from the payload.
+        let sent: Option<serde_json::Value> = serde_json::from_str(&payload).ok();
+        let data = sent.as_ref().and_then(|v| v.get("data"));
+        let field = |name: &str| {
+            data.and_then(|d| d.get(name))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+        };
+        self.pulls.insert(
+            key.clone(),
+            PullAnswer {
+                at_ms: now,
+                module: module.as_str().to_owned(),
+                version: field("version"),
+                url: field("url"),
+            },
+        );
         Outgoing {
             topic: reply_topic(TopicKind::FirmwareGetReply, key),
             payload: payload.into_bytes(),
             qos: Qos::AtLeastOnce,
+        }
+    }
+
+    /// The last answer to `key`'s pull, as sent.
+    pub fn last_pull(&self, key: &DeviceKey) -> Option<&PullAnswer> {
+        self.pulls.get(key)
+    }
+
+    /// Ends `key`'s job: an unfinished one is cancelled and kept with its batch as it stands,
+    /// and the device has no job any more (its late reports change nothing, a pull is answered
+    /// as for a device without a job). The version it reported is kept. True when it had one.
+    pub fn end_job(&mut self, key: &DeviceKey) -> bool {
+        match self.jobs.remove(key) {
+            Some(mut old) => {
+                old.job.cancel();
+                self.freeze(key.clone(), old);
+                true
+            }
+            None => false,
         }
     }
 
@@ -800,7 +892,9 @@ impl Cloud {
         let broken = |prefix: fn(&FaultUrls) -> &str| {
             self.fault_urls
                 .as_ref()
-                .map(|f| format!("{}{}", prefix(f), package.name))
+                .map(prefix)
+                .filter(|p| !p.is_empty())
+                .map(|p| format!("{p}{}", package.name))
                 .ok_or(CloudError::NoFaultUrls { kind: kind.key() })
         };
         let url = match kind {
@@ -808,6 +902,7 @@ impl Cloud {
             NoticeKind::Expired => Some(broken(|f| &f.expired)?),
             NoticeKind::Missing => Some(broken(|f| &f.missing)?),
             NoticeKind::Flaky => Some(broken(|f| &f.flaky)?),
+            NoticeKind::Slow => Some(broken(|f| &f.slow)?),
             _ => Some(package.url.clone()),
         };
         let digest = match method {

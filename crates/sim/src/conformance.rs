@@ -18,9 +18,21 @@
 //! | `missing_url` | -2 (HTTP 404) |
 //! | `flaky_url` | success after the connection broke halfway, resuming (steps never go back); restarting from zero is *degraded*; -2 fails |
 //! | `pull` | the device's pull (T4) answered with a package: it upgrades; no pull at all is not applicable |
-//! | `repeat` | the same notice again during the upgrade: one upgrade (steps never restart, one 100) |
+//! | `repeat` | the same notice again while the (slowed) download is provably in flight: one download, one upgrade (steps never restart, one 100, nothing downloaded after the new version) |
 //! | `second_module` | a module other than `default` the device reported: it upgrades that module; none reported is not applicable |
 //! | `mqtt` | the package over MQTT: it asks for blocks and upgrades; no block request is not applicable |
+//! | `mqtt_bad_crc` | over MQTT, one block with a corrupted CRC: asked for again, then success |
+//! | `mqtt_wrong_offset` | over MQTT, one reply for another offset: ignored, asked for again, then success |
+//! | `mqtt_drop_reply` | over MQTT, one reply never sent: asked for again after a timeout, then success |
+//! | `mqtt_error_reply` | over MQTT, an error frame (code 500): -4 (Link SDK C) or -2, the old version kept |
+//!
+//! Cases never see each other's traffic: after a case is judged its job is ended in the cloud
+//! (late reports change nothing, a pull is answered afresh), and the next case starts only once
+//! the device has been silent for [`SuiteOptions::quiet_ms`]. What still arrives after a case
+//! was judged is added to that case's evidence, marked as late; a late version report of an
+//! earlier case's version during a later case is shown as such and not counted. Evidence is
+//! bounded: repeated messages are one line with a count, lines are cut at
+//! [`LINE_LIMIT`] characters and a case keeps at most [`EVIDENCE_LIMIT`] lines.
 
 use std::collections::BTreeMap;
 
@@ -56,11 +68,19 @@ pub enum Case {
     SecondModule,
     /// The package over MQTT.
     Mqtt,
+    /// Over MQTT, one block with a corrupted CRC.
+    MqttBadCrc,
+    /// Over MQTT, one reply for another offset.
+    MqttWrongOffset,
+    /// Over MQTT, one reply dropped.
+    MqttDropReply,
+    /// Over MQTT, answered with an error frame.
+    MqttErrorReply,
 }
 
 impl Case {
     /// Every case, in the order the suite runs them.
-    pub const ALL: [Case; 11] = [
+    pub const ALL: [Case; 15] = [
         Case::Md5,
         Case::Sha256,
         Case::BadDigest,
@@ -72,6 +92,10 @@ impl Case {
         Case::Repeat,
         Case::SecondModule,
         Case::Mqtt,
+        Case::MqttBadCrc,
+        Case::MqttWrongOffset,
+        Case::MqttDropReply,
+        Case::MqttErrorReply,
     ];
 
     /// The case's name (`bad_digest`, …).
@@ -88,6 +112,10 @@ impl Case {
             Case::Repeat => "repeat",
             Case::SecondModule => "second_module",
             Case::Mqtt => "mqtt",
+            Case::MqttBadCrc => "mqtt_bad_crc",
+            Case::MqttWrongOffset => "mqtt_wrong_offset",
+            Case::MqttDropReply => "mqtt_drop_reply",
+            Case::MqttErrorReply => "mqtt_error_reply",
         }
     }
 
@@ -105,9 +133,21 @@ impl Case {
                 "success after the connection broke halfway, resuming with Range (steps never go back)"
             }
             Case::Pull => "the pull (T4) answered with a package: the device upgrades",
-            Case::Repeat => "one upgrade, although the notice came twice",
+            Case::Repeat => {
+                "one download and one upgrade, although the notice came again mid-download"
+            }
             Case::SecondModule => "the second module upgraded (T3 and T1 with its module)",
             Case::Mqtt => "blocks asked for over MQTT, then success",
+            Case::MqttBadCrc => "the block with a bad CRC asked for again, then success",
+            Case::MqttWrongOffset => {
+                "the reply for another offset ignored, the block asked for again, then success"
+            }
+            Case::MqttDropReply => {
+                "the dropped block asked for again after a timeout, then success"
+            }
+            Case::MqttErrorReply => {
+                "-4 (as Link SDK C) or -2 after an error frame, and the old version kept"
+            }
         }
     }
 
@@ -119,7 +159,12 @@ impl Case {
             Case::ExpiredUrl => NoticeKind::Expired,
             Case::MissingUrl => NoticeKind::Missing,
             Case::FlakyUrl => NoticeKind::Flaky,
+            Case::Repeat => NoticeKind::Slow,
             Case::Mqtt => NoticeKind::Mqtt,
+            Case::MqttBadCrc => NoticeKind::MqttBadCrc,
+            Case::MqttWrongOffset => NoticeKind::MqttWrongOffset,
+            Case::MqttDropReply => NoticeKind::MqttDropReply,
+            Case::MqttErrorReply => NoticeKind::MqttErrorReply,
             _ => NoticeKind::Correct,
         }
     }
@@ -128,8 +173,22 @@ impl Case {
     fn expects_success(self) -> bool {
         !matches!(
             self,
-            Case::BadDigest | Case::WrongSize | Case::ExpiredUrl | Case::MissingUrl
+            Case::BadDigest
+                | Case::WrongSize
+                | Case::ExpiredUrl
+                | Case::MissingUrl
+                | Case::MqttErrorReply
         )
+    }
+
+    /// The failure codes a case that expects a failure accepts.
+    fn allowed_failures(self) -> &'static [i64] {
+        match self {
+            Case::BadDigest => &[-3],
+            Case::WrongSize => &[-3, -2],
+            Case::MqttErrorReply => &[-4, -2],
+            _ => &[-2],
+        }
     }
 }
 
@@ -261,7 +320,21 @@ pub struct SuiteOptions {
     pub settle_ms: u64,
     /// Pause between cases (ms), for a device that reboots.
     pub gap_ms: u64,
+    /// How long the device must have been silent before the next case starts (ms); it starts
+    /// anyway after `reaction_ms`, and its evidence says so.
+    #[serde(default = "default_quiet_ms")]
+    pub quiet_ms: u64,
 }
+
+fn default_quiet_ms() -> u64 {
+    2_000
+}
+
+/// The longest evidence line (characters); longer ones are cut with a note.
+pub const LINE_LIMIT: usize = 300;
+
+/// The most evidence lines a case keeps (the first ones and the last ones).
+pub const EVIDENCE_LIMIT: usize = 60;
 
 impl Default for SuiteOptions {
     fn default() -> Self {
@@ -270,6 +343,7 @@ impl Default for SuiteOptions {
             reaction_ms: 20_000,
             settle_ms: 3_000,
             gap_ms: 1_000,
+            quiet_ms: default_quiet_ms(),
         }
     }
 }
@@ -290,6 +364,18 @@ enum Seen {
     Block,
     /// The suite sent the notice again.
     Repeated,
+    /// The cloud answered a pull (T5), as sent.
+    Answered(String),
+    /// A version report of an earlier case's version (not counted for this case).
+    LateVersion {
+        module: String,
+        version: String,
+        case: Case,
+    },
+    /// The case started before the device fell silent.
+    StillTalking {
+        last_ms: u64,
+    },
 }
 
 /// The case under way.
@@ -304,6 +390,8 @@ struct Running {
     seen: Vec<(u64, Seen)>,
     /// When a failure code arrived (the settle window starts).
     failed_at: Option<u64>,
+    /// The pull answers already in the evidence (the time of the last one).
+    answered_at: Option<u64>,
 }
 
 /// The suite for one device.
@@ -321,6 +409,18 @@ pub struct Suite {
     bumps: u32,
     started_at_ms: u64,
     next_at: u64,
+    /// When the device last sent anything.
+    last_heard: u64,
+    /// When the last case ended (late traffic is added to its evidence).
+    ended_at: u64,
+    /// Messages that arrived after the last case was judged.
+    late: Vec<(u64, Seen)>,
+    /// How many of them are in its evidence already.
+    late_filed: usize,
+    /// The last case's evidence as judged (before late messages were added).
+    late_base: Vec<String>,
+    /// The version each case pushed, for telling late reports apart.
+    pushed: Vec<(String, String, Case)>,
 }
 
 impl Suite {
@@ -346,6 +446,12 @@ impl Suite {
             bumps: 0,
             started_at_ms: now,
             next_at: now,
+            last_heard: 0,
+            ended_at: now,
+            late: Vec::new(),
+            late_filed: 0,
+            late_base: Vec::new(),
+            pushed: Vec::new(),
         }
     }
 
@@ -426,40 +532,97 @@ impl Suite {
             TopicKind::FileDownload => Seen::Block,
             _ => return,
         };
-        if let Some(run) = &mut self.current {
-            if run.failed_at.is_none() && matches!(seen, Seen::Step { step, .. } if step < 0) {
-                run.failed_at = Some(now);
-            }
-            run.seen.push((now, seen));
+        // An idle device's pulls are background traffic, not an earlier case's leftovers.
+        if !matches!(seen, Seen::Pull) {
+            self.last_heard = now;
         }
+        let Some(run) = &mut self.current else {
+            // Between cases: the last case's leftovers, shown with it.
+            self.late.push((now, seen));
+            return;
+        };
+        // A report of the version an earlier case pushed is that case's, not this one's.
+        let seen = match seen {
+            Seen::Version { module, version }
+                if version != run.version
+                    && !run.seen.iter().any(|(_, s)| matches!(s, Seen::Step { .. })) =>
+            {
+                match self
+                    .pushed
+                    .iter()
+                    .rev()
+                    .find(|(m, v, _)| *m == module && *v == version)
+                {
+                    Some((_, _, case)) => Seen::LateVersion {
+                        module,
+                        version,
+                        case: *case,
+                    },
+                    None => Seen::Version { module, version },
+                }
+            }
+            other => other,
+        };
+        if run.failed_at.is_none() && matches!(seen, Seen::Step { step, .. } if step < 0) {
+            run.failed_at = Some(now);
+        }
+        run.seen.push((now, seen));
     }
 
     /// Advances the suite at `now`: starts the next case, pushes, repeats, judges. Returns
     /// what to publish.
     pub fn step(&mut self, cloud: &mut Cloud, now: u64) -> Vec<Outgoing> {
         if self.current.is_none() {
-            if now < self.next_at {
+            self.file_late();
+            if now < self.next_at || self.queue.is_empty() {
+                return Vec::new();
+            }
+            // The next case waits for silence (at most `reaction_ms`).
+            let quiet = now.saturating_sub(self.last_heard) >= self.options.quiet_ms;
+            let waited = now.saturating_sub(self.ended_at)
+                >= self.options.reaction_ms.max(self.options.gap_ms);
+            if !quiet && !waited {
                 return Vec::new();
             }
             let Some(case) = self.queue.pop() else {
                 return Vec::new();
             };
-            return self.start(case, cloud, now);
+            let out = self.start(case, cloud, now);
+            if !quiet && let Some(run) = &mut self.current {
+                let last_ms = now.saturating_sub(self.last_heard);
+                run.seen.push((now, Seen::StillTalking { last_ms }));
+            }
+            return out;
         }
         let mut out = Vec::new();
-        if let Some(run) = &mut self.current
-            && run.case == Case::Repeat
-            && !run.repeated
-            && run
-                .seen
-                .iter()
-                .any(|(_, s)| matches!(s, Seen::Step { step, .. } if *step > 0))
-        {
-            // The same notice again, mid-download.
-            run.repeated = true;
-            if let Some(job) = cloud.job(&self.device) {
+        let device = self.device.clone();
+        if let Some(run) = &mut self.current {
+            // What the cloud answered the pull with, as it was sent.
+            if let Some(answer) = cloud
+                .last_pull(&device)
+                .filter(|a| a.at_ms >= run.started && Some(a.at_ms) != run.answered_at)
+            {
+                run.answered_at = Some(answer.at_ms);
+                run.seen
+                    .push((answer.at_ms, Seen::Answered(answer.to_string())));
+            }
+            // The same notice again, while the download is provably in flight (a step between
+            // 0 and 100 arrived, and the slowed download is not finished).
+            let in_flight = run.seen.iter().any(
+                |(_, s)| matches!(s, Seen::Step { module, step, .. } if *module == run.module && *step > 0 && *step < 100),
+            );
+            let ended = run.seen.iter().any(|(_, s)| {
+                matches!(s, Seen::Step { module, step, .. } if *module == run.module && (*step >= 100 || *step < 0))
+            });
+            if run.case == Case::Repeat
+                && !run.repeated
+                && in_flight
+                && !ended
+                && let Some(job) = cloud.job(&device)
+            {
+                run.repeated = true;
                 out.push(Outgoing {
-                    topic: reply_topic(TopicKind::Upgrade, &self.device),
+                    topic: reply_topic(TopicKind::Upgrade, &device),
                     payload: job.notice.encode().into_bytes(),
                     qos: Qos::AtLeastOnce,
                 });
@@ -467,11 +630,38 @@ impl Suite {
             }
         }
         if let Some(result) = self.judge(cloud, now) {
+            self.late.clear();
+            self.late_filed = 0;
+            self.late_base = result.evidence.clone();
             self.results.push(result);
             self.current = None;
             self.next_at = now + self.options.gap_ms;
+            self.ended_at = now;
+            // The case's job is over: late reports change nothing, pulls are answered afresh.
+            cloud.end_job(&device);
         }
         out
+    }
+
+    /// Adds what arrived after the last case was judged to its evidence, marked as late.
+    fn file_late(&mut self) {
+        if self.late.len() == self.late_filed {
+            return;
+        }
+        self.late_filed = self.late.len();
+        let ended = self.ended_at;
+        if let Some(last) = self.results.last_mut() {
+            let lines = self.late.iter().map(|(at, seen)| {
+                let t = at.saturating_sub(ended) as f64 / 1000.0;
+                (
+                    format!("+{t:.3} s"),
+                    format!("after the verdict (late): {}", seen_text(seen)),
+                )
+            });
+            let mut evidence = self.late_base.clone();
+            evidence.extend(compress(lines));
+            last.evidence = bound(evidence);
+        }
     }
 
     /// A fresh version higher than what `module` runs and than any the suite made before:
@@ -494,6 +684,26 @@ impl Suite {
     }
 
     fn start(&mut self, case: Case, cloud: &mut Cloud, now: u64) -> Vec<Outgoing> {
+        let no_mqtt = self
+            .results
+            .iter()
+            .find(|r| r.case == Case::Mqtt && r.grade == Grade::NotApplicable);
+        if case != Case::Mqtt
+            && case.kind().over_mqtt()
+            && let Some(mqtt) = no_mqtt
+        {
+            self.results.push(CaseResult {
+                case,
+                grade: Grade::NotApplicable,
+                expected: case.expected().to_owned(),
+                observed: "the device does not download over MQTT (see the mqtt case)".to_owned(),
+                version: String::new(),
+                started_at_ms: now,
+                ended_at_ms: now,
+                evidence: vec![format!("mqtt: {}", mqtt.observed)],
+            });
+            return Vec::new();
+        }
         let module = if case == Case::SecondModule {
             match self.versions.keys().find(|m| m.as_str() != Module::DEFAULT) {
                 Some(m) => m.clone(),
@@ -528,7 +738,9 @@ impl Suite {
             repeated: false,
             seen: Vec::new(),
             failed_at: None,
+            answered_at: None,
         };
+        self.pushed.push((module.clone(), version.clone(), case));
         let mut out = Vec::new();
         if case != Case::Pull {
             let package = Package {
@@ -580,7 +792,10 @@ impl Suite {
         let mine = |s: &Seen| match s {
             Seen::Version { module, .. } | Seen::Step { module, .. } => *module == run.module,
             Seen::Pull | Seen::Block => true,
-            Seen::Repeated => false,
+            Seen::Repeated
+            | Seen::Answered(_)
+            | Seen::LateVersion { .. }
+            | Seen::StillTalking { .. } => false,
         };
         let steps: Vec<(i64, &str)> = run
             .seen
@@ -594,9 +809,10 @@ impl Suite {
             .collect();
         let reacted = run.seen.iter().any(|(_, s)| mine(s));
         let blocks = run.seen.iter().any(|(_, s)| matches!(s, Seen::Block));
-        let new_version = run.seen.iter().any(
-            |(_, s)| matches!(s, Seen::Version { module, version } if *module == run.module && *version == run.version),
+        let new_version_at = run.seen.iter().find_map(
+            |(at, s)| matches!(s, Seen::Version { module, version } if *module == run.module && *version == run.version).then_some(*at),
         );
+        let new_version = new_version_at.is_some();
         let verdict = cloud
             .job(&self.device)
             .filter(|j| j.target() == run.version)
@@ -611,17 +827,14 @@ impl Suite {
                 case,
                 grade,
                 expected: case.expected().to_owned(),
-                observed,
+                observed: cut(&observed),
                 version: run.version.clone(),
                 started_at_ms: run.started,
                 ended_at_ms: now,
                 evidence: self.evidence(run),
             })
         };
-        let steps_text = || {
-            let list: Vec<String> = steps.iter().map(|(s, _)| s.to_string()).collect();
-            format!("steps [{}]", list.join(", "))
-        };
+        let steps_text = || steps_list(steps.iter().map(|(s, _)| *s));
         // A case still without its outcome: over when the device stays silent or time runs out.
         let give_up = |missing: &str| {
             if silent {
@@ -662,11 +875,20 @@ impl Suite {
                 Some(at)
                     if steps.is_empty() && now.saturating_sub(at) >= self.options.reaction_ms =>
                 {
+                    // Quoted as sent: the cloud's own record of its answer.
+                    let answer = run
+                        .seen
+                        .iter()
+                        .rev()
+                        .find_map(|(_, s)| match s {
+                            Seen::Answered(a) => Some(a.as_str()),
+                            _ => None,
+                        })
+                        .unwrap_or("nothing (no answer was sent)");
                     return result(
                         Grade::Fail,
                         format!(
-                            "its pull was answered with {} at +{:.1} s; no progress within {} s",
-                            run.version,
+                            "its pull at +{:.1} s was answered with {answer}; no progress within {} s",
                             at.saturating_sub(run.started) as f64 / 1000.0,
                             self.options.reaction_ms / 1000
                         ),
@@ -675,7 +897,7 @@ impl Suite {
                 Some(_) => {}
             }
         }
-        if case == Case::Mqtt && !blocks && (silent || failure.is_some() || timeout) {
+        if case.kind().over_mqtt() && !blocks && (silent || failure.is_some() || timeout) {
             return result(
                 Grade::NotApplicable,
                 match failure {
@@ -684,6 +906,19 @@ impl Suite {
                     }
                     None => "the device asked for no block over MQTT (no MQTT download)".to_owned(),
                 },
+            );
+        }
+        if case == Case::Repeat
+            && !run.repeated
+            && (new_version || steps.iter().any(|(s, _)| *s >= 100))
+        {
+            return result(
+                Grade::NotApplicable,
+                format!(
+                    "no progress between 0 and 100 arrived during the slowed download, so the \
+                     notice could not be sent again provably mid-download; {}",
+                    steps_text()
+                ),
             );
         }
         if case.expects_success() {
@@ -708,8 +943,39 @@ impl Suite {
                 if case == Case::Repeat && (goes_back || hundreds > 1) {
                     return result(
                         Grade::Fail,
-                        format!("upgraded twice for one notice sent twice; {}", steps_text()),
+                        format!(
+                            "downloaded twice for one notice sent twice; {}",
+                            steps_text()
+                        ),
                     );
+                }
+                if case == Case::Repeat
+                    && let Some(at) = new_version_at
+                {
+                    // A second download may follow the upgrade: watch for it a while.
+                    let after: Vec<i64> = run
+                        .seen
+                        .iter()
+                        .filter(|(t, _)| *t > at)
+                        .filter_map(|(_, s)| match s {
+                            Seen::Step { module, step, .. } if *module == run.module => Some(*step),
+                            _ => None,
+                        })
+                        .collect();
+                    if !after.is_empty() {
+                        return result(
+                            Grade::Fail,
+                            format!(
+                                "reported {} and then downloaded again ({} after it); {}",
+                                run.version,
+                                steps_list(after.iter().copied()),
+                                steps_text()
+                            ),
+                        );
+                    }
+                    if now.saturating_sub(at) < self.options.settle_ms {
+                        return None;
+                    }
                 }
                 if goes_back && case == Case::FlakyUrl {
                     return result(
@@ -734,11 +1000,7 @@ impl Suite {
             return give_up("not upgraded");
         }
         // Cases that expect a failure code and the old version kept.
-        let allowed: &[i64] = match case {
-            Case::BadDigest => &[-3],
-            Case::WrongSize => &[-3, -2],
-            _ => &[-2],
-        };
+        let allowed = case.allowed_failures();
         if new_version || verdict == Some(Verdict::Succeeded) {
             return result(
                 Grade::Fail,
@@ -783,9 +1045,10 @@ impl Suite {
         give_up("no failure code")
     }
 
-    /// The case's messages as lines: `+1.234 s T3 -3 "md5 mismatch"` (at most 60).
+    /// The case's messages as lines: `+1.234 s T3 default -3 "md5 mismatch"`; a run of the
+    /// same message is one line with its count, and the whole is bounded ([`bound`]).
     fn evidence(&self, run: &Running) -> Vec<String> {
-        let mut lines = vec![format!(
+        let first = format!(
             "+0.000 s {} {} ({})",
             if run.case == Case::Pull {
                 "waiting for a pull (T4) to answer with"
@@ -794,26 +1057,167 @@ impl Suite {
             },
             run.version,
             run.case.kind().key()
-        )];
-        for (at, seen) in &run.seen {
+        );
+        let lines = run.seen.iter().map(|(at, seen)| {
             let t = at.saturating_sub(run.started) as f64 / 1000.0;
-            let line = match seen {
-                Seen::Version { module, version } => format!("+{t:.3} s T1 {module} {version}"),
-                Seen::Step { module, step, desc } => {
-                    format!("+{t:.3} s T3 {module} {step} {desc:?}")
-                }
-                Seen::Pull => format!("+{t:.3} s T4 pull"),
-                Seen::Block => format!("+{t:.3} s T6 block request"),
-                Seen::Repeated => format!("+{t:.3} s the same notice sent again"),
-            };
-            lines.push(line);
+            (format!("+{t:.3} s"), seen_text(seen))
+        });
+        let mut all = vec![first];
+        all.extend(compress(lines));
+        bound(all)
+    }
+}
+
+/// One message as evidence text (without its time).
+fn seen_text(seen: &Seen) -> String {
+    match seen {
+        Seen::Version { module, version } => format!("T1 {module} {version}"),
+        Seen::Step { module, step, desc } => format!("T3 {module} {step} {desc:?}"),
+        Seen::Pull => "T4 pull".to_owned(),
+        Seen::Block => "T6 block request".to_owned(),
+        Seen::Repeated => "the same notice sent again, mid-download".to_owned(),
+        Seen::Answered(answer) => format!("T5 pull answered with {answer}"),
+        Seen::LateVersion {
+            module,
+            version,
+            case,
+        } => format!(
+            "T1 {module} {version}: the version the {} case pushed, a late report of it (not counted here)",
+            case.name()
+        ),
+        Seen::StillTalking { last_ms } => format!(
+            "started although the device was still sending (last message {:.1} s before)",
+            *last_ms as f64 / 1000.0
+        ),
+    }
+}
+
+/// `12,345`.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
         }
-        if lines.len() > 60 {
-            let tail = lines.split_off(lines.len() - 20);
-            lines.truncate(40);
-            lines.push("…".to_owned());
-            lines.extend(tail);
+        out.push(c);
+    }
+    out
+}
+
+/// Lines of `(time, text)`, where a run of the same text becomes one line:
+/// `+1.000 s … +30.000 s T3 default 0 "" × 33,422`.
+fn compress(lines: impl Iterator<Item = (String, String)>) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut run: Option<(String, String, String, usize)> = None; // first time, last time, text, count
+    let flush = |out: &mut Vec<String>, run: Option<(String, String, String, usize)>| {
+        if let Some((first, last, text, n)) = run {
+            out.push(if n == 1 {
+                cut(&format!("{first} {text}"))
+            } else {
+                cut(&format!("{first} … {last} {text} × {}", thousands(n)))
+            });
         }
-        lines
+    };
+    for (time, text) in lines {
+        match &mut run {
+            Some((_, last, same, n)) if *same == text => {
+                *last = time;
+                *n += 1;
+            }
+            _ => {
+                let done = run.take();
+                flush(&mut out, done);
+                run = Some((time.clone(), time, text, 1));
+            }
+        }
+    }
+    flush(&mut out, run);
+    out
+}
+
+/// At most [`EVIDENCE_LIMIT`] lines: the first 40 and the last 19, with a line saying how many
+/// were left out between them.
+fn bound(mut lines: Vec<String>) -> Vec<String> {
+    if lines.len() <= EVIDENCE_LIMIT {
+        return lines;
+    }
+    let tail = lines.split_off(lines.len() - (EVIDENCE_LIMIT - 41));
+    let left_out = lines.len() - 40;
+    lines.truncate(40);
+    lines.push(format!("… {} more lines …", thousands(left_out)));
+    lines.extend(tail);
+    lines
+}
+
+/// `text` cut at [`LINE_LIMIT`] characters, saying how much was cut.
+fn cut(text: &str) -> String {
+    let count = text.chars().count();
+    if count <= LINE_LIMIT {
+        return text.to_owned();
+    }
+    let kept: String = text.chars().take(LINE_LIMIT).collect();
+    format!(
+        "{kept}… ({} more characters)",
+        thousands(count - LINE_LIMIT)
+    )
+}
+
+/// `steps [0, 10 × 3, 20, …]`: runs counted, at most 30 entries (the first 20 and the last 10).
+fn steps_list(steps: impl Iterator<Item = i64>) -> String {
+    let mut runs: Vec<(i64, usize)> = Vec::new();
+    for step in steps {
+        match runs.last_mut() {
+            Some((s, n)) if *s == step => *n += 1,
+            _ => runs.push((step, 1)),
+        }
+    }
+    let text = |(s, n): &(i64, usize)| {
+        if *n == 1 {
+            s.to_string()
+        } else {
+            format!("{s} × {}", thousands(*n))
+        }
+    };
+    let mut parts: Vec<String> = Vec::new();
+    if runs.len() > 30 {
+        parts.extend(runs[..20].iter().map(text));
+        parts.push(format!("… {} more …", thousands(runs.len() - 30)));
+        parts.extend(runs[runs.len() - 10..].iter().map(text));
+    } else {
+        parts.extend(runs.iter().map(text));
+    }
+    format!("steps [{}]", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn evidence_is_compressed_and_bounded() {
+        let lines = (0..33_422).map(|i| (format!("+{i} ms"), "T3 default 0 \"\"".to_owned()));
+        let out = compress(lines.chain([("+9 s".to_owned(), "T1 default 1.0.1".to_owned())]));
+        assert_eq!(
+            out,
+            vec![
+                "+0 ms … +33421 ms T3 default 0 \"\" × 33,422".to_owned(),
+                "+9 s T1 default 1.0.1".to_owned()
+            ]
+        );
+        let long = cut(&"x".repeat(200_000));
+        assert!(long.chars().count() < LINE_LIMIT + 40, "{}", long.len());
+        assert!(long.ends_with("(199,700 more characters)"), "{long}");
+        let many = bound((0..1000).map(|i| i.to_string()).collect());
+        assert_eq!(many.len(), EVIDENCE_LIMIT);
+        assert_eq!(many[40], "… 941 more lines …");
+        assert_eq!(many.last().map(String::as_str), Some("999"));
+        assert_eq!(
+            steps_list([0, 0, 0, 10, 20, -2].into_iter()),
+            "steps [0 × 3, 10, 20, -2]"
+        );
+        let alternating = steps_list((0..10_000).map(|i| i % 2));
+        assert!(alternating.len() < 200, "{alternating}");
+        assert!(alternating.contains("… 9,970 more …"), "{alternating}");
     }
 }

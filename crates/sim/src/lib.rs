@@ -26,7 +26,8 @@ pub mod verdict;
 
 pub use batch::{Batch, BatchStatus, FailureGroup};
 pub use cloud::{
-    Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package, Qos, SandboxInfo,
+    AutoSubscribe, Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package,
+    PullAnswer, Qos, SandboxInfo,
 };
 pub use conformance::{Case, CaseResult, ConformanceReport, Grade, Suite, SuiteOptions};
 pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Link, Phase, StepRecord};

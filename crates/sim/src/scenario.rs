@@ -277,8 +277,8 @@ pub struct CloudAction {
     /// Push this firmware (a key of `[firmware]`).
     pub push: String,
     /// Which notice: `correct`, `bad_digest`, `wrong_size`, `expired_url`, `missing_url`,
-    /// `flaky_url`, `over_mqtt`, `mqtt_bad_crc`, `mqtt_wrong_offset`, `mqtt_drop_reply`,
-    /// `mqtt_error_reply`.
+    /// `flaky_url`, `slow_url`, `over_mqtt`, `mqtt_bad_crc`, `mqtt_wrong_offset`,
+    /// `mqtt_drop_reply`, `mqtt_error_reply`.
     #[serde(default = "default_notice")]
     pub notice: NoticeKind,
     /// `md5` (default) or `sha256`.
