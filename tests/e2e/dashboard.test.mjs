@@ -868,7 +868,7 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
     assert.deepEqual(page.errors, []);
   });
 
-  test('scripts/run --lan: a device process appears as an external row within a second of its first T1, is upgraded from the page, and graded by the conformance suite', async () => {
+  test('scripts/run --lan: a stock Link SDK C device process (it never subscribes) appears as an external row within a second of its first T1, is upgraded from the page, and graded by the conformance suite', async () => {
     // A sandbox on the network (it hands out 127.0.0.1 here), as `scripts/run --lan` starts it.
     const lan = await startSandbox({ dist: path.join(repo, 'dist'), lan: true, lanHost: '127.0.0.1' });
     const pk = 'a1Board';
@@ -884,10 +884,14 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
       page.on('pageerror', (e) => page.errors.push(String(e)));
       await page.goto(`${lan.url}/?demo=0#token=${lan.token}`);
       await page.waitForSelector('[data-testid=package-info]:not(:empty)');
-      assert.match(await page.textContent('[data-testid=lan-info]'), new RegExp(`Host: 127\\.0\\.0\\.1 · MQTT ${lan.broker.port} \\(no TLS\\)`));
+      assert.match(await page.textContent('[data-testid=lan-info]'), new RegExp(`Host: 127\\.0\\.0\\.1 · MQTT ${lan.mqttPort} \\(no TLS\\)`));
+      // The page says what the sandbox does for devices that never subscribe.
+      assert.match(await page.textContent('[data-testid=auto-subscribe]'),
+        new RegExp(`need not subscribe.*Port ${lan.mqttPort}: /ota/device/upgrade/\\{productKey\\}/\\{deviceName\\}`));
 
-      // A device written outside otalab, as its own process, with one defect: it ignores digests.
-      child = spawn(process.execPath, [path.join(repo, 'tests/support/ota-device.mjs'), '--broker', lan.brokerUrl,
+      // A device written outside otalab, as its own process, behaving as Link SDK C as it ships
+      // (no SUBSCRIBE, core_http's rules, MQTT download), with one defect: it ignores digests.
+      child = spawn(process.execPath, [path.join(repo, 'tests/support/ota-device.mjs'), '--broker', lan.brokerUrl, '--stock',
         '--pk', pk, '--dn', 'board-1', '--defect', 'ignoreDigest', '--pull-every-ms', '1000'], { stdio: 'ignore' });
       const first = await until('its first T1', () => informs[0], 20_000);
       await page.waitForSelector('[data-testid=device-board-1] [data-role=external]', { timeout: 5_000 });
@@ -903,7 +907,7 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
       assert.equal(informs.at(-1).payload.includes('"2.0.0"'), true, informs.at(-1).payload);
       assert.equal(await page.textContent('[data-testid=device-board-1] [data-role=version]'), '2.0.0');
 
-      // The conformance suite: everything passes but the digest check it skips.
+      // The conformance suite: everything passes but the digest check it skips (over MQTT too).
       await page.selectOption('[data-testid=conformance-device]', `${pk}/board-1`);
       await page.fill('[data-testid=conformance-timeout]', '30');
       await page.press('[data-testid=conformance-timeout]', 'Tab');
@@ -914,11 +918,12 @@ steps = [{ verdict = "failed", sequence = [0, -3] }]
       const grades = Object.fromEntries(await page.$$eval('[data-testid=conformance-case]', (li) => li.map((l) => [l.dataset.case, l.dataset.grade])));
       assert.deepEqual(grades, {
         md5: 'pass', sha256: 'pass', bad_digest: 'fail', wrong_size: 'pass', expired_url: 'pass', missing_url: 'pass',
-        flaky_url: 'pass', pull: 'pass', repeat: 'pass', second_module: 'not_applicable', mqtt: 'not_applicable',
+        flaky_url: 'pass', pull: 'pass', repeat: 'pass', second_module: 'not_applicable', mqtt: 'pass',
+        mqtt_bad_crc: 'pass', mqtt_wrong_offset: 'pass', mqtt_drop_reply: 'pass', mqtt_error_reply: 'pass',
       }, await page.textContent('[data-testid=conformance]'));
       const [junit] = await Promise.all([page.waitForEvent('download'), page.click('[data-testid=conformance-junit]')]);
       const xml = readFileSync(await junit.path(), 'utf8');
-      assert.match(xml, /<testsuites name="otalab" tests="11" failures="1" skipped="2">/);
+      assert.match(xml, /<testsuites name="otalab" tests="15" failures="1" skipped="1">/);
       assert.match(xml, /name="bad_digest"[^>]*><failure message="installed the package/);
       await page.click('[data-testid=conformance-case][data-case=bad_digest] summary');
       await page.locator('[data-testid=conformance]').screenshot({ path: path.join(shots, 'conformance.png') });

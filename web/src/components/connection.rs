@@ -102,6 +102,11 @@ pub fn Connection() -> impl IntoView {
                 <p class="hint">{move || state.sandbox.get().map_or_else(
                     || state.t("no_sandbox").to_string(),
                     |s| s.broker_ws)}</p>
+                {move || state.sandbox.get().and_then(|s| s.auto_subscribe).map(|auto| view! {
+                    <p class="hint" data-testid="auto-subscribe">
+                        {format!("{} {}: {}", state.t("auto_subscribe"), auto.port, auto.topics.join(", "))}
+                    </p>
+                })}
                 {move || state.sandbox.get().and_then(|s| s.lan).map(|lan| view! {
                     <div class="lan" data-testid="lan-info">
                         <b>{move || state.t("lan_title")}</b>

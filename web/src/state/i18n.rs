@@ -65,6 +65,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "expired_url" => "过期链接 (403)",
         "missing_url" => "不存在的链接 (404)",
         "flaky_url" => "中途断开的链接",
+        "slow_url" => "慢速链接 (200 KiB/s)",
         "over_mqtt" => "经 MQTT 下发",
         "mqtt_bad_crc" => "经 MQTT，一次 CRC 损坏",
         "mqtt_wrong_offset" => "经 MQTT，一次偏移错误的应答",
@@ -228,6 +229,9 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "grade.fail" => "不通过",
         "grade.na" => "不适用",
         "lan_title" => "局域网设备接入",
+        "auto_subscribe" => {
+            "与阿里云相同，设备无需订阅：连接 MQTT 端口的设备在登录 (dn&pk) 或首次上报时自动订阅其 OTA 回复 Topic。端口"
+        }
         "lan_host" => "主机",
         "no_tls" => "无 TLS",
         "any_login" => "接受任意登录信息",
@@ -293,6 +297,7 @@ fn key_en(key: &'static str) -> &'static str {
         "expired_url" => "Expired URL (403)",
         "missing_url" => "Missing URL (404)",
         "flaky_url" => "Connection breaks mid-file",
+        "slow_url" => "Slow link (200 KiB/s)",
         "over_mqtt" => "Over MQTT",
         "mqtt_bad_crc" => "Over MQTT, one corrupted CRC",
         "mqtt_wrong_offset" => "Over MQTT, one reply at a wrong offset",
@@ -458,6 +463,9 @@ fn key_en(key: &'static str) -> &'static str {
         "grade.fail" => "Fail",
         "grade.na" => "N/A",
         "lan_title" => "Devices on the network",
+        "auto_subscribe" => {
+            "As on Alibaba Cloud, devices need not subscribe: on login (dn&pk) or their first OTA report, devices on the MQTT port are subscribed to their OTA reply topics. Port"
+        }
         "lan_host" => "Host",
         "no_tls" => "no TLS",
         "any_login" => "any login accepted",
