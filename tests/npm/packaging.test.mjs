@@ -6,6 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -77,6 +78,31 @@ describe('the tarball', () => {
       assert.ok(list.includes(file), `${file} missing from ${list.join(', ')}`);
     }
     assert.ok(list.every((f) => !f.includes('.rs') && !f.includes('target/')), list.join(', '));
+  });
+
+  test('every entry and index.d.ts export exactly the names of the one export list', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-names-'));
+    execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+    const pkg = path.join(dir, 'package');
+    const list = JSON.parse(readFileSync(path.join(repo, 'crates/wasm/npm/exports.json'), 'utf8'));
+    const want = [...list.wasm, ...list.entry].sort();
+    // Node ESM and the browser entry (its module graph loads in Node without fetching the wasm).
+    const esm = Object.keys(await import(path.join(pkg, 'node/index.mjs'))).sort();
+    const web = Object.keys(await import(path.join(pkg, 'web/index.js'))).sort();
+    // CommonJS: the object's keys (`init` is the default export's name there too).
+    const cjs = Object.keys(createRequire(import.meta.url)(path.join(pkg, 'node/index.cjs'))).filter((k) => k !== 'init').sort();
+    // The types: every exported function, class and const, and the default export.
+    const dts = readFileSync(path.join(pkg, 'index.d.ts'), 'utf8');
+    const typed = [...dts.matchAll(/^export (?:declare )?(?:function|class|const) (\w+)/gm)].map((m) => m[1]);
+    if (/^export default /m.test(dts)) typed.push('default');
+    assert.deepEqual(esm, want, 'Node ESM entry');
+    assert.deepEqual(web, want, 'browser entry');
+    assert.deepEqual(cjs, want, 'CommonJS entry');
+    assert.deepEqual([...new Set(typed)].sort(), want, 'index.d.ts');
+    assert.equal(readFileSync(path.join(pkg, 'index.d.mts'), 'utf8'), dts);
+    // One OtaError source: the CommonJS copy is written from the browser's.
+    const body = (file) => readFileSync(path.join(pkg, file), 'utf8').replace(/^[\s\S]*?class OtaError/, 'class OtaError').replace(/\nmodule\.exports[\s\S]*$/, '').trim();
+    assert.equal(body('node/ota_error.cjs'), body('web/ota_error.js'));
   });
 
   // 120 KB until firmware over MQTT (block request and frame codec, CRC-16) added about 5.5 KB.
