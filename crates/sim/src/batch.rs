@@ -10,8 +10,7 @@ use std::collections::BTreeMap;
 use otalab_protocol::SignMethod;
 use serde::{Deserialize, Serialize};
 
-use crate::cloud::{DeviceKey, NoticeKind, Package};
-use crate::report::{Failure, Summary, Verdict};
+use crate::model::{DeviceKey, Failure, NoticeKind, Package, Summary, Verdict};
 use crate::verdict::Job;
 
 /// One push as the cloud recorded it.
@@ -130,7 +129,7 @@ impl Batch {
         BatchStatus {
             id: self.id,
             at_ms: self.at_ms,
-            at: crate::report::iso_time(self.at_ms),
+            at: crate::model::iso_time(self.at_ms),
             firmware: self.package.name.clone(),
             version: self.package.version.clone(),
             kind: self.kind,

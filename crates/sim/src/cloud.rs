@@ -18,45 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use crate::batch::{Batch, BatchStatus};
+pub(crate) use crate::model::ChannelFault;
+pub use crate::model::{DeviceKey, FaultUrls, NoticeKind, Package};
 use crate::report::{DeviceReport, Report, Verdict};
 use crate::verdict::{Job, VersionOutcome};
-
-/// A device's (productKey, deviceName).
-pub type DeviceKey = (String, String);
-
-/// A firmware package the cloud can push.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Package {
-    /// File name.
-    pub name: String,
-    /// Download URL (http or https).
-    pub url: String,
-    /// Size in bytes.
-    pub size: u64,
-    /// MD5, lower-case hex.
-    pub md5: String,
-    /// SHA-256, lower-case hex.
-    pub sha256: String,
-    /// Version it installs.
-    pub version: String,
-}
-
-/// Prefixes of deliberately broken URLs on the sandbox HTTP server (the package's file name
-/// is appended).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FaultUrls {
-    /// Breaks the connection halfway through the first request: devices must resume.
-    pub flaky: String,
-    /// Answers 403 like an expired OSS link.
-    pub expired: String,
-    /// Answers 404.
-    pub missing: String,
-    /// Serves the file slowly (200 KiB/s), so that a download stays in flight for seconds
-    /// (empty from a sandbox that does not offer it).
-    #[serde(default)]
-    pub slow: String,
-}
 
 /// What the sandbox server's `/sandbox.json` says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,112 +78,6 @@ pub struct LanInfo {
     pub any_login: bool,
     /// Uploads need the token printed at start.
     pub token_required: bool,
-}
-
-/// Which notice to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum NoticeKind {
-    /// Right size, digest and URL.
-    Correct,
-    /// One digest digit flipped: devices must report -3.
-    BadDigest,
-    /// Size one byte off: devices must report -3.
-    WrongSize,
-    /// URL answers 403 like an expired OSS link: -2.
-    #[serde(rename = "expired_url")]
-    Expired,
-    /// URL answers 404: -2.
-    #[serde(rename = "missing_url")]
-    Missing,
-    /// URL breaks the connection halfway: devices must resume with Range.
-    #[serde(rename = "flaky_url")]
-    Flaky,
-    /// Right package, served slowly (200 KiB/s by the sandbox): the download stays in flight
-    /// for seconds (a notice repeated mid-download, a cancel mid-download).
-    #[serde(rename = "slow_url")]
-    Slow,
-    /// Delivered over MQTT (`dProtocol: "mqtt"`): the cloud serves the blocks.
-    #[serde(rename = "over_mqtt")]
-    Mqtt,
-    /// Over MQTT, with one reply whose CRC is corrupted: devices must ask again.
-    MqttBadCrc,
-    /// Over MQTT, with one reply for another offset: devices must ignore it and ask again.
-    MqttWrongOffset,
-    /// Over MQTT, with one reply dropped: devices must ask again after their timeout.
-    MqttDropReply,
-    /// Over MQTT, answered with a non-200 frame: devices must fail with -4.
-    MqttErrorReply,
-}
-
-impl NoticeKind {
-    /// All kinds, for selectors and documentation.
-    pub const ALL: [NoticeKind; 12] = [
-        Self::Correct,
-        Self::BadDigest,
-        Self::WrongSize,
-        Self::Expired,
-        Self::Missing,
-        Self::Flaky,
-        Self::Slow,
-        Self::Mqtt,
-        Self::MqttBadCrc,
-        Self::MqttWrongOffset,
-        Self::MqttDropReply,
-        Self::MqttErrorReply,
-    ];
-
-    /// Its name in scenario files and its i18n key.
-    pub fn key(self) -> &'static str {
-        match self {
-            Self::Correct => "correct",
-            Self::BadDigest => "bad_digest",
-            Self::WrongSize => "wrong_size",
-            Self::Expired => "expired_url",
-            Self::Missing => "missing_url",
-            Self::Flaky => "flaky_url",
-            Self::Slow => "slow_url",
-            Self::Mqtt => "over_mqtt",
-            Self::MqttBadCrc => "mqtt_bad_crc",
-            Self::MqttWrongOffset => "mqtt_wrong_offset",
-            Self::MqttDropReply => "mqtt_drop_reply",
-            Self::MqttErrorReply => "mqtt_error_reply",
-        }
-    }
-
-    /// True when the package goes over MQTT.
-    pub fn over_mqtt(self) -> bool {
-        self.channel_fault().is_some() || self == Self::Mqtt
-    }
-
-    /// True when the notice points at one of the sandbox's broken URLs.
-    pub fn needs_fault_urls(self) -> bool {
-        matches!(
-            self,
-            Self::Expired | Self::Missing | Self::Flaky | Self::Slow
-        )
-    }
-
-    /// The fault the cloud injects on the MQTT channel, if any.
-    fn channel_fault(self) -> Option<ChannelFault> {
-        match self {
-            Self::MqttBadCrc => Some(ChannelFault::BadCrc),
-            Self::MqttWrongOffset => Some(ChannelFault::WrongOffset),
-            Self::MqttDropReply => Some(ChannelFault::DropReply),
-            Self::MqttErrorReply => Some(ChannelFault::ErrorReply),
-            _ => None,
-        }
-    }
-}
-
-/// A fault of the MQTT delivery channel, injected by the cloud once per device (the error reply
-/// on every request).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum ChannelFault {
-    BadCrc,
-    WrongOffset,
-    DropReply,
-    ErrorReply,
 }
 
 /// The platform delivers files of at most 16 MB over MQTT.
@@ -987,8 +846,8 @@ impl Cloud {
     }
 
     /// The verdict counts of these devices, without building a report.
-    pub fn summary(&self, devices: &[DeviceKey]) -> crate::report::Summary {
-        crate::report::Summary::of(devices.iter().map(|key| self.verdict(key)))
+    pub fn summary(&self, devices: &[DeviceKey]) -> crate::model::Summary {
+        crate::model::Summary::of(devices.iter().map(|key| self.verdict(key)))
     }
 
     /// The report for these devices (duplicates counted once), made at `now`.

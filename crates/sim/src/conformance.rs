@@ -40,7 +40,7 @@ use otalab_protocol::{Module, Progress, SignMethod, Topic, TopicKind, VersionRep
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cloud, DeviceKey, NoticeKind, Outgoing, Package, Qos, reply_topic};
-use crate::report::{Verdict, iso_time};
+use crate::model::{Verdict, iso_time};
 
 /// One case of the suite.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -266,15 +266,15 @@ impl ConformanceReport {
         let mut x = format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuites name=\"otalab\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\">\n  <testsuite name=\"{}\" tests=\"{}\" failures=\"{failures}\" skipped=\"{skipped}\" timestamp=\"{}\">\n",
             self.cases.len(),
-            crate::report::xml(&name),
+            crate::model::xml(&name),
             self.cases.len(),
-            crate::report::xml(&self.started_at),
+            crate::model::xml(&self.started_at),
         );
         for c in &self.cases {
             let time = c.ended_at_ms.saturating_sub(c.started_at_ms) as f64 / 1000.0;
             x.push_str(&format!(
                 "    <testcase classname=\"{}\" name=\"{}\" time=\"{time:.3}\">",
-                crate::report::xml(&name),
+                crate::model::xml(&name),
                 c.case.name()
             ));
             let detail = format!(
@@ -286,16 +286,16 @@ impl ConformanceReport {
             match c.grade {
                 Grade::Fail => x.push_str(&format!(
                     "<failure message=\"{}\">{}</failure>",
-                    crate::report::xml(&c.observed),
-                    crate::report::xml(&detail)
+                    crate::model::xml(&c.observed),
+                    crate::model::xml(&detail)
                 )),
                 Grade::NotApplicable => x.push_str(&format!(
                     "<skipped message=\"{}\"/>",
-                    crate::report::xml(&c.observed)
+                    crate::model::xml(&c.observed)
                 )),
                 Grade::Degraded => x.push_str(&format!(
                     "<system-out>degraded: {}</system-out>",
-                    crate::report::xml(&detail)
+                    crate::model::xml(&detail)
                 )),
                 Grade::Pass => {}
             }
@@ -537,8 +537,10 @@ impl Suite {
             self.last_heard = now;
         }
         let Some(run) = &mut self.current else {
-            // Between cases: the last case's leftovers, shown with it.
-            self.late.push((now, seen));
+            // Between cases: the last case's leftovers, shown with it (not idle pulls).
+            if !matches!(seen, Seen::Pull) {
+                self.late.push((now, seen));
+            }
             return;
         };
         // A report of the version an earlier case pushed is that case's, not this one's.

@@ -1,12 +1,11 @@
-//! A scenario's expectations and how a [`Report`] is judged by them: verdict counts or shares,
+//! A scenario's expectations and how a [`Report`](crate::Report) is judged by them: verdict counts or shares,
 //! final versions, required step sequences, and the time limit.
 
 use std::collections::BTreeMap;
 
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::report::{DeviceReport, Report, Verdict};
+use crate::model::{DeviceReport, Summary, Verdict};
 
 fn default_time_limit() -> u64 {
     120_000
@@ -17,7 +16,8 @@ fn default_quiet() -> u64 {
 }
 
 /// What must hold at the end of a run. Every rule is optional.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Expectations {
     /// The run stops after this many milliseconds even if devices are still busy; a run that
@@ -53,7 +53,8 @@ impl Default for Expectations {
 }
 
 /// How many devices: an exact number, or bounds on the count and/or the share of the fleet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum CountRule {
     /// Exactly this many devices.
@@ -63,7 +64,8 @@ pub enum CountRule {
 }
 
 /// Bounds on a device count; shares are fractions of the devices in the report (0.0..=1.0).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Bounds {
     /// At least this many.
@@ -129,7 +131,8 @@ impl CountRule {
 
 /// A sequence of progress steps that devices must have reported, in this order (other steps
 /// may come between them unless `exact`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct StepRule {
     /// Only devices with this verdict (all devices when absent).
@@ -196,15 +199,20 @@ fn names<'a>(devices: impl Iterator<Item = &'a DeviceReport>) -> String {
 }
 
 impl Expectations {
-    /// Judges `report`; `timed_out` says the run stopped at the time limit.
-    pub fn check(&self, report: &Report, timed_out: bool) -> Vec<ExpectationResult> {
-        let total = report.devices.len() as u64;
+    /// Judges a run's `devices` (with their `summary`); `timed_out` says the run stopped at the
+    /// time limit. [`Report::check`](crate::Report::check) calls it with a report's.
+    pub fn check(
+        &self,
+        devices: &[DeviceReport],
+        summary: Summary,
+        timed_out: bool,
+    ) -> Vec<ExpectationResult> {
+        let total = devices.len() as u64;
         let mut results = vec![ExpectationResult {
             name: format!("settled within {} ms", self.time_limit_ms),
             held: !timed_out,
             detail: if timed_out {
-                let busy = report
-                    .devices
+                let busy = devices
                     .iter()
                     .filter(|d| matches!(d.verdict, Verdict::Upgrading | Verdict::Pending));
                 format!(
@@ -217,16 +225,12 @@ impl Expectations {
             timed_out,
         }];
         for (verdict, rule) in &self.verdicts {
-            let count = report
-                .devices
-                .iter()
-                .filter(|d| d.verdict == *verdict)
-                .count() as u64;
+            let count = devices.iter().filter(|d| d.verdict == *verdict).count() as u64;
             let held = rule.holds(count, total);
             let mut detail = format!("{count} of {total} devices {}", verdict.name());
             if !held {
-                let others = report.devices.iter().filter(|d| d.verdict != *verdict);
-                let counts = report.summary;
+                let others = devices.iter().filter(|d| d.verdict != *verdict);
+                let counts = summary;
                 detail = format!(
                     "expected {} {}, got {count} of {total} (succeeded {}, failed {}, upgrading {}, pending {}); not {}: {}",
                     rule.describe(),
@@ -248,12 +252,12 @@ impl Expectations {
         }
         for (version, rule) in &self.final_versions {
             let on = |d: &&DeviceReport| d.final_version.as_deref() == Some(version.as_str());
-            let count = report.devices.iter().filter(on).count() as u64;
+            let count = devices.iter().filter(on).count() as u64;
             let held = rule.holds(count, total);
             let mut detail = format!("{count} of {total} devices run {version}");
             if !held {
                 let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
-                for d in &report.devices {
+                for d in devices {
                     *seen
                         .entry(d.final_version.as_deref().unwrap_or("(none)"))
                         .or_default() += 1;
@@ -273,8 +277,7 @@ impl Expectations {
             });
         }
         for rule in &self.steps {
-            let scope: Vec<&DeviceReport> = report
-                .devices
+            let scope: Vec<&DeviceReport> = devices
                 .iter()
                 .filter(|d| rule.verdict.is_none_or(|v| d.verdict == v))
                 .filter(|d| {
@@ -282,7 +285,7 @@ impl Expectations {
                         || rule
                             .devices
                             .iter()
-                            .any(|n| crate::scenario::named(n, &d.product_key, &d.device_name))
+                            .any(|n| crate::model::named(n, &d.product_key, &d.device_name))
                 })
                 .collect();
             let missing: Vec<&DeviceReport> =

@@ -12,7 +12,9 @@
 //! - [`Report`]: the outcome as JSON, CSV or JUnit XML, mergeable across shards.
 //!
 //! Messages, download bytes and time go in; actions and messages to publish come out. The wire
-//! protocol it speaks is `otalab-protocol`'s.
+//! protocol it speaks is `otalab-protocol`'s. The words every module shares (device key,
+//! package, notice kind, verdict, failure, a report row, counts) live in [`model`] at the
+//! bottom; its docs hold the module map, which `tests/modules.rs` keeps free of cycles.
 
 pub mod batch;
 pub mod cloud;
@@ -20,6 +22,7 @@ pub mod conformance;
 mod device;
 pub mod expect;
 pub mod fleet;
+pub mod model;
 pub mod report;
 pub mod scenario;
 pub mod verdict;

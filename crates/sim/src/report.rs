@@ -5,171 +5,8 @@
 use serde::{Deserialize, Serialize};
 
 use crate::expect::{ExpectationResult, Expectations};
-
-/// A device's outcome by the cloud's rule.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    PartialOrd,
-    Ord,
-    Hash,
-    Serialize,
-    Deserialize,
-    schemars::JsonSchema,
-)]
-#[serde(rename_all = "camelCase")]
-pub enum Verdict {
-    /// No job, or the job did not start.
-    Pending,
-    /// Progress seen, not finished.
-    Upgrading,
-    /// Reported the target version.
-    Succeeded,
-    /// Reported a failure code, or a version other than the target after 100.
-    Failed,
-    /// Its batch was cancelled before the job ended.
-    Cancelled,
-}
-
-impl Verdict {
-    /// Lowercase name.
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Pending => "pending",
-            Self::Upgrading => "upgrading",
-            Self::Succeeded => "succeeded",
-            Self::Failed => "failed",
-            Self::Cancelled => "cancelled",
-        }
-    }
-}
-
-/// One progress report as the cloud received it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct ObservedStep {
-    /// Milliseconds since 1970.
-    pub at_ms: u64,
-    /// The same instant as a human time (ISO 8601, UTC, milliseconds).
-    #[serde(default)]
-    pub at: String,
-    /// 0..=100 or -1..=-4.
-    pub step: i64,
-    /// Description.
-    pub desc: String,
-}
-
-/// One device in the report.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceReport {
-    /// productKey.
-    pub product_key: String,
-    /// deviceName.
-    pub device_name: String,
-    /// Target version of the job.
-    pub target_version: Option<String>,
-    /// The notice sent (decoded form), if any.
-    pub notice: Option<serde_json::Value>,
-    /// Progress reports in arrival order.
-    pub steps: Vec<ObservedStep>,
-    /// Last reported version.
-    pub final_version: Option<String>,
-    /// Outcome.
-    pub verdict: Verdict,
-    /// Why it failed (the first failure step, or the wrong version), when it failed.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub failure: Option<Failure>,
-    /// The batch whose job this is (none for a job made by answering a pull).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub batch: Option<u32>,
-    /// The fault injected into the device, described (simulated devices).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub fault: Option<String>,
-}
-
-/// Why a job failed: the step code the device reported with its description, or (no code) a
-/// wrong version after 100.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Failure {
-    /// -1 upgrade, -2 download, -3 verify, -4 flash; `None` for a wrong version after 100.
-    pub code: Option<i64>,
-    /// The device's description, or what went wrong.
-    pub reason: String,
-}
-
-impl std::fmt::Display for Failure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.code {
-            Some(code) => write!(f, "{code} {}", self.reason),
-            None => f.write_str(&self.reason),
-        }
-    }
-}
-
-/// The time `ms` (since 1970) as ISO 8601 in UTC with milliseconds: `2026-11-27T04:31:02.123Z`.
-pub fn iso_time(ms: u64) -> String {
-    let days = (ms / 86_400_000) as i64;
-    let rest = ms % 86_400_000;
-    // Days to a civil date (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
-    )
-}
-
-/// Counts per verdict.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Summary {
-    /// Devices in the report.
-    pub total: usize,
-    /// Pending.
-    pub pending: usize,
-    /// Upgrading.
-    pub upgrading: usize,
-    /// Succeeded.
-    pub succeeded: usize,
-    /// Failed.
-    pub failed: usize,
-    /// Cancelled with their batch.
-    #[serde(default)]
-    pub cancelled: usize,
-}
-
-impl Summary {
-    /// Counts the verdicts.
-    pub fn of(verdicts: impl IntoIterator<Item = Verdict>) -> Self {
-        let mut s = Self::default();
-        for v in verdicts {
-            s.total += 1;
-            match v {
-                Verdict::Pending => s.pending += 1,
-                Verdict::Upgrading => s.upgrading += 1,
-                Verdict::Succeeded => s.succeeded += 1,
-                Verdict::Failed => s.failed += 1,
-                Verdict::Cancelled => s.cancelled += 1,
-            }
-        }
-        s
-    }
-}
+pub(crate) use crate::model::xml;
+pub use crate::model::{DeviceReport, Failure, ObservedStep, Summary, Verdict, iso_time};
 
 /// The whole report.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -282,9 +119,14 @@ impl Report {
         }
     }
 
+    /// Judges the report by `expect`; `timed_out` says the run stopped at the time limit.
+    pub fn check(&self, expect: &Expectations, timed_out: bool) -> Vec<ExpectationResult> {
+        expect.check(&self.devices, self.summary, timed_out)
+    }
+
     /// Judges the report by `expect` (kept in the report) and records each result.
     pub fn judge(&mut self, expect: &Expectations, timed_out: bool) {
-        self.expectations = expect.check(self, timed_out);
+        self.expectations = self.check(expect, timed_out);
         self.expect = Some(expect.clone());
     }
 
@@ -643,24 +485,6 @@ time{color:#555;font-variant-numeric:tabular-nums}table.devices{table-layout:fix
 .devices th:nth-child(1){width:15%}.devices th:nth-child(2){width:5%}.devices th:nth-child(3),.devices th:nth-child(4){width:7%}\
 .devices th:nth-child(5){width:8%}.devices th:nth-child(6),.devices th:nth-child(7){width:12%}figure.chart svg{width:100%;max-width:720px;height:auto}\
 @media print{body{margin:0}section.batch,tr{break-inside:avoid}details>summary{display:none}}</style>";
-
-/// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
-pub(crate) fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            '\t' | '\n' | '\r' => out.push(c),
-            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
 
 /// Quotes a CSV field when needed; neutralises spreadsheet formulas.
 fn csv_field(value: &str) -> String {

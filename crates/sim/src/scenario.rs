@@ -7,19 +7,20 @@
 use std::collections::BTreeMap;
 
 use otalab_protocol::{Module, SignMethod};
-use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::NoticeKind;
 use crate::device::{DeviceConfig, Fault};
 use crate::expect::Expectations;
 use crate::fleet::{DeviceSpec, expand_template, import};
+pub use crate::model::named;
 
 /// The most devices one scenario may name (shards split them across processes).
 pub const MAX_DEVICES: usize = 1_000_000;
 
 /// A scenario file.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Scenario {
     /// Short name, shown in reports and JUnit.
@@ -47,7 +48,8 @@ pub struct Scenario {
 }
 
 /// Where devices connect.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Connection {
     /// The local sandbox started by `scripts/run` (its HTTP server says where the broker is).
@@ -110,7 +112,8 @@ impl Default for Connection {
 }
 
 /// Which devices: a name template, a devices.conf, or a CSV (paths relative to the scenario).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FleetSpec {
     /// productKey of templated devices.
@@ -138,7 +141,8 @@ fn default_version() -> String {
 }
 
 /// A device named in the scenario itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct ListedDevice {
     /// productKey.
@@ -151,7 +155,8 @@ pub struct ListedDevice {
 }
 
 /// How devices behave; defaults are Link SDK C's values and the dashboard's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct Behaviour {
     /// Report progress every this many percent (1..=100).
@@ -215,7 +220,8 @@ impl Default for Behaviour {
 }
 
 /// A fault for part of the fleet: give `share` (0..=1), `count`, or `devices`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FaultShare {
     /// Fraction of the fleet (rounded to the nearest device).
@@ -234,7 +240,8 @@ pub struct FaultShare {
 }
 
 /// A firmware package: a file on the sandbox server, or any http(s) URL.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct FirmwareSpec {
     /// The version it installs.
@@ -248,7 +255,8 @@ pub struct FirmwareSpec {
 }
 
 /// How the cloud signs a package.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Signing {
     /// MD5 (the cloud's default).
@@ -268,7 +276,8 @@ impl From<Signing> for SignMethod {
 }
 
 /// One thing the sandbox cloud does.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(deny_unknown_fields)]
 pub struct CloudAction {
     /// When, in milliseconds after every device of the shard connected.
@@ -295,13 +304,14 @@ fn default_notice() -> NoticeKind {
 }
 
 /// The devices an action is for, in fleet order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Target {
     /// Every device.
     #[default]
     #[serde(with = "all_word")]
-    #[schemars(with = "AllWord")]
+    #[cfg_attr(feature = "schema", schemars(with = "AllWord"))]
     All,
     /// The first `share` of the fleet (rounded to the nearest device).
     Share {
@@ -321,7 +331,8 @@ pub enum Target {
 }
 
 /// The word `all`.
-#[derive(JsonSchema)]
+#[cfg(feature = "schema")]
+#[derive(schemars::JsonSchema)]
 #[allow(dead_code)]
 enum AllWord {
     /// Every device.
@@ -747,15 +758,9 @@ impl Target {
     }
 }
 
-/// Whether `name` (`productKey/deviceName`, or a bare deviceName) names this device.
-pub fn named(name: &str, product_key: &str, device_name: &str) -> bool {
-    match name.split_once('/') {
-        Some((pk, dn)) => pk == product_key && dn == device_name,
-        None => name == device_name,
-    }
-}
-
 /// The JSON Schema of the scenario format (what `examples/scenarios/scenario.schema.json` holds).
+/// Only with the `schema` feature (the CLI's `otalab schema`): the page does without it.
+#[cfg(feature = "schema")]
 pub fn json_schema() -> String {
     let schema = schemars::schema_for!(Scenario);
     serde_json::to_string_pretty(&schema).unwrap_or_default()

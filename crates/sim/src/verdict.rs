@@ -19,7 +19,7 @@
 
 use otalab_protocol::{Module, UpgradeNotice};
 
-use crate::report::{Failure, ObservedStep, Verdict};
+use crate::model::{Failure, ObservedStep, Verdict};
 
 /// One device's upgrade job, judged by the cloud's rule.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +66,7 @@ impl Job {
     pub fn progress(&mut self, step: i64, desc: &str, now: u64) {
         self.steps.push(ObservedStep {
             at_ms: now,
-            at: crate::report::iso_time(now),
+            at: crate::model::iso_time(now),
             step,
             desc: desc.to_owned(),
         });

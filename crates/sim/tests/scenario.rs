@@ -225,14 +225,14 @@ fn expectations_hold_or_say_which_devices_broke_them() {
          final_versions = { \"2.0.0\" = { at_least = 2 } }\n\
          steps = [{ verdict = \"succeeded\", sequence = [0, 100] }, { verdict = \"failed\", sequence = [0, -3], exact = true }]",
     );
-    let results = expect.check(&report, false);
+    let results = report.check(&expect, false);
     assert_eq!(results.len(), 7);
     assert!(results.iter().all(|r| r.held), "{results:#?}");
 
     let strict = expectations(
         "verdicts = { succeeded = 4 }\nsteps = [{ sequence = [0, 50, 100] }, { sequence = [0], exact = true }]",
     );
-    let results = strict.check(&report, true);
+    let results = report.check(&strict, true);
     let failed: Vec<&str> = results
         .iter()
         .filter(|r| !r.held)

@@ -229,7 +229,7 @@ async fn run_inner(
     let expect = &scenario.expect;
     let timed_out = loop {
         let report = cloud.report(&keys);
-        let results = expect.check(&report, false);
+        let results = report.check(expect, false);
         state.scenario.update(|v| {
             if let Some(v) = v {
                 v.results = results;
@@ -247,7 +247,7 @@ async fn run_inner(
         TimeoutFuture::new(500).await;
     };
     let report = cloud.report(&keys);
-    let results = expect.check(&report, timed_out);
+    let results = report.check(expect, timed_out);
     let passed = results.iter().all(|r| r.held);
     state.judged.set(Some(Judged {
         name: scenario.name.clone(),

@@ -1,0 +1,349 @@
+//! The vocabulary of the simulation, at the bottom of the crate: the words every other module
+//! speaks (a device's key, a package, a notice kind, the sandbox's broken URLs, a verdict, a
+//! failure, an observed step, a device's row of a report, the counts per verdict) and the
+//! helpers that format them. It depends on nothing else in the crate.
+//!
+//! The crate's module map, bottom to top (each module uses only modules above it in this
+//! list; `tests/modules.rs` fails on any import that goes the other way or makes a cycle):
+//!
+//! | layer | modules |
+//! |---|---|
+//! | vocabulary | `model` |
+//! | devices | `device`, `fleet` |
+//! | the verdict rule | `verdict` |
+//! | batches | `batch` |
+//! | expectations | `expect` |
+//! | reports | `report` |
+//! | the sandbox cloud | `cloud` |
+//! | the conformance suite | `conformance` |
+//! | scenarios | `scenario` |
+
+use serde::{Deserialize, Serialize};
+
+/// A device's (productKey, deviceName).
+pub type DeviceKey = (String, String);
+
+/// A firmware package the cloud can push.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Package {
+    /// File name.
+    pub name: String,
+    /// Download URL (http or https).
+    pub url: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// MD5, lower-case hex.
+    pub md5: String,
+    /// SHA-256, lower-case hex.
+    pub sha256: String,
+    /// Version it installs.
+    pub version: String,
+}
+
+/// Prefixes of deliberately broken URLs on the sandbox HTTP server (the package's file name
+/// is appended).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FaultUrls {
+    /// Breaks the connection halfway through the first request: devices must resume.
+    pub flaky: String,
+    /// Answers 403 like an expired OSS link.
+    pub expired: String,
+    /// Answers 404.
+    pub missing: String,
+    /// Serves the file slowly (200 KiB/s), so that a download stays in flight for seconds
+    /// (empty from a sandbox that does not offer it).
+    #[serde(default)]
+    pub slow: String,
+}
+
+/// Which notice to send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeKind {
+    /// Right size, digest and URL.
+    Correct,
+    /// One digest digit flipped: devices must report -3.
+    BadDigest,
+    /// Size one byte off: devices must report -3.
+    WrongSize,
+    /// URL answers 403 like an expired OSS link: -2.
+    #[serde(rename = "expired_url")]
+    Expired,
+    /// URL answers 404: -2.
+    #[serde(rename = "missing_url")]
+    Missing,
+    /// URL breaks the connection halfway: devices must resume with Range.
+    #[serde(rename = "flaky_url")]
+    Flaky,
+    /// Right package, served slowly (200 KiB/s by the sandbox): the download stays in flight
+    /// for seconds (a notice repeated mid-download, a cancel mid-download).
+    #[serde(rename = "slow_url")]
+    Slow,
+    /// Delivered over MQTT (`dProtocol: "mqtt"`): the cloud serves the blocks.
+    #[serde(rename = "over_mqtt")]
+    Mqtt,
+    /// Over MQTT, with one reply whose CRC is corrupted: devices must ask again.
+    MqttBadCrc,
+    /// Over MQTT, with one reply for another offset: devices must ignore it and ask again.
+    MqttWrongOffset,
+    /// Over MQTT, with one reply dropped: devices must ask again after their timeout.
+    MqttDropReply,
+    /// Over MQTT, answered with a non-200 frame: devices must fail with -4.
+    MqttErrorReply,
+}
+
+impl NoticeKind {
+    /// All kinds, for selectors and documentation.
+    pub const ALL: [NoticeKind; 12] = [
+        Self::Correct,
+        Self::BadDigest,
+        Self::WrongSize,
+        Self::Expired,
+        Self::Missing,
+        Self::Flaky,
+        Self::Slow,
+        Self::Mqtt,
+        Self::MqttBadCrc,
+        Self::MqttWrongOffset,
+        Self::MqttDropReply,
+        Self::MqttErrorReply,
+    ];
+
+    /// Its name in scenario files and its i18n key.
+    pub fn key(self) -> &'static str {
+        match self {
+            Self::Correct => "correct",
+            Self::BadDigest => "bad_digest",
+            Self::WrongSize => "wrong_size",
+            Self::Expired => "expired_url",
+            Self::Missing => "missing_url",
+            Self::Flaky => "flaky_url",
+            Self::Slow => "slow_url",
+            Self::Mqtt => "over_mqtt",
+            Self::MqttBadCrc => "mqtt_bad_crc",
+            Self::MqttWrongOffset => "mqtt_wrong_offset",
+            Self::MqttDropReply => "mqtt_drop_reply",
+            Self::MqttErrorReply => "mqtt_error_reply",
+        }
+    }
+
+    /// True when the package goes over MQTT.
+    pub fn over_mqtt(self) -> bool {
+        self.channel_fault().is_some() || self == Self::Mqtt
+    }
+
+    /// True when the notice points at one of the sandbox's broken URLs.
+    pub fn needs_fault_urls(self) -> bool {
+        matches!(
+            self,
+            Self::Expired | Self::Missing | Self::Flaky | Self::Slow
+        )
+    }
+
+    /// The fault the cloud injects on the MQTT channel, if any.
+    pub(crate) fn channel_fault(self) -> Option<ChannelFault> {
+        match self {
+            Self::MqttBadCrc => Some(ChannelFault::BadCrc),
+            Self::MqttWrongOffset => Some(ChannelFault::WrongOffset),
+            Self::MqttDropReply => Some(ChannelFault::DropReply),
+            Self::MqttErrorReply => Some(ChannelFault::ErrorReply),
+            _ => None,
+        }
+    }
+}
+
+/// A fault of the MQTT delivery channel, injected by the cloud once per device (the error reply
+/// on every request).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ChannelFault {
+    /// One reply with a corrupted CRC.
+    BadCrc,
+    /// One reply for another offset.
+    WrongOffset,
+    /// One reply dropped.
+    DropReply,
+    /// Every reply an error frame.
+    ErrorReply,
+}
+
+/// A device's outcome by the cloud's rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    /// No job, or the job did not start.
+    Pending,
+    /// Progress seen, not finished.
+    Upgrading,
+    /// Reported the target version.
+    Succeeded,
+    /// Reported a failure code, or a version other than the target after 100.
+    Failed,
+    /// Its batch was cancelled before the job ended.
+    Cancelled,
+}
+
+impl Verdict {
+    /// Lowercase name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Upgrading => "upgrading",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+/// One progress report as the cloud received it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ObservedStep {
+    /// Milliseconds since 1970.
+    pub at_ms: u64,
+    /// The same instant as a human time (ISO 8601, UTC, milliseconds).
+    #[serde(default)]
+    pub at: String,
+    /// 0..=100 or -1..=-4.
+    pub step: i64,
+    /// Description.
+    pub desc: String,
+}
+
+/// One device in the report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeviceReport {
+    /// productKey.
+    pub product_key: String,
+    /// deviceName.
+    pub device_name: String,
+    /// Target version of the job.
+    pub target_version: Option<String>,
+    /// The notice sent (decoded form), if any.
+    pub notice: Option<serde_json::Value>,
+    /// Progress reports in arrival order.
+    pub steps: Vec<ObservedStep>,
+    /// Last reported version.
+    pub final_version: Option<String>,
+    /// Outcome.
+    pub verdict: Verdict,
+    /// Why it failed (the first failure step, or the wrong version), when it failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
+    /// The batch whose job this is (none for a job made by answering a pull).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch: Option<u32>,
+    /// The fault injected into the device, described (simulated devices).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fault: Option<String>,
+}
+
+/// Why a job failed: the step code the device reported with its description, or (no code) a
+/// wrong version after 100.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Failure {
+    /// -1 upgrade, -2 download, -3 verify, -4 flash; `None` for a wrong version after 100.
+    pub code: Option<i64>,
+    /// The device's description, or what went wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.code {
+            Some(code) => write!(f, "{code} {}", self.reason),
+            None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// The time `ms` (since 1970) as ISO 8601 in UTC with milliseconds: `2026-11-27T04:31:02.123Z`.
+pub fn iso_time(ms: u64) -> String {
+    let days = (ms / 86_400_000) as i64;
+    let rest = ms % 86_400_000;
+    // Days to a civil date (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3_600_000,
+        rest / 60_000 % 60,
+        rest / 1000 % 60,
+        rest % 1000
+    )
+}
+
+/// Counts per verdict.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Summary {
+    /// Devices in the report.
+    pub total: usize,
+    /// Pending.
+    pub pending: usize,
+    /// Upgrading.
+    pub upgrading: usize,
+    /// Succeeded.
+    pub succeeded: usize,
+    /// Failed.
+    pub failed: usize,
+    /// Cancelled with their batch.
+    #[serde(default)]
+    pub cancelled: usize,
+}
+
+impl Summary {
+    /// Counts the verdicts.
+    pub fn of(verdicts: impl IntoIterator<Item = Verdict>) -> Self {
+        let mut s = Self::default();
+        for v in verdicts {
+            s.total += 1;
+            match v {
+                Verdict::Pending => s.pending += 1,
+                Verdict::Upgrading => s.upgrading += 1,
+                Verdict::Succeeded => s.succeeded += 1,
+                Verdict::Failed => s.failed += 1,
+                Verdict::Cancelled => s.cancelled += 1,
+            }
+        }
+        s
+    }
+}
+
+/// Whether `name` (`productKey/deviceName`, or a bare deviceName) names this device.
+pub fn named(name: &str, product_key: &str, device_name: &str) -> bool {
+    match name.split_once('/') {
+        Some((pk, dn)) => pk == product_key && dn == device_name,
+        None => name == device_name,
+    }
+}
+
+/// Escapes text for XML attributes and content; drops characters XML 1.0 cannot carry.
+pub(crate) fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push(c),
+            c if (c as u32) < 0x20 || c == '\u{fffe}' || c == '\u{ffff}' => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
