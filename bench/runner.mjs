@@ -57,7 +57,9 @@ verdicts = { succeeded = ${n} }
 `);
     const report = path.join(tmp, `bench-${n}.json`);
     const t0 = Date.now();
-    const ours = await exec(bin, ['run', scenario, '--sandbox', sandbox.url, '--report', report, '--progress', 'none', '--downloads', '64']);
+    // Both simulators talk to mosquitto's own listener: the sandbox's automatic subscription
+    // front (a Node proxy for devices that never subscribe) is not what is measured here.
+    const ours = await exec(bin, ['run', scenario, '--sandbox', sandbox.url, '--broker', sandbox.broker.url, '--report', report, '--progress', 'none', '--downloads', '64']);
     if (ours.code !== 0) throw new Error(`otalab run (N=${n}) exited ${ours.code}:\n${ours.stderr}`);
     const r = JSON.parse(readFileSync(report, 'utf8'));
     const otalab = {
@@ -67,7 +69,7 @@ verdicts = { succeeded = ${n} }
       wallMs: Date.now() - t0,
     };
     const theirs = await exec(process.execPath, ['--max-old-space-size=8192', path.join(repo, 'bench/node-sim.mjs'),
-      JSON.stringify({ broker: sandbox.brokerUrl, url, md5, size: SIZE, n, cadence: 10, flashMs: 100, rebootMs: 100, downloads: 64 })]);
+      JSON.stringify({ broker: sandbox.broker.url, url, md5, size: SIZE, n, cadence: 10, flashMs: 100, rebootMs: 100, downloads: 64 })]);
     if (theirs.code !== 0) throw new Error(`node-sim (N=${n}) exited ${theirs.code}:\n${theirs.stderr}`);
     const node = JSON.parse(theirs.stdout.trim().split('\n').at(-1));
     if (node.failed) throw new Error(`node-sim: ${node.failed} devices failed`);

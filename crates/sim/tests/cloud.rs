@@ -299,12 +299,18 @@ fn every_notice_kind_ends_in_the_verdict_the_rule_gives() {
         (Expired, Verdict::Failed, Some(-2)),
         (Missing, Verdict::Failed, Some(-2)),
         (Flaky, Verdict::Succeeded, Some(100)),
+        (Slow, Verdict::Succeeded, Some(100)),
         (Mqtt, Verdict::Succeeded, Some(100)),
         (MqttBadCrc, Verdict::Succeeded, Some(100)),
         (MqttWrongOffset, Verdict::Succeeded, Some(100)),
         (MqttDropReply, Verdict::Succeeded, Some(100)),
         (MqttErrorReply, Verdict::Failed, Some(-4)),
     ];
+    assert_eq!(
+        cases.len(),
+        NoticeKind::ALL.len(),
+        "every kind is in the table"
+    );
     for (kind, verdict, last) in cases {
         for method in [SignMethod::Md5, SignMethod::Sha256] {
             let mut world = World::new(vec![Fault::None; 2]);
