@@ -212,7 +212,7 @@ pub fn t(lang: Lang, key: &'static str) -> &'static str {
         "forget" => "移除",
         "conformance" => "一致性测试",
         "conformance_hint" => {
-            "逐项测试一台设备的 OTA 实现：正确的 MD5/SHA-256 包、错误摘要与大小、过期与不存在的链接、中途断开、主动拉取、重复通知、第二模块、MQTT 下载"
+            "逐项测试一台设备的 OTA 实现：正确的 MD5/SHA-256 包、错误摘要与大小、过期与不存在的链接、中途断开、主动拉取、下载中重复通知、第二模块、MQTT 下载及其信道故障 (CRC 错误、错位、丢包、错误应答)"
         }
         "selected_device" => "表格中选中的设备",
         "choose_device" => "请选择设备",
@@ -446,7 +446,7 @@ fn key_en(key: &'static str) -> &'static str {
         "forget" => "Forget",
         "conformance" => "Conformance suite",
         "conformance_hint" => {
-            "Grades one device's OTA implementation case by case: correct MD5/SHA-256 packages, wrong digest and size, expired and missing URLs, a broken connection, a pull, a repeated notice, a second module, MQTT delivery"
+            "Grades one device's OTA implementation case by case: correct MD5/SHA-256 packages, wrong digest and size, expired and missing URLs, a broken connection, a pull, a notice repeated mid-download, a second module, MQTT delivery and its channel faults (bad CRC, wrong offset, dropped reply, error reply)"
         }
         "selected_device" => "The device selected in the table",
         "choose_device" => "Choose a device",
