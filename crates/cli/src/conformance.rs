@@ -20,7 +20,7 @@ use crate::transport::Endpoint;
 pub struct ConformanceOptions {
     /// The device under test.
     pub device: DeviceKey,
-    /// The sandbox server.
+    /// The sandbox server (`--sandbox`, else `$OTALAB_SANDBOX`).
     pub sandbox: Option<String>,
     /// Overrides the broker.
     pub broker: Option<String>,
@@ -39,7 +39,6 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
     let server = opts
         .sandbox
         .clone()
-        .or_else(|| std::env::var("OTALAB_SANDBOX").ok())
         .unwrap_or_else(|| DEFAULT_SANDBOX.to_owned());
     let info = sandbox_info(&server).await?;
     let package = match &opts.firmware {

@@ -6,6 +6,10 @@
 //! Exit codes: 0 every expectation held (every conformance case passed, degraded or not
 //! applicable); 1 an expectation (a case) failed; 2 the run could not happen (bad scenario,
 //! sandbox or broker unreachable, bad arguments).
+//!
+//! Shaped like ripgrep's `main`: [`Cli::parse`] (clap: typed values, environment fallbacks,
+//! shared option groups), [`run`] does the command and returns an [`Outcome`] or an
+//! [`Error`], and `main` alone turns that into the exit code.
 
 mod conformance;
 mod device;
@@ -16,8 +20,8 @@ mod transport;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
-use otalab_sim::{Report, Scenario, Shard};
+use clap::{Args, Parser, Subcommand};
+use otalab_sim::{DeviceKey, Report, Scenario, Shard};
 
 use run::{Progress, RunOptions};
 
@@ -39,19 +43,44 @@ struct Cli {
     command: Command,
 }
 
+/// Where the sandbox and the broker are (`run` and `conformance`).
+#[derive(Args)]
+struct Connect {
+    /// The sandbox server (default: $OTALAB_SANDBOX, or http://127.0.0.1:8686; for `run`, a
+    /// sandbox URL in the scenario comes before $OTALAB_SANDBOX).
+    #[arg(long)]
+    sandbox: Option<String>,
+    /// $OTALAB_SANDBOX, read by clap (see --sandbox for the order).
+    #[arg(long = "sandbox-from-env", env = "OTALAB_SANDBOX", hide = true)]
+    sandbox_env: Option<String>,
+    /// Connect to this broker instead of the sandbox's (mqtt://, mqtts://, ws://, wss://).
+    #[arg(long)]
+    broker: Option<String>,
+    /// Also trust the CA certificates in this PEM file (a private broker or server).
+    #[arg(long)]
+    ca: Option<PathBuf>,
+}
+
+/// The report files every command that judges can write.
+#[derive(Args)]
+struct ReportFiles {
+    /// Write the report as JSON here.
+    #[arg(long)]
+    report: Option<PathBuf>,
+    /// Write the report as JUnit XML here.
+    #[arg(long)]
+    junit: Option<PathBuf>,
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Grade one device's OTA behaviour with the conformance suite; exit 0 when no case fails.
     Conformance {
         /// The device under test: productKey/deviceName (it must be connected to the broker).
-        #[arg(long)]
-        device: String,
-        /// The sandbox server (default: $OTALAB_SANDBOX, or http://127.0.0.1:8686).
-        #[arg(long)]
-        sandbox: Option<String>,
-        /// Connect to this broker instead of the sandbox's (mqtt://, mqtts://, ws://, wss://).
-        #[arg(long)]
-        broker: Option<String>,
+        #[arg(long, value_parser = parse_device)]
+        device: DeviceKey,
+        #[command(flatten)]
+        connect: Connect,
         /// The sandbox's demo firmware to push (its file name; default the first).
         #[arg(long)]
         firmware: Option<String>,
@@ -67,32 +96,17 @@ enum Command {
         /// How long to wait for the device's first version report, in seconds.
         #[arg(long, default_value_t = 30)]
         wait: u64,
-        /// Write the report card as JSON here.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Write the report card as JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
-        /// Also trust the CA certificates in this PEM file (a private broker).
-        #[arg(long)]
-        ca: Option<PathBuf>,
+        #[command(flatten)]
+        files: ReportFiles,
     },
     /// Run a scenario; exit 0 only when every expectation holds.
     Run {
         /// The scenario file (TOML).
         scenario: PathBuf,
-        /// Connect to this broker instead (mqtt://, mqtts://, ws://, wss://).
-        #[arg(long)]
-        broker: Option<String>,
-        /// The sandbox server (default: the scenario's, $OTALAB_SANDBOX, or http://127.0.0.1:8686).
-        #[arg(long)]
-        sandbox: Option<String>,
-        /// Write the report as JSON here.
-        #[arg(long)]
-        report: Option<PathBuf>,
-        /// Write the report as JUnit XML here.
-        #[arg(long)]
-        junit: Option<PathBuf>,
+        #[command(flatten)]
+        connect: Connect,
+        #[command(flatten)]
+        files: ReportFiles,
         /// Write the report as CSV here.
         #[arg(long)]
         csv: Option<PathBuf>,
@@ -101,11 +115,18 @@ enum Command {
         html: Option<PathBuf>,
         /// Run shard i of n (1-based) of the fleet; defaults to the Kubernetes Indexed Job's
         /// JOB_COMPLETION_INDEX / JOB_COMPLETIONS when they are set.
-        #[arg(long)]
-        shard: Option<String>,
-        /// Also trust the CA certificates in this PEM file (a private broker or server).
-        #[arg(long)]
-        ca: Option<PathBuf>,
+        #[arg(long, value_parser = Shard::parse)]
+        shard: Option<Shard>,
+        /// $JOB_COMPLETION_INDEX (0-based), read by clap.
+        #[arg(
+            long = "job-completion-index",
+            env = "JOB_COMPLETION_INDEX",
+            hide = true
+        )]
+        job_index: Option<String>,
+        /// $JOB_COMPLETIONS, read by clap.
+        #[arg(long = "job-completions", env = "JOB_COMPLETIONS", hide = true)]
+        job_completions: Option<String>,
         /// Worker threads (0: one per core; 1: everything on one thread).
         #[arg(long, default_value_t = 0)]
         threads: usize,
@@ -142,6 +163,16 @@ fn parse_case(name: &str) -> Result<otalab_sim::Case, String> {
         })
 }
 
+/// `productKey/deviceName`, with the names the OTA topics allow.
+fn parse_device(text: &str) -> Result<DeviceKey, String> {
+    let (pk, dn) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?}: expected productKey/deviceName"))?;
+    otalab_protocol::Topic::new(otalab_protocol::TopicKind::Inform, pk, dn)
+        .map_err(|e| format!("{text:?}: {e}"))?;
+    Ok((pk.to_owned(), dn.to_owned()))
+}
+
 #[derive(Subcommand)]
 enum ReportCommand {
     /// Merge the JSON reports of shards into the report of the whole run (judged again).
@@ -158,26 +189,80 @@ enum ReportCommand {
     },
 }
 
-fn write(path: &Path, text: &str) -> Result<(), String> {
-    std::fs::write(path, text).map_err(|e| format!("{}: {e}", path.display()))
+/// How a command that ran ended (exit 0 or 1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// Every expectation held, no conformance case failed.
+    Passed,
+    /// An expectation or a case failed.
+    Failed,
 }
 
-fn shard_of(arg: Option<&str>) -> Result<Shard, String> {
-    if let Some(text) = arg {
-        return Shard::parse(text);
-    }
-    match (
-        std::env::var("JOB_COMPLETION_INDEX"),
-        std::env::var("JOB_COMPLETIONS"),
-    ) {
-        (Ok(index), Ok(count)) => Shard::from_job(&index, &count),
-        (Ok(_), Err(_)) => Err("JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not".into()),
-        _ => Ok(Shard::ALL),
+/// Why a command could not do its work (exit 2).
+#[derive(Debug, thiserror::Error)]
+enum Error {
+    /// The run could not happen: sandbox, broker, scenario, firmware.
+    #[error(transparent)]
+    Setup(#[from] run::SetupError),
+    /// A file could not be read, parsed or written.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Shard reports that do not merge.
+    #[error("{code}: {message}")]
+    Merge {
+        /// The merge error's stable code.
+        code: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+    /// Scenario files that do not parse (each was named as it was checked).
+    #[error("{bad} of {total} scenario files are invalid")]
+    Invalid {
+        /// How many.
+        bad: usize,
+        /// Of how many.
+        total: usize,
+    },
+    /// Anything else that stops a command: a shard from the environment, the CA file, the
+    /// async runtime.
+    #[error("{0}")]
+    Other(String),
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> Error {
+    Error::File {
+        path: path.to_owned(),
+        message: e.to_string(),
     }
 }
 
-/// Prints the expectations and returns the exit code.
-fn conclude(report: &Report) -> ExitCode {
+fn write(path: &Path, text: &str) -> Result<(), Error> {
+    std::fs::write(path, text).map_err(|e| file_error(path, e))
+}
+
+/// The shard from --shard, else from a Kubernetes Indexed Job's environment, else all.
+fn shard_of(
+    shard: Option<Shard>,
+    job_index: Option<&str>,
+    completions: Option<&str>,
+) -> Result<Shard, Error> {
+    match (shard, job_index, completions) {
+        (Some(shard), _, _) => Ok(shard),
+        (None, Some(index), Some(count)) => Shard::from_job(index, count).map_err(Error::Other),
+        (None, Some(_), None) => Err(Error::Other(
+            "JOB_COMPLETION_INDEX is set but JOB_COMPLETIONS is not".into(),
+        )),
+        (None, None, _) => Ok(Shard::ALL),
+    }
+}
+
+/// Prints the expectations and returns the outcome.
+fn conclude(report: &Report) -> Outcome {
     let s = report.summary;
     eprintln!(
         "otalab: {}: {} devices · succeeded {} · failed {} · upgrading {} · pending {}",
@@ -194,25 +279,24 @@ fn conclude(report: &Report) -> ExitCode {
     }
     if report.passed() {
         eprintln!("otalab: every expectation held");
-        ExitCode::SUCCESS
+        Outcome::Passed
     } else {
         let failed = report.expectations.iter().filter(|e| !e.held).count();
         eprintln!("otalab: {failed} expectation(s) failed");
-        ExitCode::from(1)
+        Outcome::Failed
     }
 }
 
 fn outputs(
     report: &Report,
-    json: Option<&Path>,
-    junit: Option<&Path>,
+    files: &ReportFiles,
     csv: Option<&Path>,
     html: Option<&Path>,
-) -> Result<(), String> {
-    if let Some(path) = json {
+) -> Result<(), Error> {
+    if let Some(path) = &files.report {
         write(path, &report.to_json())?;
     }
-    if let Some(path) = junit {
+    if let Some(path) = &files.junit {
         write(path, &report.to_junit())?;
     }
     if let Some(path) = csv {
@@ -228,35 +312,94 @@ fn outputs(
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let fail = |message: String| {
-        eprintln!("otalab: error: {message}");
-        ExitCode::from(2)
+fn trust(connect: &Connect) -> Result<(), Error> {
+    match &connect.ca {
+        Some(path) => transport::trust_pem_file(path)
+            .map(|_| ())
+            .map_err(Error::Other),
+        None => Ok(()),
+    }
+}
+
+fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, Error> {
+    let mut builder = if threads == 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        if threads > 1 {
+            b.worker_threads(threads);
+        }
+        b
     };
+    builder
+        .enable_all()
+        .build()
+        .map_err(|e| Error::Other(e.to_string()))
+}
+
+/// `otalab check`: each file named with its verdict.
+fn check(scenarios: &[PathBuf]) -> Result<Outcome, Error> {
+    let mut bad = 0;
+    for path in scenarios {
+        let checked = std::fs::read_to_string(path)
+            .map_err(|e| e.to_string())
+            .and_then(|text| Scenario::parse(&text).map_err(|e| format!("{}: {e}", e.code())));
+        match checked {
+            Ok(s) => eprintln!("{}: ok ({})", path.display(), s.name),
+            Err(e) => {
+                eprintln!("{}: {e}", path.display());
+                bad += 1;
+            }
+        }
+    }
+    if bad > 0 {
+        return Err(Error::Invalid {
+            bad,
+            total: scenarios.len(),
+        });
+    }
+    Ok(Outcome::Passed)
+}
+
+/// `otalab report merge`.
+fn merge(
+    reports: &[PathBuf],
+    output: Option<&Path>,
+    junit: Option<PathBuf>,
+) -> Result<Outcome, Error> {
+    let mut parsed = Vec::new();
+    for path in reports {
+        let text = std::fs::read_to_string(path).map_err(|e| file_error(path, e))?;
+        parsed.push(serde_json::from_str::<Report>(&text).map_err(|e| file_error(path, e))?);
+    }
+    let merged = Report::merge(parsed).map_err(|e| Error::Merge {
+        code: e.code(),
+        message: e.to_string(),
+    })?;
+    match output {
+        Some(path) => write(path, &merged.to_json())?,
+        None => println!("{}", merged.to_json()),
+    }
+    outputs(
+        &merged,
+        &ReportFiles {
+            report: None,
+            junit,
+        },
+        None,
+        None,
+    )?;
+    Ok(conclude(&merged))
+}
+
+/// Does the command; `main` maps the result to the exit code.
+fn run(cli: Cli) -> Result<Outcome, Error> {
     match cli.command {
         Command::Schema => {
             println!("{}", otalab_sim::scenario::json_schema());
-            ExitCode::SUCCESS
+            Ok(Outcome::Passed)
         }
-        Command::Check { scenarios } => {
-            let mut code = ExitCode::SUCCESS;
-            for path in scenarios {
-                let checked = std::fs::read_to_string(&path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|text| {
-                        Scenario::parse(&text).map_err(|e| format!("{}: {e}", e.code()))
-                    });
-                match checked {
-                    Ok(s) => eprintln!("{}: ok ({})", path.display(), s.name),
-                    Err(e) => {
-                        eprintln!("{}: {e}", path.display());
-                        code = ExitCode::from(2);
-                    }
-                }
-            }
-            code
-        }
+        Command::Check { scenarios } => check(&scenarios),
         Command::Report {
             command:
                 ReportCommand::Merge {
@@ -264,72 +407,23 @@ fn main() -> ExitCode {
                     output,
                     junit,
                 },
-        } => {
-            let mut parsed = Vec::new();
-            for path in &reports {
-                let report = std::fs::read_to_string(path)
-                    .map_err(|e| e.to_string())
-                    .and_then(|t| serde_json::from_str::<Report>(&t).map_err(|e| e.to_string()));
-                match report {
-                    Ok(r) => parsed.push(r),
-                    Err(e) => return fail(format!("{}: {e}", path.display())),
-                }
-            }
-            let merged = match Report::merge(parsed) {
-                Ok(m) => m,
-                Err(e) => return fail(format!("{}: {e}", e.code())),
-            };
-            let written = match &output {
-                Some(path) => write(path, &merged.to_json()),
-                None => {
-                    println!("{}", merged.to_json());
-                    Ok(())
-                }
-            }
-            .and_then(|()| outputs(&merged, None, junit.as_deref(), None, None));
-            if let Err(e) = written {
-                return fail(e);
-            }
-            conclude(&merged)
-        }
+        } => merge(&reports, output.as_deref(), junit),
         Command::Conformance {
             device,
-            sandbox,
-            broker,
+            connect,
             firmware,
             cases,
             case_timeout,
             reaction,
             wait,
-            report,
-            junit,
-            ca,
+            files,
         } => {
-            if let Some(path) = &ca
-                && let Err(e) = transport::trust_pem_file(path)
-            {
-                return fail(e);
-            }
-            let Some((pk, dn)) = device.split_once('/') else {
-                return fail(format!(
-                    "--device {device:?}: expected productKey/deviceName"
-                ));
-            };
-            if let Err(e) = otalab_protocol::Topic::new(otalab_protocol::TopicKind::Inform, pk, dn)
-            {
-                return fail(format!("--device {device:?}: {e}"));
-            }
-            let runtime = match tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-            {
-                Ok(r) => r,
-                Err(e) => return fail(e.to_string()),
-            };
+            trust(&connect)?;
+            let name = format!("{}/{}", device.0, device.1);
             let options = conformance::ConformanceOptions {
-                device: (pk.to_owned(), dn.to_owned()),
-                sandbox,
-                broker,
+                device,
+                sandbox: connect.sandbox.or(connect.sandbox_env),
+                broker: connect.broker,
                 firmware,
                 cases: if cases.is_empty() {
                     otalab_sim::Case::ALL.to_vec()
@@ -343,95 +437,65 @@ fn main() -> ExitCode {
                 },
                 wait_ms: wait * 1000,
             };
-            match runtime.block_on(conformance::run(options)) {
-                Ok(card) => {
-                    let written = report
-                        .as_deref()
-                        .map_or(Ok(()), |p| write(p, &card.to_json()))
-                        .and_then(|()| {
-                            junit
-                                .as_deref()
-                                .map_or(Ok(()), |p| write(p, &card.to_junit()))
-                        });
-                    if let Err(e) = written {
-                        return fail(e);
-                    }
-                    let failed = card
-                        .cases
-                        .iter()
-                        .filter(|c| c.grade == otalab_sim::Grade::Fail)
-                        .count();
-                    if failed == 0 {
-                        eprintln!("otalab: {device}: no case failed");
-                        ExitCode::SUCCESS
-                    } else {
-                        eprintln!("otalab: {device}: {failed} case(s) failed");
-                        ExitCode::from(1)
-                    }
-                }
-                Err(e) => fail(e.to_string()),
+            let card = runtime(1)?.block_on(conformance::run(options))?;
+            if let Some(path) = &files.report {
+                write(path, &card.to_json())?;
+            }
+            if let Some(path) = &files.junit {
+                write(path, &card.to_junit())?;
+            }
+            let failed = card
+                .cases
+                .iter()
+                .filter(|c| c.grade == otalab_sim::Grade::Fail)
+                .count();
+            if failed == 0 {
+                eprintln!("otalab: {name}: no case failed");
+                Ok(Outcome::Passed)
+            } else {
+                eprintln!("otalab: {name}: {failed} case(s) failed");
+                Ok(Outcome::Failed)
             }
         }
         Command::Run {
             scenario,
-            broker,
-            sandbox,
-            report,
-            junit,
+            connect,
+            files,
             csv,
             html,
             shard,
-            ca,
+            job_index,
+            job_completions,
             threads,
             downloads,
             progress,
         } => {
-            if let Some(path) = &ca
-                && let Err(e) = transport::trust_pem_file(path)
-            {
-                return fail(e);
-            }
-            let shard = match shard_of(shard.as_deref()) {
-                Ok(s) => s,
-                Err(e) => return fail(e),
-            };
-            let mut builder = if threads == 1 {
-                tokio::runtime::Builder::new_current_thread()
-            } else {
-                let mut b = tokio::runtime::Builder::new_multi_thread();
-                if threads > 1 {
-                    b.worker_threads(threads);
-                }
-                b
-            };
-            let runtime = match builder.enable_all().build() {
-                Ok(r) => r,
-                Err(e) => return fail(e.to_string()),
-            };
+            trust(&connect)?;
+            let shard = shard_of(shard, job_index.as_deref(), job_completions.as_deref())?;
             let options = RunOptions {
                 scenario,
-                broker,
-                sandbox,
+                broker: connect.broker,
+                sandbox: connect.sandbox,
+                sandbox_env: connect.sandbox_env,
                 shard,
                 downloads,
                 progress,
             };
-            let result = runtime.block_on(run::run(options));
-            match result {
-                Ok(r) => {
-                    if let Err(e) = outputs(
-                        &r,
-                        report.as_deref(),
-                        junit.as_deref(),
-                        csv.as_deref(),
-                        html.as_deref(),
-                    ) {
-                        return fail(e);
-                    }
-                    conclude(&r)
-                }
-                Err(e) => fail(e.to_string()),
-            }
+            let report = runtime(threads)?.block_on(run::run(options))?;
+            outputs(&report, &files, csv.as_deref(), html.as_deref())?;
+            Ok(conclude(&report))
+        }
+    }
+}
+
+/// The one place that maps what happened to the exit code.
+fn main() -> ExitCode {
+    match run(Cli::parse()) {
+        Ok(Outcome::Passed) => ExitCode::SUCCESS,
+        Ok(Outcome::Failed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("otalab: error: {e}");
+            ExitCode::from(2)
         }
     }
 }

@@ -33,8 +33,10 @@ pub struct RunOptions {
     pub scenario: PathBuf,
     /// Overrides the broker (sandbox and broker connections).
     pub broker: Option<String>,
-    /// The sandbox server.
+    /// The sandbox server (`--sandbox`).
     pub sandbox: Option<String>,
+    /// `$OTALAB_SANDBOX` (after `--sandbox` and the scenario's own).
+    pub sandbox_env: Option<String>,
     /// The slice of the fleet.
     pub shard: Shard,
     /// Downloads at once.
@@ -282,7 +284,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
                 .sandbox
                 .clone()
                 .or_else(|| url.clone())
-                .or_else(|| std::env::var("OTALAB_SANDBOX").ok())
+                .or_else(|| opts.sandbox_env.clone())
                 .unwrap_or_else(|| DEFAULT_SANDBOX.to_owned());
             let info = sandbox_info(&server).await?;
             fault_urls = Some(info.faults.clone());
