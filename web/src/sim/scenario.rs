@@ -9,13 +9,14 @@ use leptos::prelude::*;
 use otalab_protocol::{FileDigests, SignMethod};
 use otalab_sim::scenario::Signing;
 use otalab_sim::{
-    Behaviour, CloudAction, Connection, CountRule, DeviceKey, ExpectationResult, Expectations,
-    FaultShare, FirmwareSpec, FleetSpec, ListedDevice, Package, Scenario, Target, Verdict,
+    Behaviour, CloudAction, Connection, CountRule, DeviceKey, Expectations, FaultShare,
+    FirmwareSpec, FleetSpec, ListedDevice, Package, Scenario, Target, Verdict,
 };
 use wasm_bindgen_futures::spawn_local;
 
 use super::Simulator;
 use super::cloud::SandboxCloud;
+pub use crate::state::scenario::{Judged, RunStatus, ScenarioView};
 use crate::state::{AppState, now_ms};
 
 /// One tab holds at most this many simulated devices (Chromium's WebSocket limit).
@@ -23,52 +24,6 @@ pub const MAX_TAB_DEVICES: usize = 250;
 
 /// Firmware fetched to be hashed in the page is at most this large.
 const MAX_FETCHED_FIRMWARE: usize = 64 * 1024 * 1024;
-
-/// Where a scenario run is.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RunStatus {
-    /// Loaded, not run.
-    Loaded,
-    /// Preparing the firmware and the fleet, connecting.
-    Preparing,
-    /// The actions and the upgrades are under way.
-    Running {
-        /// Milliseconds since the devices connected.
-        elapsed_ms: u64,
-    },
-    /// Ended with every expectation held.
-    Passed,
-    /// Ended with some expectation broken.
-    Failed,
-    /// Could not run.
-    Error(String),
-}
-
-/// What the scenario card shows.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScenarioView {
-    /// The scenario's name.
-    pub name: String,
-    /// Its description.
-    pub description: String,
-    /// The file's text (run again from it).
-    pub text: String,
-    /// Where the run is.
-    pub status: RunStatus,
-    /// The expectations, judged (live while running).
-    pub results: Vec<ExpectationResult>,
-}
-
-/// The scenario of the last finished run, kept for the report export.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Judged {
-    /// Scenario name.
-    pub name: String,
-    /// Its expectations.
-    pub expect: Expectations,
-    /// The run hit its time limit.
-    pub timed_out: bool,
-}
 
 /// Reads a scenario file into the card (or shows why it is not one).
 pub fn load(state: AppState, text: String) {

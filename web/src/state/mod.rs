@@ -1,6 +1,7 @@
 //! The dashboard's state: plain Rust types in signals, provided through context.
 
 pub mod i18n;
+pub mod scenario;
 
 pub use otalab_sim::{Package, SandboxInfo, fleet, report};
 
@@ -258,9 +259,9 @@ pub struct AppState {
     /// Status line.
     pub notice_line: RwSignal<String>,
     /// The imported scenario and its run.
-    pub scenario: RwSignal<Option<crate::sim::scenario::ScenarioView>>,
+    pub scenario: RwSignal<Option<scenario::ScenarioView>>,
     /// The scenario whose expectations judge the exported report (the last run's).
-    pub judged: RwSignal<Option<crate::sim::scenario::Judged>>,
+    pub judged: RwSignal<Option<scenario::Judged>>,
 }
 
 impl AppState {
