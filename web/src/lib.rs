@@ -9,6 +9,10 @@
 //! - `sim/`: drives one `otalab_protocol::Device` per simulated device, and the sandbox cloud;
 //! - `components/`: one UI component per file;
 //! - browser I/O (WebSocket, fetch) lives in the `otalab-browser` crate.
+//!
+//! Module map, bottom to top: `state` (uses no other area of the crate), `sim` (uses
+//! `state`), `components` (use `sim` and `state`), `app` (mounts them). `tests/modules.rs`
+//! fails on any import cycle.
 
 pub mod app;
 pub mod components;
