@@ -29,6 +29,9 @@ export function autoTopics(pk, dn) {
   ];
 }
 
+/** How many of the latest subscriptions `subscribed()` keeps (a long-running sandbox). */
+const RECORD_LIMIT = 10_000;
+
 /** Largest packet head looked into (CONNECT, a PUBLISH's topic, SUBSCRIBE, SUBACK). */
 const INSPECT_LIMIT = 64 * 1024;
 
@@ -223,7 +226,7 @@ function splitter({ want, onPacket, forward, onError }) {
 /**
  * Starts the front on `host`:`port` (0: any free port), forwarding to mosquitto on
  * 127.0.0.1:`upstreamPort`. Returns `{ port, subscribed(), close() }`; `subscribed()` lists what
- * the front subscribed, per connection: `{ clientId, pk, dn, topics }`.
+ * the front subscribed, per connection: `{ clientId, pk, dn, topics }` (the latest 10,000).
  */
 export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0.0.1', log = () => {} }) {
   const sockets = new Set();
@@ -261,6 +264,7 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
       for (const t of topics) injected.add(t);
       upstream.write(encodeSubscription('subscribe', packetId('suback'), topics, level));
       record.push({ clientId, pk: device.pk, dn: device.dn, topics });
+      if (record.length > RECORD_LIMIT) record.splice(0, record.length - RECORD_LIMIT);
       log(`auto-subscribed ${clientId} (${device.pk}/${device.dn}) to ${topics.join(' ')}`);
     };
     const fromClient = splitter({
