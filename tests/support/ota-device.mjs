@@ -155,6 +155,12 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
     await connect();
   }
 
+  /** What the SDK takes from a notice: the digest to expect, a hasher for it, the size. */
+  const expected = (data) => {
+    const method = String(data.signMethod ?? '').toLowerCase() === 'sha256' ? 'sha256' : 'md5';
+    return { sign: String(data.sign ?? '').toLowerCase(), hash: createHash(method), size: Number(data.size) };
+  };
+
   /** Reports download progress as the SDK's demo does: every 5 % and at 100. */
   const progress = (module) => {
     let last = 0;
@@ -168,10 +174,7 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
 
   // Link SDK C's HTTP download: aiot_download_send_request + aiot_download_recv, as a loop.
   async function stockUpgrade(module, data) {
-    const method = String(data.signMethod ?? '').toLowerCase() === 'sha256' ? 'sha256' : 'md5';
-    const sign = String(data.sign ?? '').toLowerCase();
-    const hash = createHash(method);
-    const size = Number(data.size);
+    const { sign, hash, size } = expected(data);
     const tell = progress(module);
     let fetched = 0;
     let percent = 0;
@@ -248,10 +251,7 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
 
   // Link SDK C's MQTT download: stop-and-wait 5 KiB blocks, 10 s each, 3 tries, then -4.
   async function mqttUpgrade(module, data) {
-    const method = String(data.signMethod ?? '').toLowerCase() === 'sha256' ? 'sha256' : 'md5';
-    const sign = String(data.sign ?? '').toLowerCase();
-    const hash = createHash(method);
-    const size = Number(data.size);
+    const { sign, hash, size } = expected(data);
     const tell = progress(module);
     const BLOCK = 5 * 1024;
     let offset = 0;

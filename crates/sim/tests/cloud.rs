@@ -23,6 +23,16 @@ fn firmware() -> Vec<u8> {
         .collect()
 }
 
+/// The sandbox's broken URLs, on a port nothing listens on (the test world serves them).
+fn fault_urls() -> FaultUrls {
+    FaultUrls {
+        flaky: "http://127.0.0.1:1/flaky/".into(),
+        expired: "http://127.0.0.1:1/expired/".into(),
+        missing: "http://127.0.0.1:1/missing/".into(),
+        slow: "http://127.0.0.1:1/slow/".into(),
+    }
+}
+
 fn package(bytes: &[u8]) -> Package {
     Package {
         name: "fw.bin".into(),
@@ -78,12 +88,7 @@ impl World {
             })
             .collect();
         let mut cloud = Cloud::new(1000);
-        cloud.set_fault_urls(Some(FaultUrls {
-            flaky: "http://127.0.0.1:1/flaky/".into(),
-            expired: "http://127.0.0.1:1/expired/".into(),
-            missing: "http://127.0.0.1:1/missing/".into(),
-            slow: "http://127.0.0.1:1/slow/".into(),
-        }));
+        cloud.set_fault_urls(Some(fault_urls()));
         let n = devices.len();
         let mut world = World {
             now: 1_700_000_000_000,
@@ -729,12 +734,7 @@ impl Bench {
     fn new(cases: &[Case]) -> Self {
         let file = firmware();
         let mut cloud = Cloud::new(1);
-        cloud.set_fault_urls(Some(FaultUrls {
-            flaky: "http://127.0.0.1:1/flaky/".into(),
-            expired: "http://127.0.0.1:1/expired/".into(),
-            missing: "http://127.0.0.1:1/missing/".into(),
-            slow: "http://127.0.0.1:1/slow/".into(),
-        }));
+        cloud.set_fault_urls(Some(fault_urls()));
         let now = 1_700_000_000_000;
         let options = SuiteOptions {
             case_timeout_ms: 60_000,
