@@ -3,7 +3,7 @@
 //! a report card once time runs on.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use otalab_sim::{Case, Cloud, FaultUrls, Package, Suite, SuiteOptions};
+use otalab_sim::{Case, Cloud, DeviceKey, FaultUrls, Package, Suite, SuiteOptions};
 
 const TOPICS: [&str; 9] = [
     "/ota/device/inform/pk/dn",
@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         gap_ms: 10,
         quiet_ms: 100,
     };
-    let mut suite = Suite::new(("pk".into(), "dn".into()), package, &Case::ALL, options, 0);
+    let mut suite = Suite::new(DeviceKey::new("pk", "dn"), package, &Case::ALL, options, 0);
     let mut now = 0;
     for chunk in data.split(|b| *b == 0xff) {
         let Some((&selector, payload)) = chunk.split_first() else {

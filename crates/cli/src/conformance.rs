@@ -109,7 +109,7 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
         ));
     }
     // The suite starts once the device has said which version it runs (T1).
-    let (pk, dn) = &opts.device;
+    let DeviceKey(pk, dn) = &opts.device;
     eprintln!("otalab: waiting for {pk}/{dn} to report its version (T1) on {url}");
     let deadline = now_ms() + opts.wait_ms;
     loop {

@@ -165,12 +165,8 @@ fn parse_case(name: &str) -> Result<otalab_sim::Case, String> {
 
 /// `productKey/deviceName`, with the names the OTA topics allow.
 fn parse_device(text: &str) -> Result<DeviceKey, String> {
-    let (pk, dn) = text
-        .split_once('/')
-        .ok_or_else(|| format!("{text:?}: expected productKey/deviceName"))?;
-    otalab_protocol::Topic::new(otalab_protocol::TopicKind::Inform, pk, dn)
-        .map_err(|e| format!("{text:?}: {e}"))?;
-    Ok((pk.to_owned(), dn.to_owned()))
+    text.parse()
+        .map_err(|e: otalab_sim::model::DeviceKeyError| e.to_string())
 }
 
 #[derive(Subcommand)]
@@ -419,7 +415,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             files,
         } => {
             trust(&connect)?;
-            let name = format!("{}/{}", device.0, device.1);
+            let name = device.to_string();
             let options = conformance::ConformanceOptions {
                 device,
                 sandbox: connect.sandbox.or(connect.sandbox_env),

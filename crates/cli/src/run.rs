@@ -163,8 +163,9 @@ pub(crate) async fn run_cloud(
                     }
                     Output::Message(message) => {
                         // Another shard's devices are that shard's cloud's business.
-                        let ours = Topic::parse(&message.topic)
-                            .is_ok_and(|t| owned.contains(&(t.product_key, t.device_name)));
+                        let ours = Topic::parse(&message.topic).is_ok_and(|t| {
+                            owned.contains(&DeviceKey(t.product_key, t.device_name))
+                        });
                         if !ours {
                             continue;
                         }
@@ -266,7 +267,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         .map_err(|e| setup(format!("{}: {}: {e}", opts.scenario.display(), e.code())))?;
     let names: Vec<DeviceKey> = fleet
         .iter()
-        .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
+        .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
     let mine: Vec<usize> = (0..fleet.len())
         .filter(|i| opts.shard.contains(*i))
@@ -347,7 +348,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         let filters: Vec<String> = if opts.shard.count > 1 {
             owned
                 .iter()
-                .flat_map(|(pk, dn)| {
+                .flat_map(|DeviceKey(pk, dn)| {
                     [
                         TopicKind::Inform,
                         TopicKind::Progress,

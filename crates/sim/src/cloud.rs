@@ -368,7 +368,7 @@ impl Cloud {
         let batch = self.batches.last().map_or(1, |b| b.id + 1);
         let mut out = Vec::with_capacity(devices.len());
         let mut jobs = Vec::with_capacity(devices.len());
-        for (pk, dn) in devices {
+        for DeviceKey(pk, dn) in devices {
             let topic =
                 Topic::new(TopicKind::Upgrade, pk, dn).map_err(|e| CloudError::InvalidDevice {
                     product_key: pk.clone(),
@@ -385,7 +385,7 @@ impl Cloud {
                 qos: Qos::AtLeastOnce,
             });
             jobs.push((
-                (pk.clone(), dn.clone()),
+                DeviceKey(pk.clone(), dn.clone()),
                 CloudJob {
                     job: Job::new(notice, now),
                     channel_fault: kind.channel_fault(),
@@ -511,7 +511,7 @@ impl Cloud {
         let Ok(topic) = Topic::parse(topic) else {
             return Vec::new();
         };
-        let key = (topic.product_key.clone(), topic.device_name.clone());
+        let key = DeviceKey(topic.product_key.clone(), topic.device_name.clone());
         match topic.kind {
             TopicKind::Inform => {
                 let Ok(report) = VersionReport::decode(payload) else {

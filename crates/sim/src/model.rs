@@ -20,8 +20,73 @@
 
 use serde::{Deserialize, Serialize};
 
-/// A device's (productKey, deviceName).
-pub type DeviceKey = (String, String);
+/// A device's identity: its productKey and deviceName. Shown and parsed as `pk/dn`; serialized
+/// as `["pk", "dn"]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct DeviceKey(pub String, pub String);
+
+impl DeviceKey {
+    /// The device `product_key`/`device_name` (not checked: see [`str::parse`] for that).
+    pub fn new(product_key: impl Into<String>, device_name: impl Into<String>) -> Self {
+        Self(product_key.into(), device_name.into())
+    }
+
+    /// productKey.
+    pub fn product_key(&self) -> &str {
+        &self.0
+    }
+
+    /// deviceName.
+    pub fn device_name(&self) -> &str {
+        &self.1
+    }
+
+    /// Whether `name` (`productKey/deviceName`, or a bare deviceName) names this device.
+    pub fn is_named(&self, name: &str) -> bool {
+        named(name, &self.0, &self.1)
+    }
+}
+
+impl std::fmt::Display for DeviceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.0, self.1)
+    }
+}
+
+/// A `productKey/deviceName` that names no device the OTA topics allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{text:?}: {reason}")]
+pub struct DeviceKeyError {
+    /// What was given.
+    pub text: String,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+impl DeviceKeyError {
+    /// Stable code.
+    pub fn code(&self) -> &'static str {
+        "INVALID_DEVICE_KEY"
+    }
+}
+
+impl std::str::FromStr for DeviceKey {
+    type Err = DeviceKeyError;
+
+    /// `productKey/deviceName`, each as the OTA topics allow it.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let error = |reason: String| DeviceKeyError {
+            text: text.to_owned(),
+            reason,
+        };
+        let (pk, dn) = text
+            .split_once('/')
+            .ok_or_else(|| error("expected productKey/deviceName".to_owned()))?;
+        otalab_protocol::Topic::new(otalab_protocol::TopicKind::Inform, pk, dn)
+            .map_err(|e| error(e.to_string()))?;
+        Ok(Self::new(pk, dn))
+    }
+}
 
 /// A firmware package the cloud can push.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -346,4 +411,39 @@ pub(crate) fn xml(text: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_device_key_shows_parses_and_matches_as_pk_slash_dn() {
+        let key: DeviceKey = "a1B2c3/meter-01".parse().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(key, DeviceKey::new("a1B2c3", "meter-01"));
+        assert_eq!(key.to_string(), "a1B2c3/meter-01");
+        assert_eq!(
+            (key.product_key(), key.device_name()),
+            ("a1B2c3", "meter-01")
+        );
+        assert!(key.is_named("a1B2c3/meter-01") && key.is_named("meter-01"));
+        assert!(!key.is_named("other/meter-01"));
+        // Serialized as the pair it replaced: reports keep their shape.
+        assert_eq!(
+            serde_json::to_string(&key).unwrap_or_default(),
+            r#"["a1B2c3","meter-01"]"#
+        );
+        for bad in ["a1B2c3", "a1/b/c", "/dn", "pk/", "pk/d n+"] {
+            let e = bad.parse::<DeviceKey>().err();
+            assert_eq!(
+                e.as_ref().map(DeviceKeyError::code),
+                Some("INVALID_DEVICE_KEY"),
+                "{bad}"
+            );
+            assert!(
+                e.is_some_and(|e| e.to_string().starts_with(&format!("{bad:?}: "))),
+                "{bad}"
+            );
+        }
+    }
 }

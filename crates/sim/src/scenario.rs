@@ -13,6 +13,7 @@ use crate::cloud::NoticeKind;
 use crate::device::{DeviceConfig, Fault};
 use crate::expect::Expectations;
 use crate::fleet::{DeviceSpec, expand_template, import};
+use crate::model::DeviceKey;
 pub use crate::model::named;
 
 /// The most devices one scenario may name (shards split them across processes).
@@ -742,8 +743,8 @@ impl Scenario {
 
 impl Target {
     /// The positions (0-based, fleet order) of the devices this target names, from a fleet of
-    /// `fleet` (productKey, deviceName) pairs.
-    pub fn select(&self, fleet: &[(String, String)]) -> Vec<usize> {
+    /// `fleet` devices.
+    pub fn select(&self, fleet: &[DeviceKey]) -> Vec<usize> {
         match self {
             Target::All => (0..fleet.len()).collect(),
             Target::Share { share } => (0..portion(Some(*share), None, fleet.len())).collect(),
@@ -751,7 +752,7 @@ impl Target {
             Target::Devices { devices } => fleet
                 .iter()
                 .enumerate()
-                .filter(|(_, (pk, dn))| devices.iter().any(|d| named(d, pk, dn)))
+                .filter(|(_, key)| devices.iter().any(|d| key.is_named(d)))
                 .map(|(i, _)| i)
                 .collect(),
         }

@@ -112,7 +112,7 @@ impl World {
 
     fn keys(&self) -> Vec<DeviceKey> {
         (0..self.devices.len())
-            .map(|i| ("pk".to_owned(), format!("d{i}")))
+            .map(|i| DeviceKey::new("pk", format!("d{i}")))
             .collect()
     }
 
@@ -401,7 +401,7 @@ fn pulls_are_answered_with_the_job_or_the_pull_package_or_nothing() {
     assert_eq!(out[0].topic, "/sys/pk/d0/thing/ota/firmware/get_reply");
     let reply: serde_json::Value = serde_json::from_slice(&out[0].payload).unwrap();
     assert_eq!(reply["data"], serde_json::json!({}));
-    assert!(world.cloud.job(&("pk".into(), "d0".into())).is_none());
+    assert!(world.cloud.job(&DeviceKey::new("pk", "d0")).is_none());
     // With a pull package: a job, answered with its notice and the pull's id.
     let package = package(&world.file);
     world.cloud.set_pull_package(Some(package));
@@ -414,7 +414,7 @@ fn pulls_are_answered_with_the_job_or_the_pull_package_or_nothing() {
     assert_eq!(reply["id"], "6");
     assert_eq!(reply["data"]["version"], "2.0.0");
     assert_eq!(
-        world.cloud.verdict(&("pk".into(), "d0".into())),
+        world.cloud.verdict(&DeviceKey::new("pk", "d0")),
         Verdict::Pending
     );
     // Malformed pulls and foreign topics are ignored.
@@ -432,7 +432,7 @@ fn refusals_are_typed_and_send_nothing() {
     let mut cloud = Cloud::new(1);
     let bytes = firmware();
     let p = package(&bytes);
-    let keys = vec![("pk".to_owned(), "d0".to_owned())];
+    let keys = vec![DeviceKey::new("pk", "d0")];
     let e = cloud
         .push(&keys, &p, NoticeKind::Mqtt, SignMethod::Md5, 0)
         .unwrap_err();
@@ -446,7 +446,7 @@ fn refusals_are_typed_and_send_nothing() {
             kind: "expired_url"
         }
     );
-    let bad = vec![("pk".to_owned(), "a/b".to_owned())];
+    let bad = vec![DeviceKey::new("pk", "a/b")];
     let e = cloud
         .push(&bad, &p, NoticeKind::Correct, SignMethod::Md5, 0)
         .unwrap_err();
@@ -602,7 +602,7 @@ fn a_cancelled_job_stays_cancelled_and_a_pull_gets_no_upgrade() {
     world.push(&keys, NoticeKind::Correct, SignMethod::Md5);
     world.run();
     world.cloud.cancel(1, world.now).unwrap();
-    let (pk, dn) = &keys[0];
+    let DeviceKey(pk, dn) = &keys[0];
     // A late failure report does not turn the cancelled job into a failure.
     world.cloud.message(
         &format!("/ota/device/progress/{pk}/{dn}"),
@@ -743,7 +743,7 @@ impl Bench {
             gap_ms: 500,
             quiet_ms: 1_000,
         };
-        let device = ("pk".to_owned(), "d0".to_owned());
+        let device = DeviceKey::new("pk", "d0");
         let mut suite = Suite::new(device, package(&file), cases, options, now);
         suite.knows_version("default", "1.0.0");
         Bench {

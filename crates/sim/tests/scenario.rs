@@ -170,7 +170,9 @@ fn shards_split_the_fleet_without_gaps_or_overlaps() {
 
 #[test]
 fn targets_pick_devices_in_fleet_order() {
-    let fleet: Vec<(String, String)> = (0..10).map(|i| ("pk".into(), format!("d{i}"))).collect();
+    let fleet: Vec<otalab_sim::DeviceKey> = (0..10)
+        .map(|i| otalab_sim::DeviceKey::new("pk", format!("d{i}")))
+        .collect();
     assert_eq!(Target::All.select(&fleet).len(), 10);
     assert_eq!(Target::Share { share: 0.25 }.select(&fleet), [0, 1, 2]);
     assert_eq!(Target::First { first: 20 }.select(&fleet).len(), 10);

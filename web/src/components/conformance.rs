@@ -3,7 +3,7 @@
 //! case's evidence; exported as JSON and JUnit XML.
 
 use leptos::prelude::*;
-use otalab_sim::{Grade, SuiteOptions};
+use otalab_sim::{DeviceKey, Grade, SuiteOptions};
 use wasm_bindgen_futures::spawn_local;
 
 use crate::components::{FormMessage, number_in, save_file};
@@ -43,7 +43,7 @@ pub fn Conformance() -> impl IntoView {
         let key = state
             .keys()
             .into_iter()
-            .find(|(pk, dn)| format!("{pk}/{dn}") == chosen)
+            .find(|key| key.to_string() == chosen)
             .or_else(|| {
                 state.selected.get_untracked().and_then(|id| {
                     state.devices.with_untracked(|rows| {
@@ -103,7 +103,7 @@ pub fn Conformance() -> impl IntoView {
                 <select data-testid="conformance-device" on:change=move |ev| device.set(event_target_value(&ev))>
                     <option value="">{move || state.t("selected_device")}</option>
                     <For each=move || state.devices.get() key=|r| r.id children=move |r| {
-                        let (pk, dn) = r.name.get_value();
+                        let DeviceKey(pk, dn) = r.name.get_value();
                         let name = format!("{pk}/{dn}");
                         let label = if r.external { format!("{name} ({})", state.t("external")) } else { name.clone() };
                         view! { <option value=name>{label}</option> }

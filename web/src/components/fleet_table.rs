@@ -3,7 +3,7 @@
 //! Space).
 
 use leptos::prelude::*;
-use otalab_sim::Fault;
+use otalab_sim::{DeviceKey, Fault};
 
 use crate::components::summary::matches;
 use crate::sim::cloud::use_cloud;
@@ -73,7 +73,7 @@ fn Row(row: DeviceRow) -> impl IntoView {
     let cloud = use_cloud();
     let status = row.status;
     let id = row.id;
-    let (pk, dn) = row.name.get_value();
+    let DeviceKey(pk, dn) = row.name.get_value();
     let testid = format!("device-{dn}");
     let full = format!("{pk}/{dn}");
     let percent = move || status.with(|s| s.percent.unwrap_or(0));

@@ -8,6 +8,7 @@ use otalab_browser::QoS;
 
 use crate::sim::use_simulator;
 use crate::state::{AppState, Direction, clock_time};
+use otalab_sim::DeviceKey;
 
 fn pretty(payload: &str) -> String {
     serde_json::from_str::<serde_json::Value>(payload)
@@ -65,7 +66,7 @@ fn Publish() -> impl IntoView {
                 <label>{move || state.t("from_device")}
                     <select data-testid="publish-device" on:change=move |ev| device.set(event_target_value(&ev).parse().ok())>
                         <For each=move || state.devices.get() key=|r| r.id children=move |r| {
-                            let (pk, dn) = r.name.get_value();
+                            let DeviceKey(pk, dn) = r.name.get_value();
                             view! { <option value=r.id.to_string()>{format!("{pk}/{dn}")}</option> }
                         } />
                     </select></label>

@@ -3,6 +3,7 @@
 use leptos::prelude::*;
 
 use crate::state::AppState;
+use otalab_sim::DeviceKey;
 
 /// The notice detail.
 #[component]
@@ -22,7 +23,7 @@ pub fn NoticeDetail() -> impl IntoView {
     };
     view! {
         <section class="card wide" data-testid="notice">
-            <h2>{move || state.t("notice")}" "{move || row().map(|r| r.name.with_value(|(pk, dn)| format!("{pk}/{dn}"))).unwrap_or_default()}</h2>
+            <h2>{move || state.t("notice")}" "{move || row().map(|r| r.name.with_value(DeviceKey::to_string)).unwrap_or_default()}</h2>
             {move || row().and_then(|r| r.status.with(|s| s.notice.clone())).map(|(notice, raw)| {
                 let files = notice["files"].as_array().cloned().unwrap_or_default();
                 view! {

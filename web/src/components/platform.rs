@@ -11,6 +11,7 @@ use wasm_bindgen_futures::{JsFuture, spawn_local};
 
 use crate::sim::cloud::{NoticeKind, use_cloud};
 use crate::state::{AppState, Package};
+use otalab_sim::DeviceKey;
 
 /// Bytes read and hashed at a time: a dropped file of any size needs only this much wasm memory.
 const SLICE: f64 = 4.0 * 1024.0 * 1024.0;
@@ -169,7 +170,7 @@ pub fn Platform() -> impl IntoView {
         }
         package.version = target.get_untracked();
         // Simulated and external devices alike.
-        let names: Vec<(String, String)> = if only_selected {
+        let names: Vec<DeviceKey> = if only_selected {
             let selected = state.selected.get_untracked();
             state.devices.with_untracked(|rows| {
                 rows.iter()

@@ -151,7 +151,7 @@ impl SandboxCloud {
             let out = driver.cloud.message(&message.topic, &message.payload, now);
             driver.send(out);
             if let Ok(topic) = Topic::parse(&message.topic) {
-                let key = (topic.product_key, topic.device_name);
+                let key = DeviceKey(topic.product_key, topic.device_name);
                 if let Some(job) = driver.cloud.job(&key)
                     && show(&state, &key, Some(job.verdict))
                 {
@@ -390,7 +390,7 @@ impl Driver {
         let Ok(parsed) = Topic::parse(topic) else {
             return;
         };
-        let key = (parsed.product_key.clone(), parsed.device_name.clone());
+        let key = DeviceKey(parsed.product_key.clone(), parsed.device_name.clone());
         let row = match self.externals.get(&key) {
             Some(row) => *row,
             // A device of this tab (only a version report can introduce a new one).
@@ -476,7 +476,7 @@ impl Driver {
     fn is_external(&self, topic: &str) -> Option<DeviceRow> {
         let parsed = Topic::parse(topic).ok()?;
         self.externals
-            .get(&(parsed.product_key, parsed.device_name))
+            .get(&DeviceKey(parsed.product_key, parsed.device_name))
             .copied()
     }
 
@@ -507,7 +507,7 @@ impl Driver {
             };
             // What the cloud sends an external device is in the log, and counted on its row.
             if let Some(row) = self.is_external(&message.topic) {
-                let name = row.name.with_value(|(pk, dn)| format!("{pk}/{dn}"));
+                let name = row.name.with_value(DeviceKey::to_string);
                 let text = super::describe_payload(&message.topic, &message.payload);
                 self.state.log_message(
                     Direction::In,

@@ -4,7 +4,7 @@
 use gloo_timers::callback::Timeout;
 use leptos::prelude::*;
 use otalab_browser::{Download, MqttClient};
-use otalab_sim::{Device, Fault, Link, Phase};
+use otalab_sim::{Device, DeviceKey, Fault, Link, Phase};
 
 use crate::state::fleet::DeviceSpec;
 use crate::state::{DeviceRow, DeviceStatus};
@@ -106,7 +106,10 @@ pub(super) fn new_row(id: u32, spec: &DeviceSpec) -> DeviceRow {
     DeviceRow {
         id,
         status: RwSignal::new(DeviceStatus::default()),
-        name: StoredValue::new((spec.product_key.clone(), spec.device_name.clone())),
+        name: StoredValue::new(DeviceKey::new(
+            spec.product_key.clone(),
+            spec.device_name.clone(),
+        )),
         verdict: RwSignal::new(None),
         external: false,
     }

@@ -198,7 +198,7 @@ impl Simulator {
             removed = sim
                 .devices
                 .values()
-                .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
+                .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
                 .collect();
             sim.devices.clear();
             // External devices are not the tab's to remove (each has its own Forget).
@@ -234,7 +234,10 @@ impl Simulator {
             }
             let row = d.row;
             set_timeout(move || dispose_row(row), Duration::from_millis(0));
-            Some((d.spec.product_key.clone(), d.spec.device_name.clone()))
+            Some(DeviceKey::new(
+                d.spec.product_key.clone(),
+                d.spec.device_name.clone(),
+            ))
         });
         self.persist_fleet();
         removed
@@ -330,7 +333,7 @@ impl Simulator {
         self.with(|sim| {
             ids.iter()
                 .filter_map(|id| sim.devices.get(id))
-                .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
+                .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
                 .collect()
         })
     }

@@ -136,7 +136,7 @@ async fn run_inner(
     }
     let keys: Vec<DeviceKey> = fleet
         .iter()
-        .map(|d| (d.spec.product_key.clone(), d.spec.device_name.clone()))
+        .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
     let removed = sim.remove_all();
     cloud.forget(&removed);
@@ -237,7 +237,7 @@ pub fn session_scenario(
     let settings = state.settings.get_untracked();
     let keys: Vec<DeviceKey> = configs
         .iter()
-        .map(|(s, _)| (s.product_key.clone(), s.device_name.clone()))
+        .map(|(s, _)| DeviceKey::new(s.product_key.clone(), s.device_name.clone()))
         .collect();
     let mut faults: Vec<FaultShare> = Vec::new();
     for (spec, config) in &configs {
@@ -290,11 +290,7 @@ pub fn session_scenario(
                 Target::All
             } else {
                 Target::Devices {
-                    devices: push
-                        .devices
-                        .iter()
-                        .map(|(p, d)| format!("{p}/{d}"))
-                        .collect(),
+                    devices: push.devices.iter().map(DeviceKey::to_string).collect(),
                 }
             };
         actions.push(CloudAction {

@@ -8,7 +8,7 @@ pub use otalab_sim::{Package, SandboxInfo, fleet, report};
 use std::collections::VecDeque;
 
 use leptos::prelude::*;
-use otalab_sim::{Fault, Link, Phase, StepRecord};
+use otalab_sim::{DeviceKey, Fault, Link, Phase, StepRecord};
 use serde::{Deserialize, Serialize};
 
 pub use i18n::{Lang, t};
@@ -138,7 +138,7 @@ pub struct DeviceRow {
     /// Status, updated by the simulator.
     pub status: RwSignal<DeviceStatus>,
     /// Name (productKey/deviceName).
-    pub name: StoredValue<(String, String)>,
+    pub name: StoredValue<DeviceKey>,
     /// The cloud's verdict of the device's job (sandbox cloud only); `None`: no job.
     pub verdict: RwSignal<Option<report::Verdict>>,
     /// A device on the broker that this tab does not simulate (a real board, another process).
@@ -266,7 +266,7 @@ pub struct AppState {
 
 impl AppState {
     /// The (productKey, deviceName) of every row, simulated and external, in table order.
-    pub fn keys(&self) -> Vec<(String, String)> {
+    pub fn keys(&self) -> Vec<DeviceKey> {
         self.devices
             .with_untracked(|rows| rows.iter().map(|r| r.name.get_value()).collect())
     }
