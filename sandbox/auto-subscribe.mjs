@@ -17,7 +17,8 @@
 // already subscribed to itself (same or wider filter) are left alone; a client that subscribes
 // later to a wider filter gets the front's own subscription removed, so nothing is delivered
 // twice. Packets are parsed for their boundaries only: a malformed length closes the
-// connection, oversized packets pass through uninspected. MQTT 3.1, 3.1.1 and 5.
+// connection, oversized packets pass through uninspected; a slow side pauses the other (no
+// unbounded buffering in the front). MQTT 3.1, 3.1.1 and 5.
 import net from 'node:net';
 
 /** The reply topics the platform subscribes a device to. */
@@ -225,7 +226,7 @@ function splitter({ want, onPacket, forward, onError }) {
 
 /**
  * Starts the front on `host`:`port` (0: any free port), forwarding to mosquitto on
- * 127.0.0.1:`upstreamPort`. Returns `{ port, subscribed(), close() }`; `subscribed()` lists what
+ * 127.0.0.1:`upstreamPort`. Returns `{ port, subscribed(), buffered(), close() }`; `subscribed()` lists what
  * the front subscribed, per connection: `{ clientId, pk, dn, topics }` (the latest 10,000).
  */
 export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0.0.1', log = () => {} }) {
@@ -303,7 +304,10 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
         }
         return true;
       },
-      forward: (bytes) => upstream.write(bytes),
+      forward: (bytes) => {
+        // Backpressure: a slow broker side pauses the client side (and the other way below).
+        if (!upstream.write(bytes)) client.pause();
+      },
       onError: (reason) => {
         log(`closing ${clientId || 'a client'}: ${reason}`);
         close();
@@ -322,9 +326,13 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
         }
         return true;
       },
-      forward: (bytes) => client.write(bytes),
+      forward: (bytes) => {
+        if (!client.write(bytes)) upstream.pause();
+      },
       onError: close,
     });
+    upstream.on('drain', () => client.resume());
+    client.on('drain', () => upstream.resume());
     client.on('data', fromClient);
     upstream.on('data', fromBroker);
     for (const socket of [client, upstream]) {
@@ -343,6 +351,8 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
     port: server.address().port,
     /** What the front subscribed, per connection and device. */
     subscribed: () => record.slice(),
+    /** Bytes the front holds in its sockets' write buffers right now (backpressure keeps it small). */
+    buffered: () => [...sockets].reduce((sum, socket) => sum + socket.writableLength, 0),
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
       server.close(() => resolve());

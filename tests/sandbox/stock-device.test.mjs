@@ -178,6 +178,37 @@ describe('a stock Link SDK C device on the sandbox', () => {
   });
 });
 
+// The front never buffers without bound: a device that stops reading pauses the broker side.
+describe('the automatic subscription front', () => {
+  test('a client that stops reading does not make the front hold what is sent to it', async () => {
+    const socket = net.connect(sandbox.mqttPort, '127.0.0.1');
+    await new Promise((r) => socket.once('connect', r));
+    // CONNECT as a Link SDK C device (the front subscribes it), then never read again.
+    const id = Buffer.from('a1Slow.reader|securemode=2|');
+    const user = Buffer.from('reader&a1Slow');
+    const body = Buffer.concat([Buffer.from([0, 4]), Buffer.from('MQTT'), Buffer.from([4, 0x82, 0, 60]),
+      Buffer.from([0, id.length]), id, Buffer.from([0, user.length]), user]);
+    socket.write(Buffer.concat([Buffer.from([0x10, body.length]), body]));
+    await until('the front subscribed it', () => sandbox.front.subscribed().some((s) => s.dn === 'reader'));
+    await until('mosquitto has the subscription', () => sandbox.broker.log().includes('/ota/device/upgrade/a1Slow/reader'));
+    socket.pause();
+    const block = Buffer.alloc(256 * 1024, 7);
+    let peak = 0;
+    for (let i = 0; i < 192; i++) {
+      cloud.publish('/sys/a1Slow/reader/thing/file/download_reply', block, { qos: 0 });
+      if (i % 16 === 15) {
+        await new Promise((r) => setTimeout(r, 20));
+        peak = Math.max(peak, sandbox.front.buffered());
+      }
+    }
+    await new Promise((r) => setTimeout(r, 500));
+    peak = Math.max(peak, sandbox.front.buffered());
+    // 48 MiB were sent to it; the front holds at most a few socket buffers' worth.
+    assert.ok(peak < 4 * 1024 * 1024, `the front buffered ${peak} bytes`);
+    socket.destroy();
+  });
+});
+
 // The firmware served slowly for the `repeat` case: bounded rate, same bytes.
 describe('the slow URL', () => {
   test('serves the same bytes at 200 KiB/s, with Range', async () => {
