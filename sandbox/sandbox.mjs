@@ -108,7 +108,6 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
     },
   });
 
-  const json = sendJson;
 
   // Serves a firmware file, or the first half of it and then a reset connection (once per
   // request without Range or from byte 0): the device must resume with Range.
@@ -137,27 +136,27 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
   const handle = async (req, res, url) => {
     const [, section, name = ''] = url.pathname.split('/');
     if (url.pathname === '/sandbox.json') {
-      json(res, 200, await info());
+      sendJson(res, 200, await info());
       return true;
     }
     if (section === 'upload') {
       // On the network, nothing is written without the token printed at start.
       if (token && url.searchParams.get('token') !== token && req.headers['x-otalab-token'] !== token) {
         req.resume();
-        json(res, 401, { error: 'uploads need the token printed by scripts/run --lan (?token=… or X-Otalab-Token)' });
+        sendJson(res, 401, { error: 'uploads need the token printed by scripts/run --lan (?token=… or X-Otalab-Token)' });
         return true;
       }
       if (req.method !== 'PUT' && req.method !== 'POST') {
-        json(res, 405, { error: 'uploads are PUT or POST' }, { Allow: 'PUT, POST, OPTIONS' });
+        sendJson(res, 405, { error: 'uploads are PUT or POST' }, { Allow: 'PUT, POST, OPTIONS' });
         return true;
       }
       if (!NAME.test(name)) {
-        json(res, 400, { error: 'file names are 1-128 characters of A-Z a-z 0-9 . _ - and do not start with a dot' });
+        sendJson(res, 400, { error: 'file names are 1-128 characters of A-Z a-z 0-9 . _ - and do not start with a dot' });
         return true;
       }
       const length = Number(req.headers['content-length'] ?? NaN);
       if (!(Number.isSafeInteger(length) && length >= 0 && length <= MAX_UPLOAD)) {
-        json(res, 413, { error: `uploads need a Content-Length of at most ${MAX_UPLOAD} bytes` });
+        sendJson(res, 413, { error: `uploads need a Content-Length of at most ${MAX_UPLOAD} bytes` });
         return true;
       }
       // Written to a temporary file and hashed while it streams; renamed over the name only
@@ -179,10 +178,10 @@ export async function startSandbox({ dist, port = 0, brokerPort, brokerWsPort, p
       } catch (error) {
         await fs.rm(temporary, { force: true });
         log(`upload of ${name} failed: ${error.message}`);
-        if (!res.headersSent && !res.destroyed) json(res, 400, { error: `upload incomplete: ${error.message}` });
+        if (!res.headersSent && !res.destroyed) sendJson(res, 400, { error: `upload incomplete: ${error.message}` });
         return true;
       }
-      json(res, 201, {
+      sendJson(res, 201, {
         name, url: `${base}/firmware/${name}`, size, md5: md5.digest('hex'), sha256: sha256.digest('hex'),
       });
       return true;

@@ -563,63 +563,50 @@ impl Cloud {
             .jobs
             .get(key)
             .filter(|j| j.job.notice.module == *module);
-        let payload = match job {
+        // The notice offered, if any (none: "no upgrade").
+        let offered = match job {
             // A cancelled job: no upgrade for this device.
-            Some(cloud_job) if cloud_job.job.verdict == Verdict::Cancelled => {
-                UpgradeNotice::encode_empty_reply(&id)
-            }
+            Some(cloud_job) if cloud_job.job.verdict == Verdict::Cancelled => None,
             // A job under way is offered again; an ended one is over.
             Some(cloud_job) if !cloud_job.job.is_final() => {
                 let mut notice = cloud_job.job.notice.clone();
-                notice.id = id;
-                notice.encode_reply()
+                notice.id = id.clone();
+                Some(notice)
             }
-            _ => match self
+            _ => self
                 .pull_package
                 .clone()
                 .filter(|_| module.as_str() == Module::DEFAULT)
-            {
-                Some(package) => {
-                    match self.notice(
-                        &package,
-                        NoticeKind::Correct,
-                        self.sign_method.unwrap_or(SignMethod::Md5),
-                        None,
-                        id.clone(),
-                    ) {
-                        Ok(notice) => {
-                            let payload = notice.encode_reply();
-                            self.jobs.insert(
-                                key.clone(),
-                                CloudJob {
-                                    job: Job::new(notice, now),
-                                    channel_fault: None,
-                                    batch: None,
-                                },
-                            );
-                            payload
-                        }
-                        Err(_) => UpgradeNotice::encode_empty_reply(&id),
-                    }
-                }
-                None => UpgradeNotice::encode_empty_reply(&id),
-            },
+                .and_then(|package| {
+                    let method = self.sign_method.unwrap_or(SignMethod::Md5);
+                    let notice = self
+                        .notice(&package, NoticeKind::Correct, method, None, id.clone())
+                        .ok()?;
+                    self.jobs.insert(
+                        key.clone(),
+                        CloudJob {
+                            job: Job::new(notice.clone(), now),
+                            channel_fault: None,
+                            batch: None,
+                        },
+                    );
+                    Some(notice)
+                }),
         };
-        // What was sent, as sent: the offered version and URL read back from the payload.
-        let sent: Option<serde_json::Value> = serde_json::from_str(&payload).ok();
-        let data = sent.as_ref().and_then(|v| v.get("data"));
-        let field = |name: &str| {
-            data.and_then(|d| d.get(name))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-        };
+        let payload = offered.as_ref().map_or_else(
+            || UpgradeNotice::encode_empty_reply(&id),
+            UpgradeNotice::encode_reply,
+        );
         self.pulls.insert(
             key.clone(),
             PullAnswer {
                 at_ms: now,
                 module: module.as_str().to_owned(),
-                version: field("version"),
-                url: field("url"),
+                version: offered.as_ref().map(|n| n.version.as_str().to_owned()),
+                url: offered
+                    .as_ref()
+                    .and_then(|n| n.files.first())
+                    .and_then(|f| f.url.clone()),
             },
         );
         Outgoing {

@@ -533,12 +533,13 @@ impl Suite {
             _ => return,
         };
         // An idle device's pulls are background traffic, not an earlier case's leftovers.
-        if !matches!(seen, Seen::Pull) {
+        let background = matches!(seen, Seen::Pull);
+        if !background {
             self.last_heard = now;
         }
         let Some(run) = &mut self.current else {
-            // Between cases: the last case's leftovers, shown with it (not idle pulls).
-            if !matches!(seen, Seen::Pull) {
+            // Between cases: the last case's leftovers, shown with it.
+            if !background {
                 self.late.push((now, seen));
             }
             return;
@@ -694,36 +695,32 @@ impl Suite {
             && case.kind().over_mqtt()
             && let Some(mqtt) = no_mqtt
         {
-            self.results.push(CaseResult {
+            let evidence = vec![format!("mqtt: {}", mqtt.observed)];
+            self.not_applicable(
                 case,
-                grade: Grade::NotApplicable,
-                expected: case.expected().to_owned(),
-                observed: "the device does not download over MQTT (see the mqtt case)".to_owned(),
-                version: String::new(),
-                started_at_ms: now,
-                ended_at_ms: now,
-                evidence: vec![format!("mqtt: {}", mqtt.observed)],
-            });
+                "the device does not download over MQTT (see the mqtt case)".to_owned(),
+                String::new(),
+                evidence,
+                now,
+            );
             return Vec::new();
         }
         let module = if case == Case::SecondModule {
             match self.versions.keys().find(|m| m.as_str() != Module::DEFAULT) {
                 Some(m) => m.clone(),
                 None => {
-                    self.results.push(CaseResult {
+                    let evidence = self
+                        .versions
+                        .iter()
+                        .map(|(m, v)| format!("T1 reported {m} {v}"))
+                        .collect();
+                    self.not_applicable(
                         case,
-                        grade: Grade::NotApplicable,
-                        expected: case.expected().to_owned(),
-                        observed: "the device reported no module other than default".to_owned(),
-                        version: String::new(),
-                        started_at_ms: now,
-                        ended_at_ms: now,
-                        evidence: self
-                            .versions
-                            .iter()
-                            .map(|(m, v)| format!("T1 reported {m} {v}"))
-                            .collect(),
-                    });
+                        "the device reported no module other than default".to_owned(),
+                        String::new(),
+                        evidence,
+                        now,
+                    );
                     return Vec::new();
                 }
             }
@@ -768,22 +765,40 @@ impl Suite {
                     out = o;
                 }
                 Err(e) => {
-                    self.results.push(CaseResult {
+                    self.not_applicable(
                         case,
-                        grade: Grade::NotApplicable,
-                        expected: case.expected().to_owned(),
-                        observed: format!("the cloud could not push it: {}: {e}", e.code()),
-                        version: run.version,
-                        started_at_ms: now,
-                        ended_at_ms: now,
-                        evidence: vec![format!("push refused: {}", e.code())],
-                    });
+                        format!("the cloud could not push it: {}: {e}", e.code()),
+                        run.version,
+                        vec![format!("push refused: {}", e.code())],
+                        now,
+                    );
                     return Vec::new();
                 }
             }
         }
         self.current = Some(run);
         out
+    }
+
+    /// Ends `case` as not applicable before it started (nothing was sent for it).
+    fn not_applicable(
+        &mut self,
+        case: Case,
+        observed: String,
+        version: String,
+        evidence: Vec<String>,
+        now: u64,
+    ) {
+        self.results.push(CaseResult {
+            case,
+            grade: Grade::NotApplicable,
+            expected: case.expected().to_owned(),
+            observed,
+            version,
+            started_at_ms: now,
+            ended_at_ms: now,
+            evidence,
+        });
     }
 
     /// The case's result once it is decided.
