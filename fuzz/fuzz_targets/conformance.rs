@@ -48,9 +48,7 @@ fuzz_target!(|data: &[u8]| {
         };
         now += u64::from(selector >> 4) * 100;
         let topic = TOPICS[usize::from(selector & 0x0f) % TOPICS.len()];
-        suite.observe(topic, payload, now);
-        cloud.set_pull_package(suite.pull_package());
-        let _ = cloud.message(topic, payload, now);
+        let _ = suite.handle_message(&mut cloud, topic, payload, now);
         let _ = suite.step(&mut cloud, now);
     }
     for _ in 0..10_000 {

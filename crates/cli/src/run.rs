@@ -3,7 +3,7 @@
 //! carries out the cloud's actions on time, waits until every upgrade job is final or silent
 //! (or the time limit), and judges the report by the scenario's expectations.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,8 +17,8 @@ use otalab_protocol::{
 };
 use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
 use otalab_sim::{
-    Cloud, Connection, DeviceKey, FaultUrls, Outgoing, Package, Qos, Report, SandboxInfo, Scenario,
-    Shard, Timings,
+    Cloud, Connection, DeviceKey, FaultUrls, Outgoing, Package, Qos, Report, RunEvent, RunPhase,
+    SandboxInfo, Scenario, ScenarioRun, Shard,
 };
 use tokio::sync::{Semaphore, mpsc, watch};
 
@@ -82,20 +82,12 @@ pub(crate) async fn sandbox_info(base: &str) -> Result<SandboxInfo, SetupError> 
 }
 
 /// Size and digests of a package, streamed once from its URL.
-async fn describe(name: &str, url: &str, version: &str) -> Result<Package, SetupError> {
+async fn describe(key: &str, url: &str, version: &str) -> Result<Package, SetupError> {
     let mut digests = FileDigests::new();
     http::for_each_chunk(url, u64::MAX, |chunk| digests.update(chunk))
         .await
-        .map_err(|e| setup(format!("firmware {name}: {e}")))?;
-    let (size, md5, sha256) = digests.finish();
-    Ok(Package {
-        name: url.rsplit('/').next().unwrap_or(name).to_owned(),
-        url: url.to_owned(),
-        size,
-        md5,
-        sha256,
-        version: version.to_owned(),
-    })
+        .map_err(|e| setup(format!("firmware.{key}: {e}")))?;
+    Ok(Package::from_digests(url, version, digests))
 }
 
 /// The sandbox cloud's MQTT client: publishes what the cloud sends, feeds it what arrives.
@@ -171,13 +163,12 @@ pub(crate) async fn run_cloud(
                         }
                         let now = now_ms();
                         let answers = match cloud.lock() {
-                            Ok(mut c) => {
-                                if let Some(Ok(mut s)) = suite.as_ref().map(|s| s.lock()) {
-                                    s.observe(&message.topic, &message.payload, now);
-                                    c.set_pull_package(s.pull_package());
+                            Ok(mut c) => match suite.as_ref().map(|s| s.lock()) {
+                                Some(Ok(mut s)) => {
+                                    s.handle_message(&mut c, &message.topic, &message.payload, now)
                                 }
-                                c.message(&message.topic, &message.payload, now)
-                            }
+                                _ => c.message(&message.topic, &message.payload, now),
+                            },
                             Err(_) => Vec::new(),
                         };
                         publish(&mut session, answers, &mut work);
@@ -302,30 +293,24 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         }
         Connection::Aliyun { .. } => None,
     };
-    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
-    for (key, spec) in &scenario.firmware {
-        let url = match (&spec.file, &spec.url, &firmware_base) {
-            (Some(file), _, Some(base)) => format!("{base}{file}"),
-            (_, Some(url), _) => url.clone(),
-            _ => return Err(setup(format!("firmware.{key}: no file or url"))),
-        };
-        packages.insert(key.clone(), describe(key, &url, &spec.version).await?);
-    }
+    let mut exec = ScenarioRun::new(scenario.clone(), names.clone(), opts.shard);
     let mut cloud = Cloud::new(nonce() % 1_000_000_000);
     cloud.set_fault_urls(fault_urls);
-    for action in &scenario.actions {
-        if action.notice.over_mqtt()
-            && let Some(package) = packages.get(&action.push)
-            && cloud.stream_of(package).is_none()
-        {
-            Cloud::check_deliverable(package).map_err(|e| setup(e.to_string()))?;
+    let wanted = exec
+        .firmware(firmware_base.as_deref())
+        .map_err(|e| setup(e.to_string()))?;
+    for want in wanted {
+        let package = describe(&want.key, &want.url, &want.version).await?;
+        if want.stream && cloud.stream_of(&package).is_none() {
+            Cloud::check_deliverable(&package).map_err(|e| setup(e.to_string()))?;
             let bytes = http::get_all(&package.url, MQTT_DELIVERY_LIMIT)
                 .await
                 .map_err(|e| setup(e.to_string()))?;
             cloud
-                .add_stream(package, bytes)
+                .add_stream(&package, bytes)
                 .map_err(|e| setup(e.to_string()))?;
         }
+        exec.handle_firmware(&want.key, package);
     }
     let cloud = Arc::new(Mutex::new(cloud));
 
@@ -406,7 +391,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         opening: Arc::new(Semaphore::new(64)),
         stop: stop_rx.clone(),
     });
-    let started = now_ms();
+    exec.start(now_ms()).map_err(|e| setup(e.to_string()))?;
     let mut tasks = Vec::with_capacity(mine.len());
     let seed = nonce();
     for &i in &mine {
@@ -422,152 +407,71 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         };
         tasks.push(tokio::spawn(device::run(run, shared.clone())));
     }
-    let total = mine.len();
-    let limit = scenario.expect.time_limit_ms;
-    let deadline = started + limit;
-    let display = Display::new(opts.progress, total);
-    let mine_keys: Vec<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
-    let verdicts = |cloud: &Arc<Mutex<Cloud>>| -> (usize, usize) {
-        match cloud.lock() {
-            Ok(c) => {
-                let s = c.summary(&mine_keys);
-                (s.succeeded, s.failed)
-            }
-            Err(_) => (0, 0),
-        }
-    };
+    let display = Display::new(opts.progress, mine.len());
 
-    // All connected (or the limit).
-    let mut all_connected_ms = None;
-    while now_ms() < deadline {
-        let connected = shared.connected.load(Ordering::Relaxed);
-        display.show(
-            connected,
-            shared.upgraded.load(Ordering::Relaxed),
-            shared.failed.load(Ordering::Relaxed),
-            "connecting",
-        );
-        if connected >= total {
-            all_connected_ms = Some(now_ms() - started);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-
-    // The cloud's actions, on time.
-    let t0 = now_ms();
-    let keys_of = |positions: Vec<usize>| -> Vec<DeviceKey> {
-        positions
-            .into_iter()
-            .filter(|i| opts.shard.contains(*i))
-            .map(|i| names[i].clone())
-            .collect()
-    };
-    for action in &scenario.actions {
-        let at = t0 + action.at_ms;
-        while now_ms() < at.min(deadline) {
-            tokio::time::sleep(Duration::from_millis(
-                at.min(deadline).saturating_sub(now_ms()).min(200),
-            ))
-            .await;
-        }
-        let Some(package) = packages.get(&action.push) else {
-            continue;
-        };
-        let targets = keys_of(action.to.select(&names));
-        // None of this action's devices is in this shard: nothing to push here.
-        if targets.is_empty() {
-            continue;
-        }
-        let pushed = match cloud.lock() {
-            Ok(mut c) => c.push(
-                &targets,
-                package,
-                action.notice,
-                action.sign_method.into(),
-                now_ms(),
-            ),
-            Err(_) => Ok(Vec::new()),
-        };
-        match pushed {
-            Ok(out) => {
-                let _ = cloud_tx.send(out);
-            }
-            Err(e) => {
-                let _ = stop_tx.send(true);
-                return Err(setup(format!("{}: {e}", e.code())));
-            }
-        }
-    }
-
-    // Until every job is final or silent, or the limit.
-    let quiet = scenario.expect.quiet_ms;
-    let mut all_settled_ms = None;
-    let mut timed_out = true;
-    loop {
+    // The executor is otalab-sim's: this loop only feeds it the time, the devices' counts
+    // and the cloud, and carries out what it asks for.
+    let mut report = loop {
         let now = now_ms();
-        let settled = if device_judged {
-            shared.upgraded.load(Ordering::Relaxed) + shared.failed.load(Ordering::Relaxed) >= total
-        } else {
-            cloud.lock().map(|c| c.settled(now, quiet)).unwrap_or(true)
-        };
-        let (ok, failed) = if device_judged {
-            (
-                shared.upgraded.load(Ordering::Relaxed),
-                shared.failed.load(Ordering::Relaxed),
-            )
-        } else {
-            verdicts(&cloud)
-        };
-        display.show(
-            shared.connected.load(Ordering::Relaxed),
-            ok,
-            failed,
-            "upgrading",
-        );
-        if settled {
-            timed_out = false;
-            if cloud.lock().map(|c| c.all_final()).unwrap_or(false) || device_judged {
-                all_settled_ms = Some(now - started);
+        let load = |counter: &AtomicUsize| counter.load(Ordering::Relaxed);
+        let (upgraded, failed) = (load(&shared.upgraded), load(&shared.failed));
+        exec.handle_connected(load(&shared.connected), now);
+        exec.handle_device_final(upgraded + failed);
+        if exec.poll_timeout().is_some_and(|at| at <= now)
+            && let Ok(mut c) = cloud.lock()
+        {
+            exec.handle_timeout(&mut c, now);
+        }
+        let out: Vec<Outgoing> = std::iter::from_fn(|| exec.poll_transmit()).collect();
+        if !out.is_empty() {
+            let _ = cloud_tx.send(out);
+        }
+        let mut finished = None;
+        while let Some(event) = exec.poll_event() {
+            match event {
+                RunEvent::Stop { .. } => {
+                    display.finish();
+                    let _ = stop_tx.send(true);
+                    let mut rows = Vec::with_capacity(tasks.len());
+                    for task in tasks.drain(..) {
+                        if let Ok(o) = task.await {
+                            rows.push(device_report(&o.key, o.job.as_ref(), o.version.as_ref()));
+                        }
+                    }
+                    if let Some(task) = cloud_task.take() {
+                        let _ = task.await;
+                    }
+                    exec.handle_device_reports(rows, now_ms());
+                }
+                RunEvent::Finished(report) => finished = Some(*report),
+                RunEvent::Failed(e) => {
+                    let _ = stop_tx.send(true);
+                    return Err(setup(format!("{}: {e}", e.code())));
+                }
+                RunEvent::AllConnected { .. } | RunEvent::Pushed { .. } => {}
             }
-            break;
         }
-        if now >= deadline {
-            break;
+        if let Some(report) = finished {
+            break report;
         }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    display.finish();
-    let _ = stop_tx.send(true);
-    let mut outcomes = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        if let Ok(outcome) = task.await {
-            outcomes.push(outcome);
+        if let Ok(c) = cloud.lock() {
+            let counts = device_judged.then_some((upgraded, failed));
+            let p = exec.progress(&c, counts, now_ms());
+            let phase = match p.phase {
+                RunPhase::Connecting => "connecting",
+                _ => "upgrading",
+            };
+            display.show(p.connected, p.summary.succeeded, p.summary.failed, phase);
         }
-    }
-    if let Some(task) = cloud_task {
-        let _ = task.await;
-    }
-    let mut report = if device_judged {
-        let rows = outcomes
-            .iter()
-            .map(|o| device_report(&o.key, o.job.as_ref(), o.version.as_ref()))
-            .collect();
-        Report::new(now_ms(), rows)
-    } else {
-        cloud
-            .lock()
-            .map(|c| c.report(&mine_keys, now_ms()))
-            .map_err(|_| setup("the cloud's state was lost"))?
+        let wait = exec
+            .poll_timeout()
+            .map_or(100, |at| at.saturating_sub(now_ms()))
+            .clamp(1, 100);
+        tokio::time::sleep(Duration::from_millis(wait)).await;
     };
-    report.scenario = Some(scenario.name.clone());
-    report.timings = Some(Timings {
-        all_connected_ms,
-        all_settled_ms,
-        total_ms: now_ms() - started,
-        peak_rss_kib: peak_rss_kib(),
-    });
-    report.judge(&scenario.expect, timed_out);
+    if let Some(t) = &mut report.timings {
+        t.peak_rss_kib = peak_rss_kib();
+    }
     Ok(report)
 }
 
@@ -725,4 +629,69 @@ impl Display {
             bar.finish_and_clear();
         }
     }
+}
+
+/// `otalab run --in-memory`: the same [`ScenarioRun`] with the devices, the sandbox cloud, a
+/// broker and a file server in this process on a virtual clock (`otalab_sim::memory`). Each
+/// firmware package is read once: a `file` from beside the scenario, else the sandbox's demo
+/// file of that name (generated as the sandbox does); a `url` over HTTP.
+pub fn run_in_memory(path: &Path, shard: Shard, seed: u64) -> Result<Report, SetupError> {
+    use otalab_sim::memory::{self, MemoryOptions};
+    let wall = std::time::Instant::now();
+    let text =
+        std::fs::read_to_string(path).map_err(|e| setup(format!("{}: {e}", path.display())))?;
+    let scenario = Scenario::parse(&text)
+        .map_err(|e| setup(format!("{}: {}: {e}", path.display(), e.code())))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let fleet = scenario
+        .fleet(|file| std::fs::read_to_string(base.join(file)).map_err(|e| format!("{file}: {e}")))
+        .map_err(|e| setup(format!("{}: {}: {e}", path.display(), e.code())))?;
+    let read = |want: &otalab_sim::FirmwareWanted| -> Result<Vec<u8>, String> {
+        if let Some(file) = want.url.strip_prefix(memory::FIRMWARE_BASE) {
+            let local = base.join(file);
+            if local.is_file() {
+                return std::fs::read(&local).map_err(|e| format!("{}: {e}", local.display()));
+            }
+            return memory::DEMO_FIRMWARE
+                .iter()
+                .find(|(name, _, _)| *name == file)
+                .map(|(_, size, seed)| memory::demo_firmware(*size, *seed))
+                .ok_or_else(|| {
+                    format!(
+                        "{file}: no such file beside the scenario, and not one of the sandbox's demo files"
+                    )
+                });
+        }
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        runtime
+            .block_on(http::get_all(&want.url, usize::MAX))
+            .map_err(|e| format!("{}: {e}", want.url))
+    };
+    let options = MemoryOptions {
+        seed,
+        ..MemoryOptions::default()
+    };
+    let (exec, mut world) = memory::prepare(&scenario, &fleet, shard, options, read)
+        .map_err(|e| setup(format!("{}: {e}", e.code())))?;
+    let mut report =
+        memory::run_scenario(exec, &mut world).map_err(|e| setup(format!("{}: {e}", e.code())))?;
+    // Steps and timings are on the virtual clock; the generation time is the wall clock's.
+    // The peak memory stays out of the report (it would differ between two runs), and is
+    // printed with the wall time.
+    report.generated_at_ms = now_ms();
+    let stats = world.stats();
+    eprintln!(
+        "otalab: in memory: {} devices, {:.1} virtual s in {:.2} wall s, peak RSS {} MiB; {} messages, {} MiB of firmware served, {} events",
+        world.devices().len(),
+        report.timings.as_ref().map_or(0, |t| t.total_ms) as f64 / 1000.0,
+        wall.elapsed().as_secs_f64(),
+        peak_rss_kib().unwrap_or(0) / 1024,
+        stats.delivered,
+        stats.served_bytes >> 20,
+        stats.events
+    );
+    Ok(report)
 }

@@ -500,6 +500,24 @@ impl Suite {
         })
     }
 
+    /// A message for the cloud while the suite runs: the suite sees it first (and decides what
+    /// pulls are answered with), then the cloud answers it. Every driver (the runner, the page,
+    /// the in-memory world) hands the cloud's messages over through here.
+    pub fn handle_message(
+        &mut self,
+        cloud: &mut Cloud,
+        topic: &str,
+        payload: &[u8],
+        now: u64,
+    ) -> Vec<Outgoing> {
+        self.observe(topic, payload, now);
+        let pull = self.pull_package();
+        if cloud.pull_package() != pull.as_ref() {
+            cloud.set_pull_package(pull);
+        }
+        cloud.message(topic, payload, now)
+    }
+
     /// A message the device published (any topic; others' messages are ignored).
     pub fn observe(&mut self, topic: &str, payload: &[u8], now: u64) {
         let Ok(parsed) = Topic::parse(topic) else {

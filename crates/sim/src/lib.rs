@@ -8,6 +8,8 @@
 //!   serving with channel faults);
 //! - [`verdict`]: **what decides a verdict** (Alibaba Cloud's rule, in one file);
 //! - [`Scenario`]: a test as a TOML file (fleet, behaviour, cloud actions, expectations);
+//! - [`ScenarioRun`]: a scenario's run (firmware, fleet, actions on time, settling, judging),
+//!   the one executor the runner, the in-memory runner and the page drive;
 //! - [`Suite`]: the conformance suite that grades one device's OTA behaviour;
 //! - [`Report`]: the outcome as JSON, CSV or JUnit XML, mergeable across shards.
 //!
@@ -22,8 +24,10 @@ pub mod conformance;
 mod device;
 pub mod expect;
 pub mod fleet;
+pub mod memory;
 pub mod model;
 pub mod report;
+pub mod run;
 pub mod scenario;
 pub mod verdict;
 
@@ -38,6 +42,7 @@ pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use report::{
     DeviceReport, Failure, MergeError, ObservedStep, Report, Summary, Timings, Verdict,
 };
+pub use run::{FirmwareWanted, RunError, RunEvent, RunPhase, RunProgress, ScenarioRun};
 pub use scenario::{
     Behaviour, CloudAction, Connection, FaultShare, FirmwareSpec, FleetDevice, FleetSpec,
     ListedDevice, Scenario, ScenarioError, Shard, Target,

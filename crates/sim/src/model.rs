@@ -17,6 +17,8 @@
 //! | the sandbox cloud | `cloud` |
 //! | the conformance suite | `conformance` |
 //! | scenarios | `scenario` |
+//! | a scenario's run (the executor) | `run` |
+//! | the in-memory world (broker, HTTP, virtual clock) | `memory` |
 
 use serde::{Deserialize, Serialize};
 
@@ -104,6 +106,32 @@ pub struct Package {
     pub sha256: String,
     /// Version it installs.
     pub version: String,
+}
+
+impl Package {
+    /// The package at `url` (named by its last path segment) from the digests of its bytes.
+    pub fn from_digests(url: &str, version: &str, digests: otalab_protocol::FileDigests) -> Self {
+        let (size, md5, sha256) = digests.finish();
+        Self {
+            name: url
+                .rsplit('/')
+                .find(|s| !s.is_empty())
+                .unwrap_or(url)
+                .to_owned(),
+            url: url.to_owned(),
+            size,
+            md5,
+            sha256,
+            version: version.to_owned(),
+        }
+    }
+
+    /// The package at `url` holding `bytes`.
+    pub fn describe(url: &str, version: &str, bytes: &[u8]) -> Self {
+        let mut digests = otalab_protocol::FileDigests::new();
+        digests.update(bytes);
+        Self::from_digests(url, version, digests)
+    }
 }
 
 /// Prefixes of deliberately broken URLs on the sandbox HTTP server (the package's file name

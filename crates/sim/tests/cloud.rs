@@ -232,11 +232,11 @@ impl World {
             let now = self.now;
             match self.events.remove(&seq).unwrap() {
                 Event::ToCloud(topic, payload) => {
-                    if let Some(suite) = suite.as_mut() {
-                        suite.observe(&topic, &payload, now);
-                        self.cloud.set_pull_package(suite.pull_package());
-                    }
-                    for o in self.cloud.message(&topic, &payload, now) {
+                    let out = match suite.as_mut() {
+                        Some(suite) => suite.handle_message(&mut self.cloud, &topic, &payload, now),
+                        None => self.cloud.message(&topic, &payload, now),
+                    };
+                    for o in out {
                         self.route(&o.topic, o.payload);
                     }
                 }
@@ -762,9 +762,10 @@ impl Bench {
             "T3" => "/ota/device/progress/pk/d0",
             _ => "/sys/pk/d0/thing/ota/firmware/get",
         };
-        self.suite.observe(topic, payload.as_bytes(), self.now);
-        self.cloud.set_pull_package(self.suite.pull_package());
-        for o in self.cloud.message(topic, payload.as_bytes(), self.now) {
+        let out = self
+            .suite
+            .handle_message(&mut self.cloud, topic, payload.as_bytes(), self.now);
+        for o in out {
             self.sent
                 .push((o.topic, String::from_utf8_lossy(&o.payload).into_owned()));
         }

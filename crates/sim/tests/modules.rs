@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Bottom to top, as in `src/model.rs`.
-const ORDER: [&str; 10] = [
+const ORDER: [&str; 12] = [
     "model",
     "device",
     "fleet",
@@ -19,6 +19,8 @@ const ORDER: [&str; 10] = [
     "cloud",
     "conformance",
     "scenario",
+    "run",
+    "memory",
 ];
 
 /// `crate::name` references in `text` that name a module of the crate.

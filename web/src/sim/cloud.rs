@@ -9,8 +9,8 @@ use leptos::prelude::*;
 use otalab_browser::{ClientEvent, ClientOptions, MqttClient, Options, QoS};
 use otalab_protocol::{Progress, SignMethod, Topic, TopicKind, VersionReport};
 use otalab_sim::{
-    Case, Cloud, DeviceKey, Link, Outgoing, Phase, Qos, Report, StepRecord, Suite, SuiteOptions,
-    Verdict,
+    Case, Cloud, DeviceKey, Link, Outgoing, Phase, Qos, Report, RunEvent, ScenarioRun, StepRecord,
+    Suite, SuiteOptions, Verdict,
 };
 use wasm_bindgen_futures::spawn_local;
 
@@ -135,20 +135,23 @@ impl SandboxCloud {
         self.with(|driver| {
             let state = driver.state;
             let now = now_ms();
-            // While the suite runs, it alone decides what a pull is answered with.
-            let pull = match &mut driver.suite {
-                Some(suite) => {
-                    suite.observe(&message.topic, &message.payload, now);
-                    suite.pull_package()
-                }
-                None if driver.answer_pulls => state.package.get_untracked(),
-                None => None,
-            };
-            if driver.cloud.pull_package() != pull.as_ref() {
-                driver.cloud.set_pull_package(pull);
-            }
             driver.external(&message.topic, &message.payload, message.qos as u8, now);
-            let out = driver.cloud.message(&message.topic, &message.payload, now);
+            // While the suite runs, it alone decides what a pull is answered with.
+            let out = match &mut driver.suite {
+                Some(suite) => {
+                    suite.handle_message(&mut driver.cloud, &message.topic, &message.payload, now)
+                }
+                None => {
+                    let pull = driver
+                        .answer_pulls
+                        .then(|| state.package.get_untracked())
+                        .flatten();
+                    if driver.cloud.pull_package() != pull.as_ref() {
+                        driver.cloud.set_pull_package(pull);
+                    }
+                    driver.cloud.message(&message.topic, &message.payload, now)
+                }
+            };
             driver.send(out);
             if let Ok(topic) = Topic::parse(&message.topic) {
                 let key = DeviceKey(topic.product_key, topic.device_name);
@@ -352,6 +355,48 @@ impl SandboxCloud {
             Some(Ok(sent))
         })
         .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
+    }
+
+    /// Lends the cloud to a scenario run at `now`: due actions are pushed (and logged as this
+    /// session's pushes), the jobs checked; returns what happened.
+    pub fn drive(self, run: &mut ScenarioRun, now: u64) -> Vec<RunEvent> {
+        self.with(|driver| {
+            run.handle_timeout(&mut driver.cloud, now);
+            driver.send(std::iter::from_fn(|| run.poll_transmit()).collect());
+            let events: Vec<RunEvent> = std::iter::from_fn(|| run.poll_event()).collect();
+            let mut pushed = false;
+            for event in &events {
+                if let RunEvent::Pushed {
+                    package,
+                    kind,
+                    method,
+                    devices,
+                    at_ms,
+                    ..
+                } = event
+                {
+                    pushed = true;
+                    driver.pushes.push(PushRecord {
+                        at_ms: *at_ms,
+                        package: package.clone(),
+                        kind: *kind,
+                        method: *method,
+                        devices: devices.clone(),
+                    });
+                }
+            }
+            if pushed {
+                driver.show_all();
+            }
+            Some(events)
+        })
+        .unwrap_or_default()
+    }
+
+    /// The run's expectations as they stand.
+    pub fn live(self, run: &ScenarioRun) -> Vec<otalab_sim::ExpectationResult> {
+        self.with(|driver| Some(run.live(&driver.cloud, now_ms())))
+            .unwrap_or_default()
     }
 
     /// The report for these devices.

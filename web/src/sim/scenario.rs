@@ -6,11 +6,12 @@ use std::collections::BTreeMap;
 
 use gloo_timers::future::TimeoutFuture;
 use leptos::prelude::*;
-use otalab_protocol::{FileDigests, SignMethod};
+use otalab_protocol::SignMethod;
 use otalab_sim::scenario::Signing;
 use otalab_sim::{
     Behaviour, CloudAction, Connection, CountRule, DeviceKey, Expectations, FaultShare,
-    FirmwareSpec, FleetSpec, ListedDevice, Package, Scenario, Target, Verdict,
+    FirmwareSpec, FleetSpec, ListedDevice, Package, RunEvent, RunPhase, Scenario, ScenarioRun,
+    Shard, Target, Verdict,
 };
 use wasm_bindgen_futures::spawn_local;
 
@@ -55,19 +56,9 @@ fn set_status(state: AppState, status: RunStatus) {
 }
 
 /// Size and digests of a package at `url`, fetched and hashed in the page.
-async fn describe(name: &str, url: &str, version: &str) -> Result<Package, String> {
+async fn describe(url: &str, version: &str) -> Result<Package, String> {
     let bytes = otalab_browser::http::get_bytes(url, MAX_FETCHED_FIRMWARE).await?;
-    let mut digests = FileDigests::new();
-    digests.update(&bytes);
-    let (size, md5, sha256) = digests.finish();
-    Ok(Package {
-        name: name.to_owned(),
-        url: url.to_owned(),
-        size,
-        md5,
-        sha256,
-        version: version.to_owned(),
-    })
+    Ok(Package::describe(url, version, &bytes))
 }
 
 /// Runs the loaded scenario: replaces the fleet, carries out the cloud's actions on time and
@@ -116,28 +107,30 @@ async fn run_inner(
             v.results.clear();
         }
     });
-    let mut packages: BTreeMap<String, Package> = BTreeMap::new();
-    for (key, spec) in &scenario.firmware {
-        let package = match (&spec.file, &spec.url) {
-            (Some(file), _) => match info.demo.iter().find(|p| &p.name == file) {
-                Some(demo) => Package {
-                    version: spec.version.clone(),
-                    ..demo.clone()
-                },
-                None => {
-                    let url = format!("{}{file}", info.firmware_base);
-                    describe(file, &url, &spec.version).await?
-                }
-            },
-            (None, Some(url)) => describe(key, url, &spec.version).await?,
-            (None, None) => return Err(format!("firmware.{key}: no file or url")),
-        };
-        packages.insert(key.clone(), package);
-    }
     let keys: Vec<DeviceKey> = fleet
         .iter()
         .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
+    // The executor is otalab-sim's: this loop feeds it the time and the fleet's connections,
+    // lends it the cloud, and shows what it reports.
+    let mut run = ScenarioRun::new(scenario.clone(), keys.clone(), Shard::ALL);
+    let wanted = run
+        .firmware(Some(&info.firmware_base))
+        .map_err(|e| format!("{}: {e}", e.code()))?;
+    for want in wanted {
+        // The sandbox's demo packages are described in sandbox.json: no need to fetch them.
+        let package = match info.demo.iter().find(|p| p.url == want.url) {
+            Some(demo) => Package {
+                version: want.version.clone(),
+                ..demo.clone()
+            },
+            None => describe(&want.url, &want.version).await?,
+        };
+        if want.stream {
+            cloud.prepare_stream(&package).await?;
+        }
+        run.handle_firmware(&want.key, package);
+    }
     let removed = sim.remove_all();
     cloud.forget(&removed);
     cloud.forget(&keys);
@@ -148,62 +141,50 @@ async fn run_inner(
             .collect(),
     );
     sim.connect_all();
-    let started = now_ms();
-    let deadline = started + scenario.expect.time_limit_ms;
-    while sim.online() < keys.len() && now_ms() < deadline {
-        TimeoutFuture::new(100).await;
-    }
-    let t0 = now_ms();
-    for action in &scenario.actions {
-        let at = (t0 + action.at_ms).min(deadline);
-        while now_ms() < at {
-            set_status(
-                state,
-                RunStatus::Running {
-                    elapsed_ms: now_ms() - t0,
-                },
-            );
-            TimeoutFuture::new((at - now_ms()).min(250) as u32).await;
+    run.start(now_ms())
+        .map_err(|e| format!("{}: {e}", e.code()))?;
+    let mut live_at = 0;
+    let mut timed_out = false;
+    let report = loop {
+        let now = now_ms();
+        run.handle_connected(sim.online(), now);
+        let mut finished = None;
+        for event in cloud.drive(&mut run, now) {
+            match event {
+                RunEvent::Stop { timed_out: t } => timed_out = t,
+                RunEvent::Finished(report) => finished = Some(report),
+                RunEvent::Failed(e) => return Err(format!("{}: {e}", e.code())),
+                RunEvent::AllConnected { .. } | RunEvent::Pushed { .. } => {}
+            }
         }
-        let package = packages
-            .get(&action.push)
-            .ok_or_else(|| format!("no firmware {}", action.push))?;
-        if action.notice.over_mqtt() {
-            cloud.prepare_stream(package).await?;
+        if let Some(report) = finished {
+            break report;
         }
-        let targets: Vec<DeviceKey> = action
-            .to
-            .select(&keys)
-            .into_iter()
-            .map(|i| keys[i].clone())
-            .collect();
-        if !targets.is_empty() {
-            cloud.push(&targets, package, action.notice, action.sign_method.into())?;
-        }
-    }
-    let expect = &scenario.expect;
-    let timed_out = loop {
-        let report = cloud.report(&keys);
-        let results = report.check(expect, false);
+        // The expectations as they stand, twice a second.
+        let results = (now >= live_at && run.phase() == RunPhase::Settling).then(|| {
+            live_at = now + 500;
+            cloud.live(&run)
+        });
         state.scenario.update(|v| {
             if let Some(v) = v {
-                v.results = results;
-                v.status = RunStatus::Running {
-                    elapsed_ms: now_ms() - t0,
-                };
+                if let Some(results) = results {
+                    v.results = results;
+                }
+                if run.phase() != RunPhase::Connecting {
+                    v.status = RunStatus::Running {
+                        elapsed_ms: run.elapsed_ms(now),
+                    };
+                }
             }
         });
-        if cloud.settled(&keys, expect.quiet_ms) {
-            break false;
-        }
-        if now_ms() >= deadline {
-            break true;
-        }
-        TimeoutFuture::new(500).await;
+        let wait = run
+            .poll_timeout()
+            .map_or(250, |at| at.saturating_sub(now_ms()))
+            .clamp(10, 250);
+        TimeoutFuture::new(wait as u32).await;
     };
-    let report = cloud.report(&keys);
-    let results = report.check(expect, timed_out);
-    let passed = results.iter().all(|r| r.held);
+    let expect = &scenario.expect;
+    let passed = report.passed();
     state.judged.set(Some(Judged {
         name: scenario.name.clone(),
         expect: expect.clone(),
@@ -211,7 +192,7 @@ async fn run_inner(
     }));
     state.scenario.update(|v| {
         if let Some(v) = v {
-            v.results = results;
+            v.results = report.expectations.clone();
             v.status = if passed {
                 RunStatus::Passed
             } else {
