@@ -136,10 +136,14 @@ describe('otalab run against the sandbox', () => {
       };
       const outcome = (r) => Object.fromEntries(r.devices.map((d) => [
         `${d.productKey}/${d.deviceName}`,
-        { verdict: d.verdict, finalVersion: d.finalVersion ?? null, steps: once(d.steps.map((st) => st.step)) },
+        { verdict: d.verdict, finalVersion: d.finalVersion ?? null, fault: d.fault ?? null, steps: once(d.steps.map((st) => st.step)) },
       ]));
       const inMemory = JSON.parse(readFileSync(memory, 'utf8'));
       assert.deepEqual(outcome(inMemory), outcome(json));
+      // Injected faults are named in the report by the runner as by the page.
+      if (file === 'faults-mixed.toml') {
+        assert.equal(json.devices.find((d) => d.deviceName === 'unit-001').fault, '-3 verification fails @ 100 %');
+      }
       assert.deepEqual(inMemory.summary, json.summary);
       // Deterministic: the same report twice, byte for byte but for the generation time.
       const strip = (text) => text.replace(/"generatedAt(Ms)?": ?("[^"]*"|\d+)/g, '');

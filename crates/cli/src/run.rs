@@ -294,6 +294,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         Connection::Aliyun { .. } => None,
     };
     let mut exec = ScenarioRun::new(scenario.clone(), names.clone(), opts.shard);
+    exec.set_faults(&fleet);
     let mut cloud = Cloud::new(nonce() % 1_000_000_000);
     cloud.set_fault_urls(fault_urls);
     let wanted = exec

@@ -46,6 +46,35 @@ pub enum Fault {
     },
 }
 
+/// The fault as reports name it (the same text from every driver), e.g. `-3 verification
+/// fails @ 100 %`; empty for [`Fault::None`].
+impl std::fmt::Display for Fault {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Fault::None => Ok(()),
+            Fault::Fail {
+                failure,
+                at_percent,
+            } => {
+                let what = match failure {
+                    FailureKind::Upgrade => "-1 upgrade fails",
+                    FailureKind::Download => "-2 download fails",
+                    FailureKind::Verify => "-3 verification fails",
+                    FailureKind::Flash => "-4 flashing fails",
+                };
+                write!(f, "{what} @ {at_percent} %")
+            }
+            Fault::WrongVersion { version } => {
+                write!(f, "Comes back on a wrong version {version}")
+            }
+            Fault::Stall { at_percent } => write!(f, "Stalls @ {at_percent} %"),
+            Fault::Offline { at_percent, for_ms } => {
+                write!(f, "Goes offline @ {at_percent} % ({} s)", for_ms / 1000)
+            }
+        }
+    }
+}
+
 /// The failure codes a [`Fault::Fail`] can inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]

@@ -609,6 +609,7 @@ pub fn prepare(
         .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
     let mut run = ScenarioRun::new(scenario.clone(), keys, shard);
+    run.set_faults(fleet);
     let mut files = BTreeMap::new();
     let mut streams = Vec::new();
     for want in run.firmware(Some(FIRMWARE_BASE))? {

@@ -46,10 +46,11 @@ use std::collections::{BTreeMap, VecDeque};
 use otalab_protocol::SignMethod;
 
 use crate::cloud::{Cloud, CloudError, Outgoing};
+use crate::device::Fault;
 use crate::expect::ExpectationResult;
 use crate::model::{DeviceKey, DeviceReport, NoticeKind, Package, Summary};
 use crate::report::{Report, Timings};
-use crate::scenario::{Scenario, Shard};
+use crate::scenario::{FleetDevice, Scenario, Shard};
 
 /// How often a settling run looks at the jobs again (ms).
 pub const CHECK_EVERY_MS: u64 = 100;
@@ -179,6 +180,8 @@ pub struct ScenarioRun {
     scenario: Scenario,
     fleet: Vec<DeviceKey>,
     mine: Vec<DeviceKey>,
+    /// The injected fault of each device of the shard that has one (for the report).
+    faults: BTreeMap<DeviceKey, String>,
     shard: Shard,
     cloud_judges: bool,
     packages: BTreeMap<String, Package>,
@@ -213,6 +216,7 @@ impl ScenarioRun {
             scenario,
             fleet,
             mine,
+            faults: BTreeMap::new(),
             shard,
             packages: BTreeMap::new(),
             phase: RunPhase::Preparing,
@@ -230,6 +234,20 @@ impl ScenarioRun {
             transmit: VecDeque::new(),
             events: VecDeque::new(),
         }
+    }
+
+    /// Names each device's injected fault in the report (from [`Scenario::fleet`], in fleet
+    /// order, the same list the keys came from), as every driver does.
+    pub fn set_faults(&mut self, fleet: &[FleetDevice]) {
+        self.faults = fleet
+            .iter()
+            .enumerate()
+            .filter(|(i, d)| self.shard.contains(*i) && d.fault != Fault::None)
+            .map(|(_, d)| {
+                let key = DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone());
+                (key, d.fault.to_string())
+            })
+            .collect();
     }
 
     /// The scenario.
@@ -500,6 +518,12 @@ impl ScenarioRun {
     }
 
     fn finish(&mut self, mut report: Report, now: u64) {
+        for row in &mut report.devices {
+            let key = DeviceKey::new(row.product_key.clone(), row.device_name.clone());
+            if let Some(fault) = self.faults.get(&key) {
+                row.fault = Some(fault.clone());
+            }
+        }
         report.scenario = Some(self.scenario.name.clone());
         report.timings = Some(Timings {
             all_connected_ms: self.all_connected_ms,

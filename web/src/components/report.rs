@@ -4,12 +4,11 @@
 
 use leptos::prelude::*;
 
-use crate::components::fleet_table::fault_text;
 use crate::components::save_file;
 use crate::sim::cloud::{SandboxCloud, use_cloud};
 use crate::sim::{Simulator, use_simulator};
+use crate::state::AppState;
 use crate::state::report::Report;
-use crate::state::{AppState, Lang};
 
 /// The report of the whole fleet by the sandbox cloud's observations, with each simulated
 /// device's injected fault, judged by the last run scenario's expectations when there was one.
@@ -22,7 +21,7 @@ pub fn current_report(state: &AppState, sim: Simulator, cloud: SandboxCloud) -> 
             .iter_mut()
             .find(|d| d.product_key == spec.product_key && d.device_name == spec.device_name)
         {
-            let text = fault_text(Lang::En, &config.fault);
+            let text = config.fault.to_string();
             row.fault = (!text.is_empty()).then_some(text);
         }
     }

@@ -114,6 +114,7 @@ async fn run_inner(
     // The executor is otalab-sim's: this loop feeds it the time and the fleet's connections,
     // lends it the cloud, and shows what it reports.
     let mut run = ScenarioRun::new(scenario.clone(), keys.clone(), Shard::ALL);
+    run.set_faults(&fleet);
     let wanted = run
         .firmware(Some(&info.firmware_base))
         .map_err(|e| format!("{}: {e}", e.code()))?;
