@@ -685,11 +685,11 @@ pub fn run_in_memory(path: &Path, shard: Shard, seed: u64) -> Result<Report, Set
     report.generated_at_ms = now_ms();
     let stats = world.stats();
     eprintln!(
-        "otalab: in memory: {} devices, {:.1} virtual s in {:.2} wall s, peak RSS {} MiB; {} messages, {} MiB of firmware served, {} events",
+        "otalab: in memory: {} devices, {:.1} virtual s in {:.2} wall s, peak RSS {} KiB; {} messages, {} MiB of firmware served, {} events",
         world.devices().len(),
         report.timings.as_ref().map_or(0, |t| t.total_ms) as f64 / 1000.0,
         wall.elapsed().as_secs_f64(),
-        peak_rss_kib().unwrap_or(0) / 1024,
+        peak_rss_kib().unwrap_or(0),
         stats.delivered,
         stats.served_bytes >> 20,
         stats.events

@@ -198,6 +198,35 @@ impl CloudError {
     }
 }
 
+/// What changed in the cloud, for a driver that shows it (recorded only after
+/// [`Cloud::record_events`]; taken with [`Cloud::poll_event`]). The page updates the rows and
+/// batches concerned from these instead of querying every device again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloudEvent {
+    /// A job was made for a device: a push, a push again, a pull answered with a package.
+    JobCreated {
+        /// The device.
+        device: DeviceKey,
+        /// The batch that made it (none for a pull answer).
+        batch: Option<u32>,
+    },
+    /// A device's verdict changed (`None`: it has no job any more).
+    VerdictChanged {
+        /// The device.
+        device: DeviceKey,
+        /// The verdict now.
+        verdict: Option<Verdict>,
+    },
+    /// A batch's counts or status changed.
+    BatchChanged {
+        /// The batch.
+        id: u32,
+    },
+}
+
+/// A device's job as events compare it: notice id, verdict, batch.
+type JobMark = Option<(String, Verdict, Option<u32>)>;
+
 /// A job plus the channel fault still to inject for its device.
 #[derive(Debug, Clone)]
 struct CloudJob {
@@ -224,6 +253,8 @@ pub struct Cloud {
     batches: Vec<Batch>,
     /// The last answer to each device's pull.
     pulls: BTreeMap<DeviceKey, PullAnswer>,
+    /// What changed, while recorded.
+    events: Option<std::collections::VecDeque<CloudEvent>>,
 }
 
 /// What the cloud answered a device's pull (T4) with, as sent on T5.
@@ -268,6 +299,59 @@ impl Cloud {
         Self {
             next_id: first_id,
             ..Self::default()
+        }
+    }
+
+    /// Records what changes from now on as [`CloudEvent`]s (a driver that shows the cloud
+    /// takes them with [`poll_event`](Self::poll_event); nothing is kept otherwise).
+    pub fn record_events(&mut self) {
+        self.events.get_or_insert_with(Default::default);
+    }
+
+    /// The next change, oldest first.
+    pub fn poll_event(&mut self) -> Option<CloudEvent> {
+        self.events.as_mut()?.pop_front()
+    }
+
+    fn mark(&self, key: &DeviceKey) -> JobMark {
+        self.events.as_ref()?;
+        self.jobs
+            .get(key)
+            .map(|j| (j.job.notice.id.as_str().to_owned(), j.job.verdict, j.batch))
+    }
+
+    /// Records what changed for `key` since `before` (see [`mark`](Self::mark)).
+    fn changed(&mut self, key: &DeviceKey, before: JobMark) {
+        if self.events.is_none() {
+            return;
+        }
+        let after = self.mark(key);
+        if after == before {
+            return;
+        }
+        let Some(events) = self.events.as_mut() else {
+            return;
+        };
+        if let Some((id, _, batch)) = &after
+            && before.as_ref().is_none_or(|(old, _, _)| old != id)
+        {
+            events.push_back(CloudEvent::JobCreated {
+                device: key.clone(),
+                batch: *batch,
+            });
+        }
+        let verdict = |m: &JobMark| m.as_ref().map(|(_, v, _)| *v);
+        if verdict(&before) != verdict(&after) {
+            events.push_back(CloudEvent::VerdictChanged {
+                device: key.clone(),
+                verdict: verdict(&after),
+            });
+        }
+        let batches = [&before, &after].map(|m| m.as_ref().and_then(|(_, _, b)| *b));
+        for id in batches.into_iter().flatten() {
+            if events.back() != Some(&CloudEvent::BatchChanged { id }) {
+                events.push_back(CloudEvent::BatchChanged { id });
+            }
         }
     }
 
@@ -397,9 +481,11 @@ impl Cloud {
             .first()
             .and_then(|(_, j)| serde_json::from_str(&j.job.notice.encode()).ok());
         for (key, job) in jobs {
+            let before = self.mark(&key);
             if let Some(old) = self.jobs.insert(key.clone(), job) {
-                self.freeze(key, old);
+                self.freeze(key.clone(), old);
             }
+            self.changed(&key, before);
         }
         self.batches.push(Batch {
             id: batch,
@@ -462,14 +548,20 @@ impl Cloud {
             return Err(CloudError::BatchCancelled { id });
         }
         batch.cancelled_at_ms = Some(now);
+        let devices = batch.devices.clone();
         let mut cancelled = 0;
-        for key in &batch.devices {
+        for key in &devices {
+            let before = self.mark(key);
             if let Some(j) = self.jobs.get_mut(key).filter(|j| j.batch == Some(id))
                 && j.job.cancel()
             {
                 j.channel_fault = None;
                 cancelled += 1;
             }
+            self.changed(key, before);
+        }
+        if let Some(events) = self.events.as_mut() {
+            events.push_back(CloudEvent::BatchChanged { id });
         }
         Ok(cancelled)
     }
@@ -512,6 +604,14 @@ impl Cloud {
             return Vec::new();
         };
         let key = DeviceKey(topic.product_key.clone(), topic.device_name.clone());
+        let before = self.mark(&key);
+        let out = self.handle(topic, &key, payload, now);
+        self.changed(&key, before);
+        out
+    }
+
+    fn handle(&mut self, topic: Topic, key: &DeviceKey, payload: &[u8], now: u64) -> Vec<Outgoing> {
+        let key = key.clone();
         match topic.kind {
             TopicKind::Inform => {
                 let Ok(report) = VersionReport::decode(payload) else {
@@ -625,14 +725,17 @@ impl Cloud {
     /// and the device has no job any more (its late reports change nothing, a pull is answered
     /// as for a device without a job). The version it reported is kept. True when it had one.
     pub fn end_job(&mut self, key: &DeviceKey) -> bool {
-        match self.jobs.remove(key) {
+        let before = self.mark(key);
+        let ended = match self.jobs.remove(key) {
             Some(mut old) => {
                 old.job.cancel();
                 self.freeze(key.clone(), old);
                 true
             }
             None => false,
-        }
+        };
+        self.changed(key, before);
+        ended
     }
 
     /// Answers one file block request (T6) with a frame on T7 (QoS 0, as the platform does),
@@ -820,10 +923,12 @@ impl Cloud {
     /// Forgets the jobs and versions of these devices (a new run starts from nothing).
     pub fn forget(&mut self, devices: &[DeviceKey]) {
         for key in devices {
+            let before = self.mark(key);
             if let Some(old) = self.jobs.remove(key) {
                 self.freeze(key.clone(), old);
             }
             self.versions.remove(key);
+            self.changed(key, before);
         }
     }
 
@@ -841,7 +946,7 @@ impl Cloud {
     pub fn report(&self, devices: &[DeviceKey], now: u64) -> Report {
         let unique: BTreeSet<&DeviceKey> = devices.iter().collect();
         let rows = unique
-            .into_iter()
+            .iter()
             .map(|key| {
                 let mut row = device_report(key, self.job(key), self.versions.get(key));
                 row.batch = self.jobs.get(key).and_then(|j| j.batch);
@@ -853,7 +958,7 @@ impl Cloud {
         report.batches = self
             .batches
             .iter()
-            .filter(|b| b.devices.iter().any(|k| devices.contains(k)))
+            .filter(|b| b.devices.iter().any(|k| unique.contains(k)))
             .filter_map(|b| self.batch_status(b.id))
             .collect();
         report

@@ -33,8 +33,8 @@ pub mod verdict;
 
 pub use batch::{Batch, BatchStatus, FailureGroup};
 pub use cloud::{
-    AutoSubscribe, Cloud, CloudError, DeviceKey, FaultUrls, NoticeKind, Outgoing, Package,
-    PullAnswer, Qos, SandboxInfo,
+    AutoSubscribe, Cloud, CloudError, CloudEvent, DeviceKey, FaultUrls, NoticeKind, Outgoing,
+    Package, PullAnswer, Qos, SandboxInfo,
 };
 pub use conformance::{Case, CaseResult, ConformanceReport, Grade, Suite, SuiteOptions};
 pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Link, Phase, StepRecord};

@@ -467,7 +467,8 @@ fn portion(share: Option<f64>, count: Option<u64>, total: usize) -> usize {
 }
 
 impl Scenario {
-    /// Parses and checks a scenario.
+    /// Parses and checks a scenario (TOML; with the `toml` feature, on by default).
+    #[cfg(feature = "toml")]
     pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario =
             toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
@@ -475,7 +476,18 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// The scenario as TOML.
+    /// Checks a scenario already read into a JSON value (what a TOML parser of another
+    /// language gives: the page reads TOML in JavaScript and keeps the TOML crate out of its
+    /// wasm). The same rules as [`parse`](Self::parse) after the syntax.
+    pub fn from_value(value: serde_json::Value) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario =
+            serde_json::from_value(value).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// The scenario as TOML (with the `toml` feature, on by default).
+    #[cfg(feature = "toml")]
     pub fn to_toml(&self) -> Result<String, ScenarioError> {
         toml::to_string_pretty(self).map_err(|e| ScenarioError::Syntax(e.to_string()))
     }

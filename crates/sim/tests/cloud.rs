@@ -962,3 +962,88 @@ fn a_conformance_report_is_json_and_junit() {
     );
     assert!(junit.contains("<skipped message="), "{junit}");
 }
+
+#[test]
+fn the_cloud_says_what_changed_only_when_asked() {
+    use otalab_sim::CloudEvent;
+    let bytes = firmware();
+    let package = package(&bytes);
+    let keys = [DeviceKey::new("pk", "d0"), DeviceKey::new("pk", "d1")];
+    // Not recording: nothing is kept.
+    let mut quiet = Cloud::new(1);
+    quiet
+        .push(&keys, &package, NoticeKind::Correct, SignMethod::Md5, 0)
+        .unwrap();
+    assert_eq!(quiet.poll_event(), None);
+
+    let mut cloud = Cloud::new(1);
+    cloud.record_events();
+    cloud
+        .push(&keys, &package, NoticeKind::Correct, SignMethod::Md5, 0)
+        .unwrap();
+    let events: Vec<CloudEvent> = std::iter::from_fn(|| cloud.poll_event()).collect();
+    for key in &keys {
+        assert!(
+            events.contains(&CloudEvent::JobCreated {
+                device: key.clone(),
+                batch: Some(1)
+            }),
+            "{events:?}"
+        );
+        assert!(
+            events.contains(&CloudEvent::VerdictChanged {
+                device: key.clone(),
+                verdict: Some(cloud.verdict(key))
+            }),
+            "{events:?}"
+        );
+    }
+    assert!(events.contains(&CloudEvent::BatchChanged { id: 1 }));
+
+    // d0 reports 100 then the new version: its verdict changes, d1's does not.
+    cloud.message(
+        "/ota/device/progress/pk/d0",
+        br#"{"id":"1","params":{"step":"100","desc":""}}"#,
+        10,
+    );
+    cloud.message(
+        "/ota/device/inform/pk/d0",
+        br#"{"id":"2","params":{"version":"2.0.0"}}"#,
+        20,
+    );
+    let events: Vec<CloudEvent> = std::iter::from_fn(|| cloud.poll_event()).collect();
+    assert!(
+        events.contains(&CloudEvent::VerdictChanged {
+            device: keys[0].clone(),
+            verdict: Some(Verdict::Succeeded)
+        }),
+        "{events:?}"
+    );
+    assert!(events.iter().all(|e| !matches!(e, CloudEvent::VerdictChanged { device, .. } | CloudEvent::JobCreated { device, .. } if *device == keys[1])), "{events:?}");
+    assert!(events.contains(&CloudEvent::BatchChanged { id: 1 }));
+
+    // A message that changes nothing says nothing; a cancelled batch and a forgotten device do.
+    cloud.message(
+        "/ota/device/inform/pk/d0",
+        br#"{"id":"3","params":{"version":"2.0.0"}}"#,
+        30,
+    );
+    assert_eq!(cloud.poll_event(), None);
+    cloud.cancel(1, 40).unwrap();
+    let events: Vec<CloudEvent> = std::iter::from_fn(|| cloud.poll_event()).collect();
+    assert!(
+        events.contains(&CloudEvent::VerdictChanged {
+            device: keys[1].clone(),
+            verdict: Some(Verdict::Cancelled)
+        }),
+        "{events:?}"
+    );
+    cloud.forget(&keys[..1]);
+    assert_eq!(
+        cloud.poll_event(),
+        Some(CloudEvent::VerdictChanged {
+            device: keys[0].clone(),
+            verdict: None
+        })
+    );
+}

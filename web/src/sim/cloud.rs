@@ -9,8 +9,8 @@ use leptos::prelude::*;
 use otalab_browser::{ClientEvent, ClientOptions, MqttClient, Options, QoS};
 use otalab_protocol::{Progress, SignMethod, Topic, TopicKind, VersionReport};
 use otalab_sim::{
-    Case, Cloud, DeviceKey, Link, Outgoing, Phase, Qos, Report, RunEvent, ScenarioRun, StepRecord,
-    Suite, SuiteOptions, Verdict,
+    Case, Cloud, CloudEvent, DeviceKey, Link, Outgoing, Phase, Qos, Report, RunEvent, ScenarioRun,
+    StepRecord, Suite, SuiteOptions, Verdict,
 };
 use wasm_bindgen_futures::spawn_local;
 
@@ -62,27 +62,44 @@ pub fn use_cloud() -> SandboxCloud {
     expect_context::<SandboxCloud>()
 }
 
-/// Copies a device's verdict (`None`: no job) to its row; true when it changed.
-fn show(state: &AppState, key: &DeviceKey, verdict: Option<Verdict>) -> bool {
-    state.devices.with_untracked(|rows| {
-        let mut changed = false;
-        for row in rows {
-            if row.name.with_value(|n| n == key) && row.verdict.get_untracked() != verdict {
-                row.verdict.set(verdict);
-                changed = true;
-            }
+/// What the cloud's events change on the page: verdicts of the rows concerned, the batches.
+#[derive(Default)]
+struct Updates {
+    verdicts: Vec<(DeviceKey, Option<Verdict>)>,
+    batches: Option<Vec<otalab_sim::BatchStatus>>,
+}
+
+impl Updates {
+    /// Sets the rows concerned (by their device key) and the batches. Runs after the cloud is
+    /// released, so nothing a signal triggers can find it borrowed.
+    fn apply(self, state: AppState) {
+        if !self.verdicts.is_empty() {
+            state.devices.with_untracked(|rows| {
+                for (key, verdict) in &self.verdicts {
+                    if let Some(row) = rows.iter().find(|r| r.name.with_value(|n| n == key))
+                        && row.verdict.get_untracked() != *verdict
+                    {
+                        row.verdict.set(*verdict);
+                    }
+                }
+            });
         }
-        changed
-    })
+        if let Some(batches) = self.batches {
+            state.batches.set(batches);
+        }
+    }
 }
 
 impl SandboxCloud {
     /// A cloud for the app's state, not connected yet.
     pub fn new(state: AppState) -> Self {
+        // The page shows what changes, from the cloud's own events.
+        let mut cloud = Cloud::new(now_ms());
+        cloud.record_events();
         Self(Handle::new(Driver {
             state,
             client: None,
-            cloud: Cloud::new(now_ms()),
+            cloud,
             answer_pulls: true,
             pushes: Vec::new(),
             suite: None,
@@ -91,8 +108,19 @@ impl SandboxCloud {
         }))
     }
 
+    /// Runs `f` on the driver; then what changed in the cloud is shown (outside the borrow).
     fn with<R: Default>(self, f: impl FnOnce(&mut Driver) -> R) -> R {
-        self.0.with("sandbox cloud", f)
+        let (result, updates) = self
+            .0
+            .with("sandbox cloud", |driver| {
+                let result = f(driver);
+                Some((result, driver.updates()))
+            })
+            .unwrap_or_default();
+        if let Some((state, updates)) = updates {
+            updates.apply(state);
+        }
+        result
     }
 
     /// Connects the cloud to the sandbox broker.
@@ -153,14 +181,6 @@ impl SandboxCloud {
                 }
             };
             driver.send(out);
-            if let Ok(topic) = Topic::parse(&message.topic) {
-                let key = DeviceKey(topic.product_key, topic.device_name);
-                if let Some(job) = driver.cloud.job(&key)
-                    && show(&state, &key, Some(job.verdict))
-                {
-                    driver.refresh();
-                }
-            }
         });
     }
 
@@ -236,7 +256,6 @@ impl SandboxCloud {
                 driver.state.conformance.set(Some(view));
             }
             driver.send(out);
-            driver.show_all();
         });
     }
 
@@ -261,7 +280,6 @@ impl SandboxCloud {
                     move || super::device::dispose_row(row),
                     std::time::Duration::from_millis(0),
                 );
-                driver.refresh();
             }
         });
     }
@@ -270,7 +288,6 @@ impl SandboxCloud {
     pub fn cancel(self, id: u32) -> Result<usize, String> {
         self.with(|driver| {
             let result = driver.cloud.cancel(id, now_ms());
-            driver.show_all();
             Some(result.map_err(|e| format!("{}: {e}", e.code())))
         })
         .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
@@ -300,7 +317,6 @@ impl SandboxCloud {
                 }
                 Err(e) => Err(format!("{}: {e}", e.code())),
             };
-            driver.show_all();
             Some(result)
         })
         .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
@@ -351,7 +367,6 @@ impl SandboxCloud {
                 method,
                 devices: devices.to_vec(),
             });
-            driver.show_all();
             Some(Ok(sent))
         })
         .unwrap_or_else(|| Err("the sandbox cloud is busy: try again".into()))
@@ -364,7 +379,6 @@ impl SandboxCloud {
             run.handle_timeout(&mut driver.cloud, now);
             driver.send(std::iter::from_fn(|| run.poll_transmit()).collect());
             let events: Vec<RunEvent> = std::iter::from_fn(|| run.poll_event()).collect();
-            let mut pushed = false;
             for event in &events {
                 if let RunEvent::Pushed {
                     package,
@@ -375,7 +389,6 @@ impl SandboxCloud {
                     ..
                 } = event
                 {
-                    pushed = true;
                     driver.pushes.push(PushRecord {
                         at_ms: *at_ms,
                         package: package.clone(),
@@ -384,9 +397,6 @@ impl SandboxCloud {
                         devices: devices.clone(),
                     });
                 }
-            }
-            if pushed {
-                driver.show_all();
             }
             Some(events)
         })
@@ -415,10 +425,6 @@ impl SandboxCloud {
         self.with(|driver| {
             driver.cloud.forget(devices);
             driver.pushes.clear();
-            for key in devices {
-                show(&driver.state, key, None);
-            }
-            driver.refresh();
         });
     }
 
@@ -525,22 +531,24 @@ impl Driver {
             .copied()
     }
 
-    /// Copies every job's verdict to the rows and refreshes the batches.
-    fn show_all(&self) {
-        let keys: Vec<DeviceKey> = self
-            .state
-            .devices
-            .with_untracked(|rows| rows.iter().map(|r| r.name.get_value()).collect());
-        for key in keys {
-            show(&self.state, &key, self.cloud.job(&key).map(|j| j.verdict));
+    /// What the cloud's events since the last call change on the page.
+    fn updates(&mut self) -> Option<(AppState, Updates)> {
+        let mut updates = Updates::default();
+        let mut batches = false;
+        while let Some(event) = self.cloud.poll_event() {
+            match event {
+                CloudEvent::VerdictChanged { device, verdict } => {
+                    updates.verdicts.retain(|(k, _)| *k != device);
+                    updates.verdicts.push((device, verdict));
+                }
+                CloudEvent::BatchChanged { .. } => batches = true,
+                CloudEvent::JobCreated { .. } => {}
+            }
         }
-        self.refresh();
-    }
-
-    /// Publishes the batches' status (after any verdict changed).
-    fn refresh(&self) {
-        self.state.batches.set(self.cloud.batch_statuses());
-        self.state.cloud_version.update(|v| *v += 1);
+        if batches {
+            updates.batches = Some(self.cloud.batch_statuses());
+        }
+        (batches || !updates.verdicts.is_empty()).then_some((self.state, updates))
     }
 
     fn send(&self, out: Vec<Outgoing>) {

@@ -10,6 +10,7 @@ mod device;
 mod exec;
 pub mod handle;
 pub mod scenario;
+pub mod toml;
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::Duration;

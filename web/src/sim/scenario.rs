@@ -28,7 +28,7 @@ const MAX_FETCHED_FIRMWARE: usize = 64 * 1024 * 1024;
 
 /// Reads a scenario file into the card (or shows why it is not one).
 pub fn load(state: AppState, text: String) {
-    let view = match Scenario::parse(&text) {
+    let view = match super::toml::parse(&text) {
         Ok(s) => ScenarioView {
             name: s.name,
             description: s.description,
@@ -80,7 +80,7 @@ async fn run_inner(
     cloud: SandboxCloud,
     text: &str,
 ) -> Result<(), String> {
-    let scenario = Scenario::parse(text).map_err(|e| format!("{}: {e}", e.code()))?;
+    let scenario = super::toml::parse(text).map_err(|e| format!("{}: {e}", e.code()))?;
     if !matches!(scenario.connection, Connection::Sandbox { .. }) {
         return Err("the dashboard runs sandbox scenarios; run this one with otalab run".into());
     }
@@ -348,5 +348,5 @@ pub fn session_scenario(
         expect,
     };
     scenario.validate().map_err(|e| e.to_string())?;
-    scenario.to_toml().map_err(|e| e.to_string())
+    super::toml::to_toml(&scenario)
 }

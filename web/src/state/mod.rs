@@ -238,8 +238,6 @@ pub struct AppState {
     pub samples: RwSignal<Vec<Sample>>,
     /// Selected package.
     pub package: RwSignal<Option<Package>>,
-    /// Cloud verdicts changed (bumped by the cloud; views re-read).
-    pub cloud_version: RwSignal<u64>,
     /// The batches pushed so far, oldest first, with their status (refreshed by the cloud).
     pub batches: RwSignal<Vec<otalab_sim::BatchStatus>>,
     /// Firmware uploaded in this session (listed with the demo packages).
@@ -285,7 +283,6 @@ impl AppState {
             log_limit: RwSignal::new(500),
             samples: RwSignal::new(Vec::new()),
             package: RwSignal::new(None),
-            cloud_version: RwSignal::new(0),
             batches: RwSignal::new(Vec::new()),
             uploaded: RwSignal::new(Vec::new()),
             filter: RwSignal::new(None),
