@@ -12,4 +12,6 @@ mod mqtt;
 
 pub use download::{Download, DownloadEvent, download};
 pub use mqtt::{ClientError, ClientEvent, ClientOptions, MqttClient};
-pub use otalab_mqtt::{Backoff, ConnectError, DisconnectReason, Message, Options, QoS, State};
+pub use otalab_mqtt::{
+    Backoff, ConnectError, DisconnectReason, Event, Message, Options, QoS, State,
+};

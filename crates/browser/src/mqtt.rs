@@ -7,9 +7,7 @@ use std::rc::{Rc, Weak};
 use futures_channel::{mpsc, oneshot};
 use gloo_timers::callback::Timeout;
 use js_sys::{ArrayBuffer, Uint8Array};
-use otalab_mqtt::{
-    DisconnectReason, Message, Options, Output, QoS, RequestError, Session, State, Token,
-};
+use otalab_mqtt::{Event, Options, Output, QoS, RequestError, Session, State, Token};
 use otalab_protocol::{
     CredentialOptions, CredentialsError, DeviceIdentity, Endpoint, MqttCredentials,
 };
@@ -149,28 +147,9 @@ impl ClientError {
 pub enum ClientEvent {
     /// The state changed.
     State(State),
-    /// CONNACK accepted.
-    Connected,
-    /// The link was lost or refused.
-    Disconnected(DisconnectReason),
-    /// Next attempt scheduled.
-    Reconnecting {
-        /// When (ms since 1970).
-        at_ms: u64,
-        /// Attempt number.
-        attempt: u32,
-    },
-    /// SUBACK for a filter (`None`: refused).
-    Subscribed {
-        /// The filter.
-        filter: String,
-        /// Granted QoS.
-        granted: Option<QoS>,
-    },
-    /// A message arrived.
-    Message(Message),
-    /// A publish completed.
-    Acked(Token),
+    /// What the session reports: connected, a lost link, a reconnection scheduled, a SUBACK,
+    /// a message, a finished publish (the same [`Event`] the native runner's link loop gives).
+    Session(Event),
 }
 
 fn now_ms() -> u64 {
@@ -319,7 +298,7 @@ impl MqttClient {
         }
     }
 
-    /// Publishes without waiting; [`ClientEvent::Acked`] names the token when done.
+    /// Publishes without waiting; [`Event::Acked`] names the token when done.
     pub fn publish_token(
         &self,
         topic: &str,
@@ -419,12 +398,12 @@ fn drive(rc: &Rc<RefCell<Inner>>, step: impl FnOnce(&mut Inner) -> Vec<Output>) 
         let mut subs = Vec::new();
         for event in &events {
             match event {
-                ClientEvent::Acked(token) => {
+                ClientEvent::Session(Event::Acked(token)) => {
                     if let Some(tx) = inner.acks.remove(token) {
                         acks.push((tx, Ok(())));
                     }
                 }
-                ClientEvent::Subscribed { filter, granted } => {
+                ClientEvent::Session(Event::Subscribed { filter, granted }) => {
                     let result = granted.ok_or_else(|| ClientError::SubscribeRefused {
                         filter: filter.clone(),
                     });
@@ -490,16 +469,7 @@ impl Inner {
                     self.flush();
                     self.socket = None;
                 }
-                Output::Connected { .. } => events.push(ClientEvent::Connected),
-                Output::Disconnected(reason) => events.push(ClientEvent::Disconnected(reason)),
-                Output::Reconnecting { at_ms, attempt } => {
-                    events.push(ClientEvent::Reconnecting { at_ms, attempt });
-                }
-                Output::Subscribed { filter, granted } => {
-                    events.push(ClientEvent::Subscribed { filter, granted });
-                }
-                Output::Message(message) => events.push(ClientEvent::Message(message)),
-                Output::Acked(token) => events.push(ClientEvent::Acked(token)),
+                other => events.extend(other.into_event().map(ClientEvent::Session)),
             }
         }
         let state = self.session.state();

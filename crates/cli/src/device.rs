@@ -2,20 +2,20 @@
 //! `otalab-sim` machine, its HTTP downloads (bounded in number across the process) and its
 //! timers. The task only carries out what the two machines decide.
 
-use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use otalab_mqtt::{Options, Output, QoS, Session};
+use otalab_mqtt::{Event, Options, QoS};
 use otalab_protocol::{Progress, Topic, TopicKind, VersionReport};
 use otalab_sim::{Action, Device, DeviceConfig, DeviceKey, Job, Phase};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::http::{self, Body};
+use crate::link::MqttLink;
 use crate::now_ms;
-use crate::transport::{Endpoint, Link};
+use crate::transport::Endpoint;
 
 /// What every device task shares.
 pub struct Shared {
@@ -57,13 +57,6 @@ pub struct DeviceOutcome {
     pub version: Option<String>,
 }
 
-async fn read(link: &mut Option<Link>) -> std::io::Result<Vec<u8>> {
-    match link {
-        Some(link) => link.read().await,
-        None => std::future::pending().await,
-    }
-}
-
 async fn next_chunk(
     body: &mut Option<Body>,
 ) -> Option<Result<hyper::body::Bytes, http::HttpError>> {
@@ -92,22 +85,16 @@ async fn acquire(semaphore: &Arc<Semaphore>, wanted: bool) -> Option<OwnedSemaph
 
 struct Runner {
     key: DeviceKey,
-    session: Session,
+    link: MqttLink,
     machine: Device,
-    endpoint: Endpoint,
     shared: Arc<Shared>,
-    link: Option<Link>,
     body: Option<Body>,
     fetch: Option<(String, u64)>,
     download_permit: Option<OwnedSemaphorePermit>,
-    open_permit: Option<OwnedSemaphorePermit>,
     wake_at: Option<u64>,
     ever_connected: bool,
     counted: bool,
     judge: Option<Option<Job>>,
-    work: VecDeque<Output>,
-    /// Packets waiting for the next write.
-    outbuf: Vec<u8>,
 }
 
 /// Runs one device until the run stops.
@@ -115,38 +102,29 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
     let mut stop = shared.stop.clone();
     let mut r = Runner {
         key: device.key,
-        session: Session::new(device.options),
+        link: MqttLink::new(device.options, device.endpoint).bound_opening(shared.opening.clone()),
         machine: Device::new(device.config),
-        endpoint: device.endpoint,
         shared,
-        link: None,
         body: None,
         fetch: None,
         download_permit: None,
-        open_permit: None,
         wake_at: None,
         ever_connected: false,
         counted: false,
         judge: device.judge.then_some(None),
-        work: VecDeque::new(),
-        outbuf: Vec::new(),
     };
     // Remembered before the first CONNACK: the session subscribes to all of them in one
     // SUBSCRIBE after every (re)connection.
     for topic in r.machine.subscriptions() {
-        let _ = r.session.subscribe(&topic, QoS::AtLeastOnce, now_ms());
+        r.link.subscribe(&topic, QoS::AtLeastOnce);
     }
-    let start = r.session.start();
-    r.work.extend(start);
+    r.link.start();
     loop {
         Box::pin(r.drain()).await;
         if *stop.borrow() {
             break;
         }
-        let deadline = [r.session.next_deadline(), r.wake_at]
-            .into_iter()
-            .flatten()
-            .min();
+        let deadline = [r.link.deadline(), r.wake_at].into_iter().flatten().min();
         if r.fetch.is_some() && r.body.is_none() && r.download_permit.is_some() {
             // A resume: the download keeps its permit.
             Box::pin(r.start_fetch()).await;
@@ -156,20 +134,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
         let want_permit = r.fetch.is_some() && r.body.is_none();
         tokio::select! {
             _ = stop.changed() => break,
-            bytes = read(&mut r.link) => {
-                let now = now_ms();
-                match bytes {
-                    Ok(bytes) if !bytes.is_empty() => {
-                        let out = r.session.received(&bytes, now);
-                        r.work.extend(out);
-                    }
-                    _ => {
-                        r.link = None;
-                        let out = r.session.closed(now);
-                        r.work.extend(out);
-                    }
-                }
-            }
+            bytes = r.link.read() => r.link.received(bytes),
             chunk = next_chunk(&mut r.body) => Box::pin(r.on_chunk(chunk)).await,
             permit = acquire(&downloads, want_permit) => {
                 r.download_permit = permit;
@@ -177,8 +142,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
             }
             _ = sleep_to(deadline) => {
                 let now = now_ms();
-                let out = r.session.tick(now);
-                r.work.extend(out);
+                r.link.tick(now);
                 if r.wake_at.is_some_and(|at| now >= at) {
                     r.wake_at = None;
                     let actions = r.machine.tick(now);
@@ -187,9 +151,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
             }
         }
     }
-    if let Some(link) = &mut r.link {
-        Box::pin(link.close()).await;
-    }
+    Box::pin(r.link.close()).await;
     let version = r
         .machine
         .config()
@@ -204,93 +166,41 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
 }
 
 impl Runner {
-    /// Carries out queued session outputs (and what they lead to) until none are left. The
-    /// packets of one round go out in one write.
+    /// Carries out the link's work and the machine's reactions to what happened, until
+    /// neither has more to do.
     async fn drain(&mut self) {
         loop {
-            while let Some(output) = self.work.pop_front() {
-                self.output(output).await;
-            }
-            if self.outbuf.is_empty() {
+            let events = self.link.drive().await;
+            if events.is_empty() {
                 break;
             }
-            self.flush().await;
+            let now = now_ms();
+            for event in events {
+                match event {
+                    Event::Connected { .. } => {
+                        if !self.ever_connected {
+                            self.ever_connected = true;
+                            self.shared.connected.fetch_add(1, Ordering::Relaxed);
+                        }
+                        let actions = self.machine.connected(now);
+                        self.actions(actions, now);
+                    }
+                    Event::Message(message) => {
+                        if let Ok(Some(actions)) =
+                            self.machine.message(&message.topic, &message.payload, now)
+                        {
+                            self.note_notice(now);
+                            self.actions(actions, now);
+                        }
+                    }
+                    Event::Disconnected(_)
+                    | Event::Reconnecting { .. }
+                    | Event::Subscribed { .. }
+                    | Event::Acked(_) => {}
+                }
+            }
         }
         self.count_outcome();
-    }
-
-    /// Writes the packets gathered so far; a failed write is a lost link.
-    async fn flush(&mut self) {
-        if self.outbuf.is_empty() {
-            return;
-        }
-        let failed = match &mut self.link {
-            Some(link) => Box::pin(link.write(&self.outbuf)).await.is_err(),
-            None => false,
-        };
-        self.outbuf.clear();
-        if self.outbuf.capacity() > 16 * 1024 {
-            self.outbuf = Vec::new();
-        }
-        if failed {
-            self.link = None;
-            let out = self.session.closed(now_ms());
-            self.work.extend(out);
-        }
-    }
-
-    async fn output(&mut self, output: Output) {
-        let now = now_ms();
-        match output {
-            Output::Open => {
-                if self.open_permit.is_none() {
-                    self.open_permit = self.shared.opening.clone().acquire_owned().await.ok();
-                }
-                match Box::pin(Link::open(&self.endpoint)).await {
-                    Ok(link) => {
-                        self.link = Some(link);
-                        let out = self.session.opened(now_ms());
-                        self.work.extend(out);
-                    }
-                    Err(_) => {
-                        self.open_permit = None;
-                        let out = self.session.closed(now_ms());
-                        self.work.extend(out);
-                    }
-                }
-            }
-            Output::Send(bytes) => {
-                if self.link.is_some() {
-                    self.outbuf.extend_from_slice(&bytes);
-                }
-            }
-            Output::Close => {
-                self.flush().await;
-                if let Some(mut link) = self.link.take() {
-                    Box::pin(link.close()).await;
-                }
-                self.open_permit = None;
-            }
-            Output::Connected { .. } => {
-                self.open_permit = None;
-                if !self.ever_connected {
-                    self.ever_connected = true;
-                    self.shared.connected.fetch_add(1, Ordering::Relaxed);
-                }
-                let actions = self.machine.connected(now);
-                self.actions(actions, now);
-            }
-            Output::Disconnected(_) => self.open_permit = None,
-            Output::Message(message) => {
-                if let Ok(Some(actions)) =
-                    self.machine.message(&message.topic, &message.payload, now)
-                {
-                    self.note_notice(now);
-                    self.actions(actions, now);
-                }
-            }
-            Output::Reconnecting { .. } | Output::Subscribed { .. } | Output::Acked(_) => {}
-        }
     }
 
     fn count_outcome(&mut self) {
@@ -340,21 +250,17 @@ impl Runner {
         }
     }
 
-    fn publish(&mut self, topic: &str, payload: &[u8], qos: QoS, now: u64) {
-        if let Ok((_, out)) = self.session.publish(topic, payload, qos, now) {
-            self.work.extend(out);
-        }
-    }
-
     fn actions(&mut self, actions: Vec<Action>, now: u64) {
         for action in actions {
             match action {
                 Action::Publish { topic, payload } => {
                     self.judge_outgoing(&topic, &payload, now);
-                    self.publish(&topic, payload.as_bytes(), QoS::AtLeastOnce, now);
+                    self.link
+                        .publish(&topic, payload.as_bytes(), QoS::AtLeastOnce);
                 }
                 Action::RequestBlock { topic, payload } => {
-                    self.publish(&topic, payload.as_bytes(), QoS::AtMostOnce, now);
+                    self.link
+                        .publish(&topic, payload.as_bytes(), QoS::AtMostOnce);
                 }
                 Action::Fetch { url, offset } => {
                     self.body = None;
@@ -365,15 +271,8 @@ impl Runner {
                     self.fetch = None;
                     self.download_permit = None;
                 }
-                Action::Disconnect => {
-                    let out = self.session.stop(now);
-                    self.work.extend(out);
-                    self.link = None;
-                }
-                Action::Connect => {
-                    let out = self.session.start();
-                    self.work.extend(out);
-                }
+                Action::Disconnect => self.link.drop_link(),
+                Action::Connect => self.link.start(),
                 Action::WakeAt(at) => self.wake_at = Some(at),
             }
         }

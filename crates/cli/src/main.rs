@@ -14,6 +14,7 @@
 mod conformance;
 mod device;
 mod http;
+mod link;
 mod run;
 mod transport;
 

@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use otalab_mqtt::{Options, Output, QoS, Session};
+use otalab_mqtt::{Event, Options, QoS};
 use otalab_protocol::{
     CredentialOptions, DeviceIdentity, Endpoint as AliyunEndpoint, FileDigests, MqttCredentials,
     MqttSignMethod, Topic, TopicKind,
@@ -24,8 +24,9 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::device::{self, DeviceRun, Shared};
 use crate::http;
+use crate::link::MqttLink;
 use crate::now_ms;
-use crate::transport::{Endpoint, Link};
+use crate::transport::Endpoint;
 
 /// How `otalab run` was asked to run.
 pub struct RunOptions {
@@ -118,42 +119,27 @@ pub(crate) async fn run_cloud(
         cloud,
         suite,
     } = client;
-    let mut session = Session::new(options);
-    let mut work: std::collections::VecDeque<Output> = session.start().into();
+    let mut link = MqttLink::new(options, endpoint).read_chunk(64 * 1024);
+    link.start();
     for filter in &filters {
-        if let Ok(out) = session.subscribe(filter, QoS::AtLeastOnce, now_ms()) {
-            work.extend(out);
-        }
+        link.subscribe(filter, QoS::AtLeastOnce);
     }
-    let mut link: Option<Link> = None;
     let mut granted = 0;
-    let mut outbuf: Vec<u8> = Vec::new();
     loop {
         loop {
-            while let Some(output) = work.pop_front() {
-                match output {
-                    Output::Open => match Link::open(&endpoint).await {
-                        Ok(mut l) => {
-                            l.set_read_chunk(64 * 1024);
-                            link = Some(l);
-                            work.extend(session.opened(now_ms()));
-                        }
-                        Err(_) => work.extend(session.closed(now_ms())),
-                    },
-                    Output::Send(bytes) => outbuf.extend_from_slice(&bytes),
-                    Output::Close => {
-                        outbuf.clear();
-                        if let Some(mut l) = link.take() {
-                            l.close().await;
-                        }
-                    }
-                    Output::Subscribed {
+            let events = link.drive().await;
+            if events.is_empty() {
+                break;
+            }
+            for event in events {
+                match event {
+                    Event::Subscribed {
                         granted: Some(_), ..
                     } => {
                         granted += 1;
                         let _ = subscribed.send(granted);
                     }
-                    Output::Message(message) => {
+                    Event::Message(message) => {
                         // Another shard's devices are that shard's cloud's business.
                         let ours = Topic::parse(&message.topic).is_ok_and(|t| {
                             owned.contains(&DeviceKey(t.product_key, t.device_name))
@@ -171,66 +157,38 @@ pub(crate) async fn run_cloud(
                             },
                             Err(_) => Vec::new(),
                         };
-                        publish(&mut session, answers, &mut work);
+                        publish(&mut link, answers);
                     }
                     _ => {}
                 }
-            }
-            if outbuf.is_empty() {
-                break;
-            }
-            let failed = match &mut link {
-                Some(l) => l.write(&outbuf).await.is_err(),
-                None => false,
-            };
-            outbuf.clear();
-            if failed {
-                link = None;
-                work.extend(session.closed(now_ms()));
             }
         }
         if *stop.borrow() {
             break;
         }
-        let deadline = session.next_deadline();
+        let deadline = link.deadline();
         tokio::select! {
             _ = stop.changed() => {}
-            Some(batch) = outgoing.recv() => publish(&mut session, batch, &mut work),
-            bytes = async {
-                match &mut link { Some(l) => l.read().await, None => std::future::pending().await }
-            } => {
-                match bytes {
-                    Ok(b) if !b.is_empty() => work.extend(session.received(&b, now_ms())),
-                    _ => { link = None; work.extend(session.closed(now_ms())); }
-                }
-            }
+            Some(batch) = outgoing.recv() => publish(&mut link, batch),
+            bytes = link.read() => link.received(bytes),
             _ = async {
                 match deadline {
                     Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(now_ms()))).await,
                     None => std::future::pending().await,
                 }
-            } => work.extend(session.tick(now_ms())),
+            } => link.tick(now_ms()),
         }
     }
-    if let Some(mut l) = link {
-        l.close().await;
-    }
+    link.close().await;
 }
 
-fn publish(
-    session: &mut Session,
-    batch: Vec<Outgoing>,
-    work: &mut std::collections::VecDeque<Output>,
-) {
-    let now = now_ms();
+fn publish(link: &mut MqttLink, batch: Vec<Outgoing>) {
     for message in batch {
         let qos = match message.qos {
             Qos::AtMostOnce => QoS::AtMostOnce,
             Qos::AtLeastOnce => QoS::AtLeastOnce,
         };
-        if let Ok((_, out)) = session.publish(&message.topic, &message.payload, qos, now) {
-            work.extend(out);
-        }
+        link.publish(&message.topic, &message.payload, qos);
     }
 }
 

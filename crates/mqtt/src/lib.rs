@@ -34,4 +34,4 @@ mod session;
 
 pub use error::{ConnectError, DisconnectReason, RequestError};
 pub use options::{Backoff, Options};
-pub use session::{Message, Output, QoS, Session, State, Token, check_filter, check_topic};
+pub use session::{Event, Message, Output, QoS, Session, State, Token, check_filter, check_topic};

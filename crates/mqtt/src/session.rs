@@ -12,7 +12,7 @@ use crate::guard::IncomingGuard;
 use crate::options::Options;
 
 type Conn = mqtt::Connection<mqtt::role::Client>;
-type Event = mqtt::connection::Event;
+type CoreEvent = mqtt::connection::Event;
 type TimerKind = mqtt::connection::TimerKind;
 
 /// Identifies one publish request; [`Output::Acked`] names it when it is done.
@@ -122,6 +122,53 @@ pub enum Output {
     Message(Message),
     /// A publish is done: PUBACK for QoS 1, written for QoS 0.
     Acked(Token),
+}
+
+/// What happened, for the application: an [`Output`] without the socket work (`Open`, `Send`,
+/// `Close`), which only the driver of the link carries out. Every driver (the runner's link
+/// loop, the browser client) hands these to what runs above it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// CONNACK accepted.
+    Connected {
+        /// The broker kept a session.
+        session_present: bool,
+    },
+    /// The link was lost or refused.
+    Disconnected(DisconnectReason),
+    /// The next attempt is scheduled.
+    Reconnecting {
+        /// When (ms).
+        at_ms: u64,
+        /// Attempt number (1-based).
+        attempt: u32,
+    },
+    /// SUBACK for a filter: the granted QoS, or `None` when the broker refused it.
+    Subscribed {
+        /// The filter.
+        filter: String,
+        /// Granted QoS, `None` if refused.
+        granted: Option<QoS>,
+    },
+    /// A message arrived.
+    Message(Message),
+    /// A publish is done.
+    Acked(Token),
+}
+
+impl Output {
+    /// What happened, or `None` for socket work (`Open`, `Send`, `Close`).
+    pub fn into_event(self) -> Option<Event> {
+        Some(match self {
+            Output::Open | Output::Send(_) | Output::Close => return None,
+            Output::Connected { session_present } => Event::Connected { session_present },
+            Output::Disconnected(reason) => Event::Disconnected(reason),
+            Output::Reconnecting { at_ms, attempt } => Event::Reconnecting { at_ms, attempt },
+            Output::Subscribed { filter, granted } => Event::Subscribed { filter, granted },
+            Output::Message(message) => Event::Message(message),
+            Output::Acked(token) => Event::Acked(token),
+        })
+    }
 }
 
 /// A publish waiting for a connection or for its PUBACK.
@@ -336,7 +383,7 @@ impl Session {
         builder.build().map_err(|e| format!("CONNECT: {e:?}"))
     }
 
-    fn with_conn(&mut self, f: impl FnOnce(&mut Conn) -> Vec<Event>) -> Vec<Event> {
+    fn with_conn(&mut self, f: impl FnOnce(&mut Conn) -> Vec<CoreEvent>) -> Vec<CoreEvent> {
         self.conn.as_mut().map(f).unwrap_or_default()
     }
 
@@ -657,10 +704,10 @@ impl Session {
         });
     }
 
-    fn process(&mut self, events: Vec<Event>, now: u64, out: &mut Vec<Output>) {
+    fn process(&mut self, events: Vec<CoreEvent>, now: u64, out: &mut Vec<Output>) {
         // The connection reports an error after asking to close: read the reason first.
         for event in &events {
-            if let Event::NotifyError(error) = event
+            if let CoreEvent::NotifyError(error) = event
                 && self.close_reason.is_none()
             {
                 self.close_reason = Some(match error {
@@ -677,11 +724,11 @@ impl Session {
         }
         for event in events {
             match event {
-                Event::RequestSendPacket { packet, .. } => {
+                CoreEvent::RequestSendPacket { packet, .. } => {
                     out.push(Output::Send(packet.to_continuous_buffer()));
                 }
-                Event::NotifyPacketReceived(packet) => self.on_packet(packet, now, out),
-                Event::NotifyPacketIdReleased(id) => {
+                CoreEvent::NotifyPacketReceived(packet) => self.on_packet(packet, now, out),
+                CoreEvent::NotifyPacketIdReleased(id) => {
                     if let Some(index) = self
                         .outbox
                         .iter()
@@ -691,18 +738,18 @@ impl Session {
                         out.push(Output::Acked(done.token));
                     }
                 }
-                Event::NotifyError(_) => {}
-                Event::RequestClose => {
+                CoreEvent::NotifyError(_) => {}
+                CoreEvent::RequestClose => {
                     if self.conn.is_some() {
                         out.push(Output::Close);
                         let reason = self.close_reason.take().unwrap_or(DisconnectReason::Closed);
                         self.link_lost(reason, now, out);
                     }
                 }
-                Event::RequestTimerReset { kind, duration_ms } => {
+                CoreEvent::RequestTimerReset { kind, duration_ms } => {
                     self.timers[timer_index(kind)] = Some(now.saturating_add(duration_ms));
                 }
-                Event::RequestTimerCancel(kind) => self.timers[timer_index(kind)] = None,
+                CoreEvent::RequestTimerCancel(kind) => self.timers[timer_index(kind)] = None,
             }
         }
     }

@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise};
-use otalab_browser::{Backoff, ClientEvent, ClientOptions, MqttClient, Options, QoS, State};
+use otalab_browser::{Backoff, ClientEvent, ClientOptions, Event, MqttClient, Options, QoS, State};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -79,15 +79,15 @@ impl Harness {
             let mut log = sink.borrow_mut();
             let entry = match event {
                 ClientEvent::State(s) => json!({"type": "state", "state": state_name(*s)}),
-                ClientEvent::Connected => json!({"type": "connected"}),
-                ClientEvent::Disconnected(reason) => {
+                ClientEvent::Session(Event::Connected { .. }) => json!({"type": "connected"}),
+                ClientEvent::Session(Event::Disconnected(reason)) => {
                     json!({"type": "disconnected", "code": reason.code(), "message": reason.to_string()})
                 }
-                ClientEvent::Reconnecting { attempt, .. } => json!({"type": "reconnecting", "attempt": attempt}),
-                ClientEvent::Subscribed { filter, granted } => {
+                ClientEvent::Session(Event::Reconnecting { attempt, .. }) => json!({"type": "reconnecting", "attempt": attempt}),
+                ClientEvent::Session(Event::Subscribed { filter, granted }) => {
                     json!({"type": "subscribed", "filter": filter, "granted": granted.map(QoS::as_u8)})
                 }
-                ClientEvent::Message(m) => {
+                ClientEvent::Session(Event::Message(m)) => {
                     log.received += 1;
                     if !log.record {
                         return;
@@ -99,7 +99,7 @@ impl Harness {
                     ));
                     return;
                 }
-                ClientEvent::Acked(_) => return,
+                ClientEvent::Session(Event::Acked(_)) => return,
             };
             log.events.push(entry.to_string());
         });

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use leptos::prelude::*;
-use otalab_browser::{ClientEvent, ClientOptions, MqttClient, Options, QoS};
+use otalab_browser::{ClientEvent, ClientOptions, Event, MqttClient, Options, QoS};
 use otalab_protocol::{Progress, SignMethod, Topic, TopicKind, VersionReport};
 use otalab_sim::{
     Case, Cloud, CloudEvent, DeviceKey, Link, Outgoing, Phase, Qos, Report, RunEvent, ScenarioRun,
@@ -157,7 +157,7 @@ impl SandboxCloud {
     }
 
     fn on_event(self, event: ClientEvent) {
-        let ClientEvent::Message(message) = event else {
+        let ClientEvent::Session(Event::Message(message)) = event else {
             return;
         };
         self.with(|driver| {

@@ -2,7 +2,7 @@
 //! (browsers throttle WebSocket opens and cap a tab at about 255), and the client's events.
 
 use gloo_timers::callback::Timeout;
-use otalab_browser::{Backoff, ClientEvent, ClientOptions, MqttClient, Options, QoS, State};
+use otalab_browser::{Backoff, ClientEvent, ClientOptions, Event, MqttClient, Options, QoS, State};
 use otalab_protocol::{CredentialOptions, DeviceIdentity, Endpoint, Module, MqttSignMethod};
 use otalab_sim::Link;
 use wasm_bindgen_futures::spawn_local;
@@ -111,7 +111,7 @@ impl Simulator {
         let opened = self.with_current(id, generation, |state, d| {
             let mut opened = false;
             match event {
-                ClientEvent::Connected => {
+                ClientEvent::Session(Event::Connected { .. }) => {
                     state.log_event(&d.display_name(), "connected", "CONNACK accepted");
                     d.link = Link::Online;
                     d.link_error = None;
@@ -131,7 +131,7 @@ impl Simulator {
                     }
                     opened = true;
                 }
-                ClientEvent::Disconnected(reason) => {
+                ClientEvent::Session(Event::Disconnected(reason)) => {
                     state.log_event(
                         &d.display_name(),
                         "disconnected",
@@ -139,7 +139,7 @@ impl Simulator {
                     );
                     d.link_error = Some(reason.code().to_owned());
                 }
-                ClientEvent::Reconnecting { at_ms, attempt } => {
+                ClientEvent::Session(Event::Reconnecting { at_ms, attempt }) => {
                     state.log_event(
                         &d.display_name(),
                         "reconnecting",
@@ -147,7 +147,7 @@ impl Simulator {
                     );
                     d.link = Link::Reconnecting;
                 }
-                ClientEvent::Subscribed { filter, granted } => {
+                ClientEvent::Session(Event::Subscribed { filter, granted }) => {
                     let detail = match granted {
                         Some(qos) => format!("{filter} (QoS {})", qos as u8),
                         None => format!("{filter} refused by the broker"),
@@ -159,7 +159,7 @@ impl Simulator {
                     d.link = Link::Offline;
                     opened = true;
                 }
-                ClientEvent::Message(message) => {
+                ClientEvent::Session(Event::Message(message)) => {
                     let payload = describe_payload(&message.topic, &message.payload);
                     state.log_message(
                         Direction::In,
