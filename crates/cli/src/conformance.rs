@@ -78,10 +78,7 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
     let (sub_tx, mut sub_rx) = watch::channel(0);
     let mut options = Options::new(format!("otalab-conformance-{:x}", nonce() & 0xffff_ffff));
     options.max_outbox = usize::MAX;
-    let filters: Vec<String> = Cloud::SUBSCRIPTIONS
-        .iter()
-        .map(|f| (*f).to_owned())
-        .collect();
+    let filters = Cloud::subscriptions(None);
     let wanted = filters.len();
     let task = tokio::spawn(run_cloud(
         CloudClient {

@@ -13,7 +13,7 @@ use std::time::Duration;
 use otalab_mqtt::{Event, Options, QoS};
 use otalab_protocol::{
     CredentialOptions, DeviceIdentity, Endpoint as AliyunEndpoint, FileDigests, MqttCredentials,
-    MqttSignMethod, Topic, TopicKind,
+    MqttSignMethod, Topic,
 };
 use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
 use otalab_sim::{
@@ -292,28 +292,10 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         let filters: Vec<String> = if opts.shard.count > 1 {
             owned
                 .iter()
-                .flat_map(|DeviceKey(pk, dn)| {
-                    [
-                        TopicKind::Inform,
-                        TopicKind::Progress,
-                        TopicKind::FirmwareGet,
-                        TopicKind::FileDownload,
-                    ]
-                    .map(|kind| {
-                        Topic {
-                            kind,
-                            product_key: pk.clone(),
-                            device_name: dn.clone(),
-                        }
-                        .to_string()
-                    })
-                })
+                .flat_map(|key| Cloud::subscriptions(Some(key)))
                 .collect()
         } else {
-            Cloud::SUBSCRIPTIONS
-                .iter()
-                .map(|f| (*f).to_owned())
-                .collect()
+            Cloud::subscriptions(None)
         };
         let wanted = filters.len();
         let client = CloudClient {

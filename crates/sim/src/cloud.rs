@@ -285,13 +285,30 @@ impl std::fmt::Display for PullAnswer {
 }
 
 impl Cloud {
-    /// The topics the cloud subscribes to: version reports, progress, pulls, block requests.
-    pub const SUBSCRIPTIONS: [&'static str; 4] = [
-        "/ota/device/inform/+/+",
-        "/ota/device/progress/+/+",
-        "/sys/+/+/thing/ota/firmware/get",
-        "/sys/+/+/thing/file/download",
+    /// The topics the cloud listens on: version reports, progress, pulls, block requests.
+    pub const LISTENS: [TopicKind; 4] = [
+        TopicKind::Inform,
+        TopicKind::Progress,
+        TopicKind::FirmwareGet,
+        TopicKind::FileDownload,
     ];
+
+    /// The filters the cloud subscribes to: [`LISTENS`](Self::LISTENS) for every device (`+`
+    /// wildcards), or for one device only (a shard's cloud listens to its own devices).
+    pub fn subscriptions(device: Option<&DeviceKey>) -> Vec<String> {
+        let (pk, dn) = device.map_or(("+", "+"), |DeviceKey(pk, dn)| (pk.as_str(), dn.as_str()));
+        Self::LISTENS
+            .iter()
+            .map(|kind| {
+                Topic {
+                    kind: *kind,
+                    product_key: pk.to_owned(),
+                    device_name: dn.to_owned(),
+                }
+                .to_string()
+            })
+            .collect()
+    }
 
     /// A cloud whose notice ids count up from `first_id` (the dashboard uses the clock, so that
     /// two sessions do not reuse ids).
@@ -596,7 +613,7 @@ impl Cloud {
         Ok((retry, out))
     }
 
-    /// A message from the broker on one of [`SUBSCRIPTIONS`](Self::SUBSCRIPTIONS); returns
+    /// A message from the broker on one of the [`subscriptions`](Self::subscriptions); returns
     /// what to publish in answer. Malformed messages are ignored (the device sees no answer,
     /// as with the real cloud).
     pub fn message(&mut self, topic: &str, payload: &[u8], now: u64) -> Vec<Outgoing> {

@@ -133,6 +133,17 @@ pub struct DeviceConfig {
     pub fault: Fault,
 }
 
+/// Report progress every this many percent, unless told otherwise (the page, scenarios).
+pub const DEFAULT_CADENCE_PERCENT: u8 = 5;
+/// How long flashing takes, unless told otherwise (ms).
+pub const DEFAULT_FLASH_MS: u64 = 1500;
+/// How long the reboot takes, unless told otherwise (ms).
+pub const DEFAULT_REBOOT_MS: u64 = 1000;
+/// How many times a broken HTTP download is resumed before -2.
+pub const DEFAULT_MAX_RESUMES: u32 = 3;
+/// How long a device waits for a block reply before asking again (Link SDK C: 10 s).
+pub const DEFAULT_BLOCK_TIMEOUT_MS: u64 = 10_000;
+
 impl DeviceConfig {
     /// A device running `version` on the default module, with the defaults: cadence 5 %,
     /// flash 1.5 s, reboot 1 s, automatic upgrades, 3 resumes, no fault; over MQTT 5 KiB blocks,
@@ -142,14 +153,14 @@ impl DeviceConfig {
             product_key: product_key.to_owned(),
             device_name: device_name.to_owned(),
             modules: BTreeMap::from([(Module::DEFAULT.to_owned(), version.to_owned())]),
-            cadence_percent: 5,
-            flash_ms: 1500,
-            reboot_ms: 1000,
+            cadence_percent: DEFAULT_CADENCE_PERCENT,
+            flash_ms: DEFAULT_FLASH_MS,
+            reboot_ms: DEFAULT_REBOOT_MS,
             auto_upgrade: true,
-            max_resumes: 3,
+            max_resumes: DEFAULT_MAX_RESUMES,
             throttle_bytes_per_sec: 0,
             block_size: DEFAULT_BLOCK_SIZE,
-            block_timeout_ms: 10_000,
+            block_timeout_ms: DEFAULT_BLOCK_TIMEOUT_MS,
             max_block_retries: 3,
             fault: Fault::None,
         }

@@ -37,7 +37,11 @@ pub use cloud::{
     Package, PullAnswer, Qos, SandboxInfo,
 };
 pub use conformance::{Case, CaseResult, ConformanceReport, Grade, Suite, SuiteOptions};
-pub use device::{Action, Device, DeviceConfig, FailureKind, Fault, Link, Phase, StepRecord};
+pub use device::{
+    Action, DEFAULT_BLOCK_TIMEOUT_MS, DEFAULT_CADENCE_PERCENT, DEFAULT_FLASH_MS,
+    DEFAULT_MAX_RESUMES, DEFAULT_REBOOT_MS, Device, DeviceConfig, FailureKind, Fault, Link, Phase,
+    StepRecord,
+};
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use report::{
     DeviceReport, Failure, MergeError, ObservedStep, Report, Summary, Timings, Verdict,

@@ -5,7 +5,7 @@
 //! pass in as long as the work takes, and the same input gives the same run every time.
 //!
 //! - **The broker** routes each publish to the subscriptions whose filter matches (`+` and `#`
-//!   wildcards; devices hold their exact OTA topics, the cloud [`Cloud::SUBSCRIPTIONS`]) after a
+//!   wildcards; devices hold their exact OTA topics, the cloud [`Cloud::subscriptions`]) after a
 //!   fixed latency, in order. Sessions are clean, as the runner's: a device that is offline
 //!   misses what is published to it, and its QoS 1 publishes wait in its outbox until it is back
 //!   (QoS 0 ones, such as block requests, are dropped). Nothing in OTA is retained, so the
@@ -222,9 +222,9 @@ impl World {
             fetching: vec![0; n],
             outbox: HashMap::new(),
             exact: HashMap::new(),
-            wildcard: Cloud::SUBSCRIPTIONS
-                .iter()
-                .map(|f| ((*f).to_owned(), Client::Cloud))
+            wildcard: Cloud::subscriptions(None)
+                .into_iter()
+                .map(|f| (f, Client::Cloud))
                 .collect(),
             urls: files.keys().cloned().collect(),
             files,

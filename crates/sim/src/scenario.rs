@@ -10,7 +10,7 @@ use otalab_protocol::{Module, SignMethod};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::NoticeKind;
-use crate::device::{DeviceConfig, Fault};
+use crate::device::{self, DeviceConfig, Fault};
 use crate::expect::Expectations;
 use crate::fleet::{DeviceSpec, expand_template, import};
 use crate::model::DeviceKey;
@@ -187,19 +187,19 @@ pub struct Behaviour {
 }
 
 fn default_cadence() -> u8 {
-    5
+    device::DEFAULT_CADENCE_PERCENT
 }
 fn default_flash() -> u64 {
-    1500
+    device::DEFAULT_FLASH_MS
 }
 fn default_reboot() -> u64 {
-    1000
+    device::DEFAULT_REBOOT_MS
 }
 fn default_resumes() -> u32 {
-    3
+    device::DEFAULT_MAX_RESUMES
 }
 fn default_block_timeout() -> u64 {
-    10_000
+    device::DEFAULT_BLOCK_TIMEOUT_MS
 }
 fn default_block() -> u64 {
     otalab_protocol::DEFAULT_BLOCK_SIZE

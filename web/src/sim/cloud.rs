@@ -135,8 +135,8 @@ impl SandboxCloud {
             let event = event.clone();
             spawn_local(async move { self.on_event(event) });
         });
-        for filter in Cloud::SUBSCRIPTIONS {
-            drop(client.subscribe(filter, QoS::AtLeastOnce));
+        for filter in Cloud::subscriptions(None) {
+            drop(client.subscribe(&filter, QoS::AtLeastOnce));
         }
         client.connect();
         self.with(|driver| {
@@ -570,7 +570,7 @@ impl Driver {
                     Some(qos as u8),
                     false,
                 );
-                if message.topic.starts_with("/ota/device/upgrade/") {
+                if Topic::parse(&message.topic).is_ok_and(|t| t.kind == TopicKind::Upgrade) {
                     row.status.update(|s| {
                         s.notices_sent += 1;
                         if let Ok(notice) = otalab_protocol::UpgradeNotice::decode(&message.payload)

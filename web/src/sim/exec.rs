@@ -12,7 +12,8 @@ use crate::state::{AppState, Direction, now_ms};
 /// A payload as the log shows it: text as it is; a binary file block frame (T7) summarised by
 /// its header and size.
 pub fn describe_payload(topic: &str, payload: &[u8]) -> String {
-    if topic.ends_with("/thing/file/download_reply") {
+    let kind = otalab_protocol::Topic::parse(topic).map(|t| t.kind);
+    if kind == Ok(otalab_protocol::TopicKind::FileDownloadReply) {
         return match otalab_protocol::FileBlockReply::decode(payload) {
             Ok(reply) => format!(
                 "[block frame, {} bytes] offset {} · {} bytes · file {} bytes · CRC ok",

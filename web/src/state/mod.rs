@@ -93,8 +93,8 @@ pub struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            cadence_percent: 5,
-            flash_ms: 1500,
+            cadence_percent: otalab_sim::DEFAULT_CADENCE_PERCENT,
+            flash_ms: otalab_sim::DEFAULT_FLASH_MS,
             auto_upgrade: true,
             remember_secrets: false,
         }
