@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use otalab_mqtt::Options;
 use otalab_sim::cloud::MQTT_DELIVERY_LIMIT;
-use otalab_sim::{Case, Cloud, ConformanceReport, DeviceKey, Suite, SuiteOptions};
+use otalab_sim::{Case, Cloud, ConformanceReport, DeviceKey, Suite, SuiteEvent, SuiteOptions};
 use tokio::sync::{mpsc, watch};
 
 use crate::http;
@@ -65,13 +65,16 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
             .map_err(|e| setup(format!("{}: {e}", e.code())))?;
     }
     let cloud = Arc::new(Mutex::new(cloud));
-    let suite = Arc::new(Mutex::new(Suite::new(
+    let mut suite = Suite::new(
         opts.device.clone(),
         package,
         &opts.cases,
         opts.limits,
         now_ms(),
-    )));
+    );
+    // The suite starts once the device has said which version it runs (T1).
+    suite.wait_for_version(now_ms() + opts.wait_ms);
+    let suite = Arc::new(Mutex::new(suite));
 
     let (stop_tx, stop_rx) = watch::channel(false);
     let (cloud_tx, cloud_rx) = mpsc::unbounded_channel();
@@ -105,48 +108,43 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
             endpoint.host, endpoint.port
         ));
     }
-    // The suite starts once the device has said which version it runs (T1).
+    // The suite is otalab-sim's: this loop gives it the time and the cloud, publishes what it
+    // asks for and prints what it says.
     let DeviceKey(pk, dn) = &opts.device;
     eprintln!("otalab: waiting for {pk}/{dn} to report its version (T1) on {url}");
-    let deadline = now_ms() + opts.wait_ms;
-    loop {
-        let known = cloud.lock().ok().and_then(|c| {
-            c.report(std::slice::from_ref(&opts.device), 0).devices[0]
-                .final_version
-                .clone()
-        });
-        if let Some(version) = known {
-            if let Ok(mut s) = suite.lock() {
-                s.knows_version(otalab_protocol::Module::DEFAULT, &version);
-            }
-            eprintln!("otalab: {pk}/{dn} runs {version}; running the suite");
-            break;
-        }
-        if now_ms() > deadline {
-            return stop(format!(
-                "{pk}/{dn} reported no version within {} s: is it connected to {url}?",
-                opts.wait_ms / 1000
-            ));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let mut last = 0;
     let report = loop {
-        let (out, done, report) = match (suite.lock(), cloud.lock()) {
+        let (out, events) = match (suite.lock(), cloud.lock()) {
             (Ok(mut s), Ok(mut c)) => {
-                let out = s.step(&mut c, now_ms());
-                (out, s.is_done(), s.report())
+                s.handle_timeout(&mut c, now_ms());
+                let out: Vec<_> = std::iter::from_fn(|| s.poll_transmit()).collect();
+                let events: Vec<SuiteEvent> = std::iter::from_fn(|| s.poll_event()).collect();
+                (out, events)
             }
             _ => return stop("the suite's state is poisoned".into()),
         };
         if !out.is_empty() {
             let _ = cloud_tx.send(out);
         }
-        for c in &report.cases[last..] {
-            eprintln!("  {:<14} {:?}: {}", c.case.name(), c.grade, c.observed);
+        let mut finished = None;
+        for event in events {
+            match event {
+                SuiteEvent::DeviceVersion { version } => {
+                    eprintln!("otalab: {pk}/{dn} runs {version}; running the suite");
+                }
+                SuiteEvent::NoVersion { .. } => {
+                    return stop(format!(
+                        "{pk}/{dn} reported no version within {} s: is it connected to {url}?",
+                        opts.wait_ms / 1000
+                    ));
+                }
+                SuiteEvent::CaseJudged(c) => {
+                    eprintln!("  {:<14} {:?}: {}", c.case.name(), c.grade, c.observed);
+                }
+                SuiteEvent::CaseStarted(_) => {}
+                SuiteEvent::Finished(report) => finished = Some(*report),
+            }
         }
-        last = report.cases.len();
-        if done {
+        if let Some(report) = finished {
             break report;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;

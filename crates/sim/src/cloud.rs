@@ -912,6 +912,11 @@ impl Cloud {
         })
     }
 
+    /// The last version the device reported (T1, default module), with or without a job.
+    pub fn reported_version(&self, key: &DeviceKey) -> Option<&str> {
+        self.versions.get(key).map(String::as_str)
+    }
+
     /// The device's job, if the cloud pushed to it (or answered its pull with a package).
     pub fn job(&self, key: &DeviceKey) -> Option<&Job> {
         self.jobs.get(key).map(|j| &j.job)

@@ -378,6 +378,27 @@ enum Seen {
     },
 }
 
+/// What happened in a suite run, for the driver to show (see [`Suite::poll_event`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum SuiteEvent {
+    /// The device's version is known: the cases can start.
+    DeviceVersion {
+        /// The version it runs (default module).
+        version: String,
+    },
+    /// The device reported no version before the wait ended; nothing more follows.
+    NoVersion {
+        /// How long the suite waited (ms).
+        waited_ms: u64,
+    },
+    /// A case started.
+    CaseStarted(Case),
+    /// A case was judged.
+    CaseJudged(CaseResult),
+    /// Every case was judged: the report card.
+    Finished(Box<ConformanceReport>),
+}
+
 /// The case under way.
 #[derive(Debug, Clone)]
 struct Running {
@@ -421,6 +442,14 @@ pub struct Suite {
     late_base: Vec<String>,
     /// The version each case pushed, for telling late reports apart.
     pushed: Vec<(String, String, Case)>,
+    /// Until when to wait for the device's first version (see [`Suite::wait_for_version`]).
+    waiting_until: Option<u64>,
+    /// Messages to publish, for [`Suite::poll_transmit`].
+    transmit: std::collections::VecDeque<Outgoing>,
+    /// What happened, for [`Suite::poll_event`].
+    events: std::collections::VecDeque<SuiteEvent>,
+    /// The suite finished (or gave up) and said so.
+    over: bool,
 }
 
 impl Suite {
@@ -452,7 +481,79 @@ impl Suite {
             late_filed: 0,
             late_base: Vec::new(),
             pushed: Vec::new(),
+            waiting_until: None,
+            transmit: std::collections::VecDeque::new(),
+            events: std::collections::VecDeque::new(),
+            over: false,
         }
+    }
+
+    /// Starts no case before the device's version is known: from what the cloud heard (a T1
+    /// before the suite started) or a T1 it sees; gives up at `until` ([`SuiteEvent::NoVersion`]).
+    pub fn wait_for_version(&mut self, until: u64) {
+        self.waiting_until = Some(until);
+    }
+
+    /// Time passed (call it at [`poll_timeout`](Self::poll_timeout)): the suite starts the next
+    /// case, pushes, repeats and judges; what to publish waits in
+    /// [`poll_transmit`](Self::poll_transmit), what happened in [`poll_event`](Self::poll_event).
+    pub fn handle_timeout(&mut self, cloud: &mut Cloud, now: u64) {
+        if self.over {
+            return;
+        }
+        if let Some(until) = self.waiting_until {
+            let known = self
+                .versions
+                .get(Module::DEFAULT)
+                .cloned()
+                .or_else(|| cloud.reported_version(&self.device).map(str::to_owned));
+            match known {
+                Some(version) => {
+                    self.knows_version(Module::DEFAULT, &version);
+                    self.waiting_until = None;
+                    self.events.push_back(SuiteEvent::DeviceVersion { version });
+                }
+                None if now >= until => {
+                    self.over = true;
+                    self.events.push_back(SuiteEvent::NoVersion {
+                        waited_ms: now.saturating_sub(self.started_at_ms),
+                    });
+                    return;
+                }
+                None => return,
+            }
+        }
+        let before = (self.current(), self.results.len());
+        let out = self.step(cloud, now);
+        self.transmit.extend(out);
+        let judged: Vec<CaseResult> = self.results[before.1..].to_vec();
+        self.events
+            .extend(judged.into_iter().map(SuiteEvent::CaseJudged));
+        if let Some(case) = self.current()
+            && before.0 != Some(case)
+        {
+            self.events.push_back(SuiteEvent::CaseStarted(case));
+        }
+        if self.is_done() {
+            self.over = true;
+            self.events
+                .push_back(SuiteEvent::Finished(Box::new(self.report())));
+        }
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) is due (`None` once the suite is over).
+    pub fn poll_timeout(&self, now: u64) -> Option<u64> {
+        (!self.over).then_some(now + 100)
+    }
+
+    /// The next message to publish.
+    pub fn poll_transmit(&mut self) -> Option<Outgoing> {
+        self.transmit.pop_front()
+    }
+
+    /// The next thing that happened.
+    pub fn poll_event(&mut self) -> Option<SuiteEvent> {
+        self.events.pop_front()
     }
 
     /// The device under test.

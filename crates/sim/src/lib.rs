@@ -36,7 +36,9 @@ pub use cloud::{
     AutoSubscribe, Cloud, CloudError, CloudEvent, DeviceKey, FaultUrls, NoticeKind, Outgoing,
     Package, PullAnswer, Qos, SandboxInfo,
 };
-pub use conformance::{Case, CaseResult, ConformanceReport, Grade, Suite, SuiteOptions};
+pub use conformance::{
+    Case, CaseResult, ConformanceReport, Grade, Suite, SuiteEvent, SuiteOptions,
+};
 pub use device::{
     Action, DEFAULT_BLOCK_TIMEOUT_MS, DEFAULT_CADENCE_PERCENT, DEFAULT_FLASH_MS,
     DEFAULT_MAX_RESUMES, DEFAULT_REBOOT_MS, Device, DeviceConfig, FailureKind, Fault, Link, Phase,

@@ -335,11 +335,12 @@ impl World {
             Event::Chunk(chunk) => self.chunk(chunk),
             Event::SuiteTick => {
                 if let Some(suite) = &mut self.suite {
-                    let out = suite.step(&mut self.cloud, now);
-                    let done = suite.is_done();
+                    suite.handle_timeout(&mut self.cloud, now);
+                    let out: Vec<Outgoing> = std::iter::from_fn(|| suite.poll_transmit()).collect();
+                    let next = suite.poll_timeout(now);
                     self.publish(out);
-                    if !done {
-                        self.at(100, Event::SuiteTick);
+                    if let Some(at) = next {
+                        self.at(at.saturating_sub(now), Event::SuiteTick);
                     }
                 }
             }

@@ -476,12 +476,12 @@ impl Scenario {
         Ok(scenario)
     }
 
-    /// Checks a scenario already read into a JSON value (what a TOML parser of another
-    /// language gives: the page reads TOML in JavaScript and keeps the TOML crate out of its
-    /// wasm). The same rules as [`parse`](Self::parse) after the syntax.
-    pub fn from_value(value: serde_json::Value) -> Result<Scenario, ScenarioError> {
+    /// Checks a scenario already read into JSON text (what a TOML parser of another language
+    /// gives: the page reads TOML in JavaScript and keeps the TOML crate out of its wasm). The
+    /// same rules as [`parse`](Self::parse) after the syntax.
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario =
-            serde_json::from_value(value).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+            serde_json::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
         scenario.validate()?;
         Ok(scenario)
     }

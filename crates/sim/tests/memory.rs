@@ -57,3 +57,77 @@ fn the_same_file_gives_the_same_report() {
         assert_eq!(a, b, "{}", path.display());
     }
 }
+
+#[test]
+fn the_conformance_suite_runs_in_memory_through_its_events() {
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+
+    use otalab_sim::memory::World;
+    use otalab_sim::{
+        Case, DeviceConfig, DeviceKey, Grade, Package, Suite, SuiteEvent, SuiteOptions,
+    };
+
+    let mut config = DeviceConfig::new("pk", "dev", "1.0.0");
+    config.flash_ms = 100;
+    config.reboot_ms = 100;
+    config.block_timeout_ms = 500;
+    let bytes = demo_firmware(200_000, 3);
+    let package = Package::describe(&format!("{FIRMWARE_BASE}fw.bin"), "2.0.0", &bytes);
+    let files = BTreeMap::from([(package.url.clone(), Arc::from(bytes.clone()))]);
+    let mut world = World::new(vec![config], files, MemoryOptions::default());
+    world.cloud_mut().add_stream(&package, bytes).unwrap();
+    let options = SuiteOptions {
+        case_timeout_ms: 30_000,
+        reaction_ms: 5_000,
+        settle_ms: 1_000,
+        gap_ms: 200,
+        quiet_ms: 500,
+    };
+    let mut suite = Suite::new(
+        DeviceKey::new("pk", "dev"),
+        package,
+        &Case::ALL,
+        options,
+        world.now(),
+    );
+    // No version given: the suite waits for the device's T1 (it connects within a second).
+    suite.wait_for_version(world.now() + 10_000);
+    world.set_suite(suite);
+    while world.suite().is_some_and(|s| !s.is_done()) && world.step() {}
+    let card = world.suite().unwrap().report();
+    let grades: Vec<(&str, Grade)> = card
+        .cases
+        .iter()
+        .map(|c| (c.case.name(), c.grade))
+        .collect();
+    assert_eq!(grades.len(), Case::ALL.len(), "{grades:?}");
+    // The same grades as the socket-free world of tests/cloud.rs gives a correct device.
+    for (name, grade) in &grades {
+        let expected = match *name {
+            "pull" | "second_module" => Grade::NotApplicable,
+            _ => Grade::Pass,
+        };
+        assert_eq!(*grade, expected, "{name}: {grades:?}");
+    }
+
+    // The events, as a driver sees them: the version, each case started and judged in order,
+    // then the card.
+    let mut cloud = otalab_sim::Cloud::new(1);
+    let mut suite = Suite::new(
+        DeviceKey::new("pk", "dev"),
+        Package::describe("http://127.0.0.1:1/fw.bin", "2.0.0", b"x"),
+        &[Case::Md5],
+        SuiteOptions::default(),
+        0,
+    );
+    suite.wait_for_version(1000);
+    suite.handle_timeout(&mut cloud, 500);
+    assert_eq!(suite.poll_event(), None, "still waiting");
+    suite.handle_timeout(&mut cloud, 1000);
+    assert!(matches!(
+        suite.poll_event(),
+        Some(SuiteEvent::NoVersion { .. })
+    ));
+    assert_eq!(suite.poll_timeout(1000), None, "over");
+}

@@ -242,7 +242,10 @@ impl SandboxCloud {
             let Some(suite) = &mut driver.suite else {
                 return;
             };
-            let out = suite.step(&mut driver.cloud, now_ms());
+            suite.handle_timeout(&mut driver.cloud, now_ms());
+            let out: Vec<Outgoing> = std::iter::from_fn(|| suite.poll_transmit()).collect();
+            // The card is redrawn from the report below; the events say nothing more here.
+            while suite.poll_event().is_some() {}
             let running = !suite.is_done();
             let view = (suite.report(), suite.current(), running);
             if !running {

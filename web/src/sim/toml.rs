@@ -1,6 +1,6 @@
 //! Scenario files in the page: TOML read and written by smol-toml (a JavaScript TOML 1.0
 //! parser; `index.html` loads it as `window.otalabToml`), checked by otalab-sim's
-//! [`Scenario::from_value`], the same rules the runner applies after its own TOML parser. The
+//! [`Scenario::from_json`], the same rules the runner applies after its own TOML parser. The
 //! page's wasm carries no TOML crate.
 
 use otalab_sim::{Scenario, ScenarioError};
@@ -35,9 +35,7 @@ pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
         .ok()
         .and_then(|s| s.as_string())
         .ok_or_else(|| ScenarioError::Syntax("the TOML could not be read as data".into()))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&json).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
-    Scenario::from_value(value)
+    Scenario::from_json(&json)
 }
 
 /// Drops what TOML cannot say (no value).
