@@ -7,8 +7,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use otalab_mqtt::{Event, Options, QoS};
-use otalab_protocol::{Progress, Topic, TopicKind, VersionReport};
-use otalab_sim::{Action, Device, DeviceConfig, DeviceKey, Job, Phase};
+use otalab_sim::{Action, Device, DeviceConfig, DeviceJudge, DeviceKey, Job, Phase};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
 
@@ -94,7 +93,7 @@ struct Runner {
     wake_at: Option<u64>,
     ever_connected: bool,
     counted: bool,
-    judge: Option<Option<Job>>,
+    judge: Option<DeviceJudge>,
 }
 
 /// Runs one device until the run stops.
@@ -111,7 +110,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
         wake_at: None,
         ever_connected: false,
         counted: false,
-        judge: device.judge.then_some(None),
+        judge: device.judge.then(DeviceJudge::default),
     };
     // Remembered before the first CONNACK: the session subscribes to all of them in one
     // SUBSCRIBE after every (re)connection.
@@ -160,7 +159,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
         .cloned();
     DeviceOutcome {
         key: r.key,
-        job: r.judge.flatten(),
+        job: r.judge.and_then(DeviceJudge::into_job),
         version,
     }
 }
@@ -218,35 +217,8 @@ impl Runner {
 
     /// A new notice starts a device-side job (when judging locally).
     fn note_notice(&mut self, now: u64) {
-        let Some(judge) = &mut self.judge else { return };
-        if let Some(notice) = self.machine.notice()
-            && judge.as_ref().is_none_or(|j| j.notice.id != notice.id)
-            && !matches!(
-                judge.as_ref().map(|j| j.verdict),
-                Some(otalab_sim::Verdict::Upgrading)
-            )
-        {
-            *judge = Some(Job::new(notice.clone(), now));
-        }
-    }
-
-    /// Feeds what the device publishes to its device-side job.
-    fn judge_outgoing(&mut self, topic: &str, payload: &str, now: u64) {
-        let Some(Some(job)) = &mut self.judge else {
-            return;
-        };
-        match Topic::parse(topic).map(|t| t.kind) {
-            Ok(TopicKind::Progress) => {
-                if let Ok(p) = Progress::decode(payload.as_bytes()) {
-                    job.progress(p.step.value(), &p.desc, now);
-                }
-            }
-            Ok(TopicKind::Inform) => {
-                if let Ok(r) = VersionReport::decode(payload.as_bytes()) {
-                    job.version(&r.module, r.version.as_str(), now);
-                }
-            }
-            _ => {}
+        if let (Some(judge), Some(notice)) = (&mut self.judge, self.machine.notice()) {
+            judge.notice(notice, now);
         }
     }
 
@@ -254,7 +226,9 @@ impl Runner {
         for action in actions {
             match action {
                 Action::Publish { topic, payload } => {
-                    self.judge_outgoing(&topic, &payload, now);
+                    if let Some(judge) = &mut self.judge {
+                        judge.published(&topic, payload.as_bytes(), now);
+                    }
                     self.link
                         .publish(&topic, payload.as_bytes(), QoS::AtLeastOnce);
                 }

@@ -53,4 +53,4 @@ pub use scenario::{
     Behaviour, CloudAction, Connection, FaultShare, FirmwareSpec, FleetDevice, FleetSpec,
     ListedDevice, Scenario, ScenarioError, Shard, Target,
 };
-pub use verdict::{Job, VersionOutcome};
+pub use verdict::{DeviceJudge, Job, VersionOutcome};

@@ -154,3 +154,53 @@ impl Job {
         })
     }
 }
+
+/// A device's own upgrade judged by the same rule, from the device side (when the real cloud,
+/// or another cloud, pushes and the sandbox cloud does not run): a job starts with each new
+/// notice the device takes (not while one is upgrading), and what the device publishes feeds it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeviceJudge {
+    job: Option<Job>,
+}
+
+impl DeviceJudge {
+    /// The device took `notice` at `now`.
+    pub fn notice(&mut self, notice: &UpgradeNotice, now: u64) {
+        let same = self.job.as_ref().is_some_and(|j| j.notice.id == notice.id);
+        let upgrading = self
+            .job
+            .as_ref()
+            .is_some_and(|j| j.verdict == Verdict::Upgrading);
+        if !same && !upgrading {
+            self.job = Some(Job::new(notice.clone(), now));
+        }
+    }
+
+    /// The device published `payload` on `topic` at `now` (progress and version reports count).
+    pub fn published(&mut self, topic: &str, payload: &[u8], now: u64) {
+        let Some(job) = &mut self.job else { return };
+        match otalab_protocol::Topic::parse(topic).map(|t| t.kind) {
+            Ok(otalab_protocol::TopicKind::Progress) => {
+                if let Ok(p) = otalab_protocol::Progress::decode(payload) {
+                    job.progress(p.step.value(), &p.desc, now);
+                }
+            }
+            Ok(otalab_protocol::TopicKind::Inform) => {
+                if let Ok(r) = otalab_protocol::VersionReport::decode(payload) {
+                    job.version(&r.module, r.version.as_str(), now);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The job, if the device took a notice.
+    pub fn job(&self) -> Option<&Job> {
+        self.job.as_ref()
+    }
+
+    /// The job, kept.
+    pub fn into_job(self) -> Option<Job> {
+        self.job
+    }
+}
