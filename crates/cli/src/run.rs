@@ -13,7 +13,7 @@ use std::time::Duration;
 use otalab_mqtt::{Event, Options, QoS};
 use otalab_protocol::{
     CredentialOptions, DeviceIdentity, Endpoint as AliyunEndpoint, FileDigests, MqttCredentials,
-    MqttSignMethod, Topic,
+    Topic,
 };
 use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
 use otalab_sim::{
@@ -476,8 +476,7 @@ fn device_login(
             let credentials = CredentialOptions {
                 client_id: None,
                 timestamp: Some(now_ms().to_string()),
-                sign_method: MqttSignMethod::parse(sign_method)
-                    .map_err(|e| setup(e.to_string()))?,
+                sign_method: *sign_method,
                 tls: true,
             };
             let login = MqttCredentials::new(&identity, &credentials)

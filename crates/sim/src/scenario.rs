@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use otalab_protocol::{Module, SignMethod};
+use otalab_protocol::{Module, MqttSignMethod, SignMethod};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::NoticeKind;
@@ -86,8 +86,9 @@ pub enum Connection {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         instance_id: Option<String>,
         /// `hmacmd5`, `hmacsha1` or `hmacsha256` (default).
-        #[serde(default = "default_mqtt_sign")]
-        sign_method: String,
+        #[serde(default = "default_mqtt_sign", with = "mqtt_sign")]
+        #[cfg_attr(feature = "schema", schemars(with = "String"))]
+        sign_method: MqttSignMethod,
         /// Keep-alive seconds (30..=1200, default 60).
         #[serde(default = "default_keep_alive")]
         keep_alive: u16,
@@ -98,8 +99,23 @@ fn yes() -> bool {
     true
 }
 
-fn default_mqtt_sign() -> String {
-    "hmacsha256".into()
+fn default_mqtt_sign() -> MqttSignMethod {
+    MqttSignMethod::HmacSha256
+}
+
+/// The login's sign method as scenario files spell it (any letter case when read).
+mod mqtt_sign {
+    use otalab_protocol::MqttSignMethod;
+    use serde::{Deserialize, Deserializer, Serializer, de::Error};
+
+    pub fn serialize<S: Serializer>(method: &MqttSignMethod, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(method.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<MqttSignMethod, D::Error> {
+        let text = String::deserialize(d)?;
+        MqttSignMethod::parse(&text).map_err(D::Error::custom)
+    }
 }
 
 fn default_keep_alive() -> u16 {

@@ -70,6 +70,7 @@ fn errors_say_what_and_where() {
         (MINIMAL.replace("file = \"demo-2.0.0.bin\"", "url = \"ftp://x/y\""), "SCENARIO_INVALID", "firmware.v2.url"),
         (MINIMAL.replace("push = \"v2\"", "push = \"v2\"\nnotice = \"sideways\""), "SCENARIO_SYNTAX", "sideways"),
         (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\""), "SCENARIO_INVALID", "firmware.v2.file"),
+        (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\"\nsign_method = \"hmacsha9\""), "SCENARIO_SYNTAX", "unknown mqtt sign method \"hmacsha9\""),
         ("name = 3".to_owned(), "SCENARIO_SYNTAX", "name"),
         ("\u{0}\u{1}[[[".to_owned(), "SCENARIO_SYNTAX", ""),
     ];
