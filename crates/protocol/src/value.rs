@@ -3,7 +3,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::error::{ValueError, quote};
 
@@ -285,8 +285,11 @@ impl Serialize for Digest {
     }
 }
 
-/// Why an upgrade failed, as the progress topic encodes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+/// Why an upgrade failed, as the progress topic encodes it (-1..=-4). Written by its name:
+/// `upgrade`, `download`, `verify` or `flash`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "lowercase")]
 pub enum Failure {
     /// `-1`: the upgrade failed (any other reason).
     Upgrade,
@@ -306,6 +309,27 @@ impl Failure {
             Self::Download => -2,
             Self::Verify => -3,
             Self::Flash => -4,
+        }
+    }
+
+    /// The failure whose wire code is `code` (-1..=-4), if any.
+    pub fn from_code(code: i64) -> Option<Self> {
+        match code {
+            -1 => Some(Self::Upgrade),
+            -2 => Some(Self::Download),
+            -3 => Some(Self::Verify),
+            -4 => Some(Self::Flash),
+            _ => None,
+        }
+    }
+
+    /// What the code means, as a report says it (`verification failed`).
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Upgrade => "upgrade failed",
+            Self::Download => "download failed",
+            Self::Verify => "verification failed",
+            Self::Flash => "flashing failed",
         }
     }
 
@@ -334,13 +358,19 @@ impl Step {
     pub fn from_i64(value: i64) -> Result<Self, ValueError> {
         match value {
             0..=100 => Ok(Self::Percent(value as u8)),
-            -1 => Ok(Self::Failed(Failure::Upgrade)),
-            -2 => Ok(Self::Failed(Failure::Download)),
-            -3 => Ok(Self::Failed(Failure::Verify)),
-            -4 => Ok(Self::Failed(Failure::Flash)),
-            _ => Err(ValueError::Step {
-                value: value.to_string(),
-            }),
+            _ => Failure::from_code(value)
+                .map(Self::Failed)
+                .ok_or_else(|| ValueError::Step {
+                    value: value.to_string(),
+                }),
+        }
+    }
+
+    /// The failure, when the step is a failure code.
+    pub fn failure(self) -> Option<Failure> {
+        match self {
+            Self::Percent(_) => None,
+            Self::Failed(failure) => Some(failure),
         }
     }
 
@@ -377,9 +407,18 @@ impl fmt::Display for Step {
     }
 }
 
+/// A step is its number in serde formats (`57`, `-3`).
 impl Serialize for Step {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_i64(self.value())
+    }
+}
+
+/// Reads a step from an integer; anything outside 0..=100 and -1..=-4 is refused.
+impl<'de> Deserialize<'de> for Step {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = i64::deserialize(deserializer)?;
+        Self::from_i64(value).map_err(serde::de::Error::custom)
     }
 }
 

@@ -652,9 +652,7 @@ impl Cloud {
                 if let (Ok(progress), Some(cloud_job)) =
                     (Progress::decode(payload), self.jobs.get_mut(&key))
                 {
-                    cloud_job
-                        .job
-                        .progress(progress.step.value(), &progress.desc, now);
+                    cloud_job.job.progress(progress.step, &progress.desc, now);
                 }
                 Vec::new()
             }

@@ -36,7 +36,7 @@
 
 use std::collections::BTreeMap;
 
-use otalab_protocol::{Module, Progress, SignMethod, Topic, TopicKind, VersionReport};
+use otalab_protocol::{Module, Progress, SignMethod, Step, Topic, TopicKind, VersionReport};
 use serde::{Deserialize, Serialize};
 
 use crate::cloud::{Cloud, DeviceKey, NoticeKind, Outgoing, Package, Qos, reply_topic};
@@ -357,7 +357,7 @@ enum Seen {
     },
     Step {
         module: String,
-        step: i64,
+        step: Step,
         desc: String,
     },
     Pull,
@@ -642,7 +642,7 @@ impl Suite {
             TopicKind::Progress => match Progress::decode(payload) {
                 Ok(p) => Seen::Step {
                     module: p.module.as_str().to_owned(),
-                    step: p.step.value(),
+                    step: p.step,
                     desc: p.desc.clone(),
                 },
                 Err(_) => return,
@@ -685,7 +685,15 @@ impl Suite {
             }
             other => other,
         };
-        if run.failed_at.is_none() && matches!(seen, Seen::Step { step, .. } if step < 0) {
+        if run.failed_at.is_none()
+            && matches!(
+                seen,
+                Seen::Step {
+                    step: Step::Failed(_),
+                    ..
+                }
+            )
+        {
             run.failed_at = Some(now);
         }
         run.seen.push((now, seen));
@@ -731,10 +739,10 @@ impl Suite {
             // The same notice again, while the download is provably in flight (a step between
             // 0 and 100 arrived, and the slowed download is not finished).
             let in_flight = run.seen.iter().any(
-                |(_, s)| matches!(s, Seen::Step { module, step, .. } if *module == run.module && *step > 0 && *step < 100),
+                |(_, s)| matches!(s, Seen::Step { module, step: Step::Percent(p), .. } if *module == run.module && (1..100).contains(p)),
             );
             let ended = run.seen.iter().any(|(_, s)| {
-                matches!(s, Seen::Step { module, step, .. } if *module == run.module && (*step >= 100 || *step < 0))
+                matches!(s, Seen::Step { module, step, .. } if *module == run.module && matches!(step, Step::Percent(100) | Step::Failed(_)))
             });
             if run.case == Case::Repeat
                 && !run.repeated
@@ -938,7 +946,7 @@ impl Suite {
             .iter()
             .filter_map(|(_, s)| match s {
                 Seen::Step { module, step, desc } if *module == run.module => {
-                    Some((*step, desc.as_str()))
+                    Some((step.value(), desc.as_str()))
                 }
                 _ => None,
             })
@@ -1094,7 +1102,9 @@ impl Suite {
                         .iter()
                         .filter(|(t, _)| *t > at)
                         .filter_map(|(_, s)| match s {
-                            Seen::Step { module, step, .. } if *module == run.module => Some(*step),
+                            Seen::Step { module, step, .. } if *module == run.module => {
+                                Some(step.value())
+                            }
                             _ => None,
                         })
                         .collect();

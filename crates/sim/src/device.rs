@@ -22,8 +22,8 @@ pub enum Fault {
     /// Report `failure` (-1 upgrade, -2 download, -3 verify, -4 flash) once the download reaches
     /// `at_percent` (verify: after the download; flash: at the end of flashing).
     Fail {
-        /// Which failure code.
-        failure: FailureKind,
+        /// Which failure code, by name: `upgrade`, `download`, `verify` or `flash`.
+        failure: Failure,
         /// Download percent where it happens (download and general failures).
         at_percent: u8,
     },
@@ -57,10 +57,10 @@ impl std::fmt::Display for Fault {
                 at_percent,
             } => {
                 let what = match failure {
-                    FailureKind::Upgrade => "-1 upgrade fails",
-                    FailureKind::Download => "-2 download fails",
-                    FailureKind::Verify => "-3 verification fails",
-                    FailureKind::Flash => "-4 flashing fails",
+                    Failure::Upgrade => "-1 upgrade fails",
+                    Failure::Download => "-2 download fails",
+                    Failure::Verify => "-3 verification fails",
+                    Failure::Flash => "-4 flashing fails",
                 };
                 write!(f, "{what} @ {at_percent} %")
             }
@@ -71,32 +71,6 @@ impl std::fmt::Display for Fault {
             Fault::Offline { at_percent, for_ms } => {
                 write!(f, "Goes offline @ {at_percent} % ({} s)", for_ms / 1000)
             }
-        }
-    }
-}
-
-/// The failure codes a [`Fault::Fail`] can inject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
-#[serde(rename_all = "camelCase")]
-pub enum FailureKind {
-    /// -1.
-    Upgrade,
-    /// -2.
-    Download,
-    /// -3.
-    Verify,
-    /// -4.
-    Flash,
-}
-
-impl FailureKind {
-    fn failure(self) -> Failure {
-        match self {
-            Self::Upgrade => Failure::Upgrade,
-            Self::Download => Failure::Download,
-            Self::Verify => Failure::Verify,
-            Self::Flash => Failure::Flash,
         }
     }
 }
@@ -230,8 +204,8 @@ pub enum Phase {
     },
     /// Reported a failure code.
     Failed {
-        /// The code.
-        code: i64,
+        /// The failure reported (its wire code is `code.code()`).
+        code: Failure,
         /// The description sent.
         desc: String,
     },
@@ -301,7 +275,7 @@ pub struct StepRecord {
     /// When (ms).
     pub at_ms: u64,
     /// The step sent (0..=100 or -1..=-4).
-    pub step: i64,
+    pub step: Step,
     /// The description sent.
     pub desc: String,
 }
@@ -515,7 +489,7 @@ impl Device {
         let id = self.id();
         self.history.push(StepRecord {
             at_ms: now,
-            step: step.value(),
+            step,
             desc: desc.to_owned(),
         });
         vec![Action::Publish {
@@ -535,7 +509,7 @@ impl Device {
             out.push(Action::AbortFetch);
         }
         self.phase = Phase::Failed {
-            code: i64::from(failure.code()),
+            code: failure,
             desc: desc.to_owned(),
         };
         out.extend(self.progress(Step::Failed(failure), desc, &module, now));
@@ -775,7 +749,7 @@ impl Device {
         let cadence = self.config.cadence_percent.max(1);
         let fault_at = match &self.config.fault {
             Fault::Fail {
-                failure: FailureKind::Download | FailureKind::Upgrade,
+                failure: Failure::Download | Failure::Upgrade,
                 at_percent,
             }
             | Fault::Stall { at_percent } => Some(*at_percent),
@@ -817,13 +791,10 @@ impl Device {
                 failure,
                 at_percent,
             } if percent >= at_percent
-                && matches!(failure, FailureKind::Download | FailureKind::Upgrade) =>
+                && matches!(failure, Failure::Download | Failure::Upgrade) =>
             {
-                let desc = format!(
-                    "injected {} failure at {percent}%",
-                    failure.failure().name()
-                );
-                return self.fail(failure.failure(), &desc, now);
+                let desc = format!("injected {} failure at {percent}%", failure.name());
+                return self.fail(failure, &desc, now);
             }
             Fault::Stall { at_percent } if percent >= at_percent => {
                 self.transfer = None;
@@ -887,7 +858,7 @@ impl Device {
             return self.begin_file(next, before, now);
         }
         if let Fault::Fail {
-            failure: FailureKind::Verify,
+            failure: Failure::Verify,
             ..
         } = self.config.fault
         {
@@ -969,7 +940,7 @@ impl Device {
             }
             Phase::Flashing => {
                 if let Fault::Fail {
-                    failure: FailureKind::Flash,
+                    failure: Failure::Flash,
                     ..
                 } = self.config.fault
                 {

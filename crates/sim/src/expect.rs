@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use otalab_protocol::Step;
 use serde::{Deserialize, Serialize};
 
 use crate::model::{DeviceReport, Summary, Verdict};
@@ -141,8 +142,9 @@ pub struct StepRule {
     /// Only these devices, as `productKey/deviceName` (all devices when empty).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub devices: Vec<String>,
-    /// The steps, e.g. `[0, 100]` or `[-3]`.
-    pub sequence: Vec<i64>,
+    /// The steps, e.g. `[0, 100]` or `[-3]` (each 0..=100 or -1..=-4).
+    #[cfg_attr(feature = "schema", schemars(with = "Vec<i64>"))]
+    pub sequence: Vec<Step>,
     /// The device's steps must be exactly this sequence.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub exact: bool,
@@ -297,7 +299,7 @@ impl Expectations {
                 which.push_str(&format!(" of {}", rule.devices.join(", ")));
             }
             let shape = if rule.exact { "exactly" } else { "in order" };
-            let sequence: Vec<String> = rule.sequence.iter().map(i64::to_string).collect();
+            let sequence: Vec<String> = rule.sequence.iter().map(Step::to_string).collect();
             let held = missing.is_empty();
             let detail = if held {
                 format!("{} devices reported them", scope.len())

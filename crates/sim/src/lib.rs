@@ -41,8 +41,7 @@ pub use conformance::{
 };
 pub use device::{
     Action, DEFAULT_BLOCK_TIMEOUT_MS, DEFAULT_CADENCE_PERCENT, DEFAULT_FLASH_MS,
-    DEFAULT_MAX_RESUMES, DEFAULT_REBOOT_MS, Device, DeviceConfig, FailureKind, Fault, Link, Phase,
-    StepRecord,
+    DEFAULT_MAX_RESUMES, DEFAULT_REBOOT_MS, Device, DeviceConfig, Fault, Link, Phase, StepRecord,
 };
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use report::{

@@ -20,6 +20,7 @@
 //! | a scenario's run (the executor) | `run` |
 //! | the in-memory world (broker, HTTP, virtual clock) | `memory` |
 
+use otalab_protocol::Step;
 use serde::{Deserialize, Serialize};
 
 /// A device's identity: its productKey and deviceName. Shown and parsed as `pk/dn`; serialized
@@ -300,8 +301,8 @@ pub struct ObservedStep {
     /// The same instant as a human time (ISO 8601, UTC, milliseconds).
     #[serde(default)]
     pub at: String,
-    /// 0..=100 or -1..=-4.
-    pub step: i64,
+    /// 0..=100 or -1..=-4 (a number in JSON).
+    pub step: Step,
     /// Description.
     pub desc: String,
 }
@@ -340,8 +341,10 @@ pub struct DeviceReport {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
-    /// -1 upgrade, -2 download, -3 verify, -4 flash; `None` for a wrong version after 100.
-    pub code: Option<i64>,
+    /// -1 upgrade, -2 download, -3 verify, -4 flash (the number in JSON); `None` for a wrong
+    /// version after 100.
+    #[serde(with = "failure_code")]
+    pub code: Option<otalab_protocol::Failure>,
     /// The device's description, or what went wrong.
     pub reason: String,
 }
@@ -349,8 +352,30 @@ pub struct Failure {
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self.code {
-            Some(code) => write!(f, "{code} {}", self.reason),
+            Some(code) => write!(f, "{} {}", code.code(), self.reason),
             None => f.write_str(&self.reason),
+        }
+    }
+}
+
+/// A failure code as its wire number (`-3`) or `null`.
+mod failure_code {
+    use otalab_protocol::Failure;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(code: &Option<Failure>, s: S) -> Result<S::Ok, S::Error> {
+        match code {
+            Some(code) => s.serialize_i8(code.code()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Failure>, D::Error> {
+        match Option::<i64>::deserialize(d)? {
+            None => Ok(None),
+            Some(n) => Failure::from_code(n).map(Some).ok_or_else(|| {
+                serde::de::Error::custom(format!("failure code {n} is not one of -1..=-4"))
+            }),
         }
     }
 }

@@ -276,7 +276,7 @@ impl Report {
                 .failure
                 .as_ref()
                 .and_then(|f| f.code)
-                .map(|c| c.to_string())
+                .map(|c| c.code().to_string())
                 .unwrap_or_default();
             let reason = d.failure.as_ref().map(|f| f.reason.as_str()).unwrap_or("");
             let fault = d.fault.as_deref().unwrap_or_default();
@@ -502,6 +502,7 @@ fn csv_field(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use otalab_protocol::Step;
 
     #[test]
     fn csv_rows_and_quoting() {
@@ -516,20 +517,20 @@ mod tests {
                     ObservedStep {
                         at_ms: 5,
                         at: String::new(),
-                        step: 0,
+                        step: Step::Percent(0),
                         desc: "say \"hi\"".into(),
                     },
                     ObservedStep {
                         at_ms: 6,
                         at: String::new(),
-                        step: -3,
+                        step: Step::Failed(otalab_protocol::Failure::Verify),
                         desc: "=cmd()".into(),
                     },
                 ],
                 final_version: Some("1.0".into()),
                 verdict: Verdict::Failed,
                 failure: Some(Failure {
-                    code: Some(-3),
+                    code: Some(otalab_protocol::Failure::Verify),
                     reason: "=cmd()".into(),
                 }),
                 batch: Some(1),

@@ -17,7 +17,7 @@
 //! - cancelling the job's batch before it ended makes it [`Verdict::Cancelled`], for good
 //!   (reports still arrive and are kept, but no longer change the verdict).
 
-use otalab_protocol::{Module, UpgradeNotice};
+use otalab_protocol::{Module, Step, UpgradeNotice};
 
 use crate::model::{Failure, ObservedStep, Verdict};
 
@@ -63,7 +63,7 @@ impl Job {
     }
 
     /// A progress report (T3) arrived.
-    pub fn progress(&mut self, step: i64, desc: &str, now: u64) {
+    pub fn progress(&mut self, step: Step, desc: &str, now: u64) {
         self.steps.push(ObservedStep {
             at_ms: now,
             at: crate::model::iso_time(now),
@@ -74,7 +74,7 @@ impl Job {
         if self.verdict == Verdict::Cancelled {
             return;
         }
-        if step < 0 {
+        if step.failure().is_some() {
             self.verdict = Verdict::Failed;
         } else if self.verdict == Verdict::Pending {
             self.verdict = Verdict::Upgrading;
@@ -95,7 +95,11 @@ impl Job {
             if self.verdict != Verdict::Failed {
                 self.verdict = Verdict::Succeeded;
             }
-        } else if self.steps.last().is_some_and(|s| s.step == 100) {
+        } else if self
+            .steps
+            .last()
+            .is_some_and(|s| s.step == Step::Percent(100))
+        {
             self.verdict = Verdict::Failed;
         } else if self.verdict == Verdict::Upgrading {
             return VersionOutcome::PushAgain;
@@ -126,21 +130,18 @@ impl Job {
         if self.verdict != Verdict::Failed {
             return None;
         }
-        if let Some(step) = self.steps.iter().find(|s| s.step < 0) {
+        if let Some((step, failure)) = self
+            .steps
+            .iter()
+            .find_map(|s| s.step.failure().map(|f| (s, f)))
+        {
             let reason = if step.desc.trim().is_empty() {
-                match step.step {
-                    -1 => "upgrade failed",
-                    -2 => "download failed",
-                    -3 => "verification failed",
-                    -4 => "flashing failed",
-                    _ => "failed",
-                }
-                .to_owned()
+                failure.meaning().to_owned()
             } else {
                 step.desc.clone()
             };
             return Some(Failure {
-                code: Some(step.step),
+                code: Some(failure),
                 reason,
             });
         }
@@ -182,7 +183,7 @@ impl DeviceJudge {
         match otalab_protocol::Topic::parse(topic).map(|t| t.kind) {
             Ok(otalab_protocol::TopicKind::Progress) => {
                 if let Ok(p) = otalab_protocol::Progress::decode(payload) {
-                    job.progress(p.step.value(), &p.desc, now);
+                    job.progress(p.step, &p.desc, now);
                 }
             }
             Ok(otalab_protocol::TopicKind::Inform) => {

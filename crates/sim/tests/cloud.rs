@@ -8,10 +8,10 @@
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap};
 
-use otalab_protocol::{SignMethod, digest_hex};
+use otalab_protocol::{Failure, SignMethod, digest_hex};
 use otalab_sim::{
-    Action, Cloud, CloudError, Device, DeviceConfig, DeviceKey, FailureKind, Fault, FaultUrls,
-    NoticeKind, Package, Report, Verdict,
+    Action, Cloud, CloudError, Device, DeviceConfig, DeviceKey, Fault, FaultUrls, NoticeKind,
+    Package, Report, Verdict,
 };
 use otalab_sim::{Case, Grade, Suite, SuiteOptions};
 
@@ -290,7 +290,7 @@ fn last_steps(report: &Report) -> Vec<Option<i64>> {
     report
         .devices
         .iter()
-        .map(|d| d.steps.last().map(|s| s.step))
+        .map(|d| d.steps.last().map(|s| s.step.value()))
         .collect()
 }
 
@@ -347,7 +347,7 @@ fn device_faults_give_failed_wrong_version_stall_and_push_again() {
     let mut world = World::new(vec![
         Fault::None,
         Fault::Fail {
-            failure: FailureKind::Flash,
+            failure: Failure::Flash,
             at_percent: 0,
         },
         Fault::WrongVersion {
@@ -378,7 +378,11 @@ fn device_faults_give_failed_wrong_version_stall_and_push_again() {
     assert_eq!(last_steps(&report)[2], Some(100));
     assert_eq!(report.devices[2].final_version.as_deref(), Some("1.9.9"));
     // The offline device was pushed again and started over from 0.
-    let steps: Vec<i64> = report.devices[4].steps.iter().map(|s| s.step).collect();
+    let steps: Vec<i64> = report.devices[4]
+        .steps
+        .iter()
+        .map(|s| s.step.value())
+        .collect();
     assert_eq!(steps.iter().filter(|s| **s == 0).count(), 2, "{steps:?}");
     assert_eq!(report.summary.succeeded, 2);
     assert_eq!(report.summary.failed, 2);
@@ -475,7 +479,7 @@ fn refusals_are_typed_and_send_nothing() {
 fn batches_count_group_failures_cancel_and_retry() {
     // Four devices: two fail to flash, one stalls, one upgrades.
     let flash = Fault::Fail {
-        failure: FailureKind::Flash,
+        failure: Failure::Flash,
         at_percent: 0,
     };
     let mut world = World::new(vec![
@@ -501,7 +505,7 @@ fn batches_count_group_failures_cancel_and_retry() {
     );
     assert_eq!(status.failures.len(), 1, "{:?}", status.failures);
     let group = &status.failures[0];
-    assert_eq!(group.failure.code, Some(-4));
+    assert_eq!(group.failure.code, Some(Failure::Flash));
     assert_eq!(
         group.devices,
         vec![

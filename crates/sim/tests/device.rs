@@ -2,8 +2,9 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use otalab_protocol::Failure;
 use otalab_protocol::{FileBlockReply, FileBlockRequest, SignMethod, Step, crc16_arc, digest_hex};
-use otalab_sim::{Action, Device, DeviceConfig, FailureKind, Fault, Phase};
+use otalab_sim::{Action, Device, DeviceConfig, Fault, Phase};
 use serde_json::Value;
 
 const PK: &str = "a1B2c3D4e5F";
@@ -124,7 +125,10 @@ fn full_upgrade_reports_progress_in_order_then_the_new_version() {
         }
     );
     assert_eq!(
-        d.history().iter().map(|s| s.step).collect::<Vec<_>>(),
+        d.history()
+            .iter()
+            .map(|s| s.step.value())
+            .collect::<Vec<_>>(),
         [0, 25, 50, 75, 100]
     );
 }
@@ -142,7 +146,7 @@ fn a_wrong_digest_is_minus_3_and_a_short_file_is_resumed_with_range() {
     let out = download(&mut d, &bytes, 4096, 1);
     assert_eq!(steps(&out).last().map(String::as_str), Some("-3"));
     assert!(
-        matches!(d.phase(), Phase::Failed { code: -3, desc } if desc.contains("digest mismatch"))
+        matches!(d.phase(), Phase::Failed { code: Failure::Verify, desc } if desc.contains("digest mismatch"))
     );
 
     // Broken connection after 3000 bytes: the next fetch starts at 3000.
@@ -185,7 +189,9 @@ fn http_errors_and_too_many_resumes_are_minus_2() {
     .unwrap();
     let out = d.fetch_failed(Some(404), "Not Found", 1);
     assert_eq!(steps(&out), ["-2"]);
-    assert!(matches!(d.phase(), Phase::Failed { code: -2, desc } if desc == "HTTP 404: Not Found"));
+    assert!(
+        matches!(d.phase(), Phase::Failed { code: Failure::Download, desc } if desc == "HTTP 404: Not Found")
+    );
 
     let mut d = device(Fault::None);
     d.message(
@@ -208,9 +214,9 @@ fn injected_failures_map_to_their_codes() {
     let bytes = firmware();
     let good = digest_hex(SignMethod::Sha256, &bytes);
     for (failure, code) in [
-        (FailureKind::Download, "-2"),
-        (FailureKind::Upgrade, "-1"),
-        (FailureKind::Verify, "-3"),
+        (Failure::Download, "-2"),
+        (Failure::Upgrade, "-1"),
+        (Failure::Verify, "-3"),
     ] {
         let mut d = device(Fault::Fail {
             failure,
@@ -226,7 +232,7 @@ fn injected_failures_map_to_their_codes() {
         );
     }
     let mut d = device(Fault::Fail {
-        failure: FailureKind::Flash,
+        failure: Failure::Flash,
         at_percent: 0,
     });
     d.message(&upgrade_topic(), notice(&bytes, &good).as_bytes(), 0)
@@ -521,7 +527,7 @@ fn over_mqtt_a_non_200_reply_and_a_fourth_failure_are_minus_4_and_a_bad_digest_i
     let out = d.message(&reply_topic(), &error, 1).unwrap().unwrap();
     assert_eq!(steps(&out), ["-4"]);
     assert!(
-        matches!(d.phase(), Phase::Failed { code: -4, desc } if desc.contains("404") && desc.contains("stream not found"))
+        matches!(d.phase(), Phase::Failed { code: Failure::Flash, desc } if desc.contains("404") && desc.contains("stream not found"))
     );
 
     // Four timeouts in a row: three re-sends, then -4.
@@ -536,7 +542,7 @@ fn over_mqtt_a_non_200_reply_and_a_fourth_failure_are_minus_4_and_a_bad_digest_i
     let out = d.tick(now);
     assert_eq!(steps(&out), ["-4"]);
     assert!(
-        matches!(d.phase(), Phase::Failed { code: -4, desc } if desc.contains("after 3 re-sends"))
+        matches!(d.phase(), Phase::Failed { code: Failure::Flash, desc } if desc.contains("after 3 re-sends"))
     );
 
     // Truncated frames count like timeouts.
@@ -573,7 +579,7 @@ fn over_mqtt_a_non_200_reply_and_a_fourth_failure_are_minus_4_and_a_bad_digest_i
     }
     assert_eq!(steps(&all).last().map(String::as_str), Some("-3"));
     assert!(
-        matches!(d.phase(), Phase::Failed { code: -3, desc } if desc.contains("digest mismatch"))
+        matches!(d.phase(), Phase::Failed { code: Failure::Verify, desc } if desc.contains("digest mismatch"))
     );
 }
 
@@ -666,7 +672,7 @@ fn progress_is_reported_at_every_cadence_step_and_faults_fire_at_their_percent_w
     assert_eq!(steps(&all), expected);
     // A download failure at 40 % fires at 40 %, not at the end of the chunk.
     let fault = Fault::Fail {
-        failure: FailureKind::Download,
+        failure: Failure::Download,
         at_percent: 40,
     };
     let (mut d, mut all) = start(fault, 10);

@@ -71,6 +71,8 @@ fn errors_say_what_and_where() {
         (MINIMAL.replace("push = \"v2\"", "push = \"v2\"\nnotice = \"sideways\""), "SCENARIO_SYNTAX", "sideways"),
         (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\""), "SCENARIO_INVALID", "firmware.v2.file"),
         (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\"\nsign_method = \"hmacsha9\""), "SCENARIO_SYNTAX", "unknown mqtt sign method \"hmacsha9\""),
+        (format!("{MINIMAL}[[expect.steps]]\nsequence = [0, 101]\n"), "SCENARIO_SYNTAX", "invalid progress step 101"),
+        (format!("{MINIMAL}[device]\nfaults = [{{ count = 1, fault = {{ kind = \"fail\", failure = \"burn\", at_percent = 5 }} }}]\n"), "SCENARIO_SYNTAX", "burn"),
         ("name = 3".to_owned(), "SCENARIO_SYNTAX", "name"),
         ("\u{0}\u{1}[[[".to_owned(), "SCENARIO_SYNTAX", ""),
     ];
@@ -195,7 +197,7 @@ fn device(name: &str, verdict: Verdict, steps: &[i64], version: &str) -> DeviceR
             .map(|(i, s)| ObservedStep {
                 at_ms: i as u64,
                 at: String::new(),
-                step: *s,
+                step: otalab_protocol::Step::from_i64(*s).expect("a step"),
                 desc: String::new(),
             })
             .collect(),

@@ -20,10 +20,10 @@ pub fn fault_text(lang: Lang, fault: &Fault) -> String {
             at_percent,
         } => {
             let key = match failure {
-                otalab_sim::FailureKind::Download => "fault.download",
-                otalab_sim::FailureKind::Verify => "fault.verify",
-                otalab_sim::FailureKind::Flash => "fault.flash",
-                otalab_sim::FailureKind::Upgrade => "fault.upgrade",
+                otalab_protocol::Failure::Download => "fault.download",
+                otalab_protocol::Failure::Verify => "fault.verify",
+                otalab_protocol::Failure::Flash => "fault.flash",
+                otalab_protocol::Failure::Upgrade => "fault.upgrade",
             };
             format!("{} @ {at_percent} %", kind(key))
         }
@@ -94,7 +94,7 @@ fn Row(row: DeviceRow) -> impl IntoView {
             <td data-role="version">{move || status.with(|s| s.versions.iter().map(|(m, v)| if m == "default" { v.clone() } else { format!("{m}:{v}") }).collect::<Vec<_>>().join(" "))}</td>
             <td class="phase"><span class=move || format!("badge phase-{}", status.with(|s| s.phase.name()))
                 data-role="phase" data-value=move || status.with(|s| s.phase.name())>{move || state.t(phase_key(status.with(|s| s.phase.name())))}</span>
-                <span class="err" data-role="failure">{move || status.with(|s| s.failure.as_ref().map(|(c, d)| format!(" {c} {d}")).unwrap_or_default())}</span>
+                <span class="err" data-role="failure">{move || status.with(|s| s.failure.as_ref().map(|(c, d)| format!(" {} {d}", c.code())).unwrap_or_default())}</span>
                 <span class="err" data-role="error">{move || status.with(|s| s.error.clone().unwrap_or_default())}</span></td>
             <td class="progress" title=move || state.t("progress_hint")><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=move || percent().to_string()><div class="fill" style:width=move || format!("{}%", percent())></div></div>

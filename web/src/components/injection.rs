@@ -3,8 +3,9 @@
 use leptos::prelude::*;
 
 use crate::components::FormMessage;
+use otalab_protocol::Failure;
 use otalab_protocol::Step;
-use otalab_sim::{FailureKind, Fault};
+use otalab_sim::Fault;
 
 use crate::components::fleet_table::fault_text;
 use crate::components::number_in;
@@ -30,19 +31,19 @@ pub fn Injection() -> impl IntoView {
         let at_percent = percent.get_untracked().min(100);
         match kind.get_untracked().as_str() {
             "download" => Fault::Fail {
-                failure: FailureKind::Download,
+                failure: Failure::Download,
                 at_percent,
             },
             "verify" => Fault::Fail {
-                failure: FailureKind::Verify,
+                failure: Failure::Verify,
                 at_percent,
             },
             "flash" => Fault::Fail {
-                failure: FailureKind::Flash,
+                failure: Failure::Flash,
                 at_percent,
             },
             "upgrade" => Fault::Fail {
-                failure: FailureKind::Upgrade,
+                failure: Failure::Upgrade,
                 at_percent,
             },
             "wrong_version" => Fault::WrongVersion {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use leptos::prelude::*;
 use otalab_browser::{ClientEvent, ClientOptions, Event, MqttClient, Options, QoS};
-use otalab_protocol::{Progress, SignMethod, Topic, TopicKind, VersionReport};
+use otalab_protocol::{Progress, SignMethod, Step, Topic, TopicKind, VersionReport};
 use otalab_sim::{
     Case, Cloud, CloudEvent, DeviceKey, Link, Outgoing, Phase, Qos, Report, RunEvent, ScenarioRun,
     StepRecord, Suite, SuiteOptions, Verdict,
@@ -495,29 +495,32 @@ impl Driver {
                 }
                 TopicKind::Progress => {
                     if let Ok(progress) = Progress::decode(payload) {
-                        let step = progress.step.value();
+                        let step = progress.step;
                         s.history.push(StepRecord {
                             at_ms: now,
                             step,
                             desc: progress.desc.clone(),
                         });
-                        if step < 0 {
-                            s.failure = Some((step, progress.desc.clone()));
-                            s.phase = Phase::Failed {
-                                code: step,
-                                desc: progress.desc.clone(),
-                            };
-                        } else {
-                            s.failure = None;
-                            s.percent = Some(step.clamp(0, 100) as u8);
-                            s.phase = if step >= 100 {
-                                Phase::Flashing
-                            } else {
-                                Phase::Downloading {
-                                    received: 0,
-                                    total: 0,
-                                }
-                            };
+                        match step {
+                            Step::Failed(failure) => {
+                                s.failure = Some((failure, progress.desc.clone()));
+                                s.phase = Phase::Failed {
+                                    code: failure,
+                                    desc: progress.desc.clone(),
+                                };
+                            }
+                            Step::Percent(percent) => {
+                                s.failure = None;
+                                s.percent = Some(percent);
+                                s.phase = if percent >= 100 {
+                                    Phase::Flashing
+                                } else {
+                                    Phase::Downloading {
+                                        received: 0,
+                                        total: 0,
+                                    }
+                                };
+                            }
                         }
                     }
                 }

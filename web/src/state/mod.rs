@@ -115,7 +115,7 @@ pub struct DeviceStatus {
     /// Versions per module.
     pub versions: Vec<(String, String)>,
     /// Last failure code and description.
-    pub failure: Option<(i64, String)>,
+    pub failure: Option<(otalab_protocol::Failure, String)>,
     /// The notice as decoded (JSON) and raw.
     pub notice: Option<(serde_json::Value, String)>,
     /// Progress sent.
