@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use crate::batch::{Batch, BatchStatus};
+use crate::jobs::{
+    CancelTasks, DownloadProtocol, DynamicMode, JobError, JobSpec, JobStatus, JobView, MINUTE_MS,
+    Target, Task, TaskStatus, UpgradeJob,
+};
 pub(crate) use crate::model::ChannelFault;
 pub use crate::model::{DeviceKey, FaultUrls, NoticeKind, Package};
 use crate::report::{DeviceReport, Report, Verdict};
@@ -178,6 +182,9 @@ pub enum CloudError {
         /// The batch.
         id: u32,
     },
+    /// An upgrade job call the platform refuses.
+    #[error(transparent)]
+    Job(#[from] JobError),
 }
 
 impl CloudError {
@@ -194,6 +201,7 @@ impl CloudError {
             Self::NoSuchBatch { .. } => "NO_SUCH_BATCH",
             Self::BatchCancelled { .. } => "BATCH_CANCELLED",
             Self::NothingToRetry { .. } => "NOTHING_TO_RETRY",
+            Self::Job(e) => e.code(),
         }
     }
 }
@@ -232,8 +240,10 @@ type JobMark = Option<(String, Verdict, Option<u32>)>;
 struct CloudJob {
     job: Job,
     channel_fault: Option<ChannelFault>,
-    /// The batch that made it (none for a pull answer).
+    /// The batch that made it (none for a pull answer or an upgrade job's task).
     batch: Option<u32>,
+    /// The upgrade job's task it is an attempt of.
+    task: Option<u64>,
 }
 
 /// The sandbox cloud.
@@ -255,6 +265,20 @@ pub struct Cloud {
     pulls: BTreeMap<DeviceKey, PullAnswer>,
     /// What changed, while recorded.
     events: Option<std::collections::VecDeque<CloudEvent>>,
+    /// Upgrade jobs, oldest first (job id = index + 1).
+    upgrade_jobs: Vec<UpgradeJob>,
+    /// Their tasks, by id.
+    tasks: BTreeMap<u64, Task>,
+    /// Each device's unfinished task (a device is in one unfinished job at a time).
+    task_of: BTreeMap<DeviceKey, u64>,
+    /// Device groups, for `GROUP` targets.
+    groups: BTreeMap<String, Vec<DeviceKey>>,
+    /// Minutes between pushes of an ignored notice (`None`: the default; 0: never).
+    repush_minutes: Option<u64>,
+    /// When a job's timer is due next.
+    next_due: Option<u64>,
+    /// The latest time the cloud was given.
+    clock: u64,
 }
 
 /// What the cloud answered a device's pull (T4) with, as sent on T5.
@@ -491,15 +515,25 @@ impl Cloud {
                     job: Job::new(notice, now),
                     channel_fault: kind.channel_fault(),
                     batch: Some(batch),
+                    task: None,
                 },
             ));
         }
         let notice = jobs
             .first()
             .and_then(|(_, j)| serde_json::from_str(&j.job.notice.encode()).ok());
+        self.clock = self.clock.max(now);
         for (key, job) in jobs {
             let before = self.mark(&key);
             if let Some(old) = self.jobs.insert(key.clone(), job) {
+                if let Some(task) = old.task {
+                    self.end_task(
+                        task,
+                        TaskStatus::Canceled,
+                        &format!("replaced by batch {batch}"),
+                        now,
+                    );
+                }
                 self.freeze(key.clone(), old);
             }
             self.changed(&key, before);
@@ -621,9 +655,24 @@ impl Cloud {
             return Vec::new();
         };
         let key = DeviceKey(topic.product_key.clone(), topic.device_name.clone());
+        self.clock = self.clock.max(now);
+        let kind = topic.kind;
         let before = self.mark(&key);
-        let out = self.handle(topic, &key, payload, now);
+        let mut out = self.handle(topic, &key, payload, now);
         self.changed(&key, before);
+        if self.upgrade_jobs.is_empty() {
+            return out;
+        }
+        self.sync_task(&key, now);
+        if kind == TopicKind::Inform
+            && let Ok(report) = VersionReport::decode(payload)
+            && report.module.is_default()
+        {
+            out.extend(self.version_seen(&key, report.version.as_str(), now));
+        }
+        if self.next_due.is_some_and(|due| due <= now) {
+            out.extend(self.handle_timeout(now));
+        }
         out
     }
 
@@ -674,6 +723,8 @@ impl Cloud {
         module: &Module,
         now: u64,
     ) -> Outgoing {
+        // A task of a job that does not push is started by the device's pull.
+        self.pull_task(key, module, now);
         let job = self
             .jobs
             .get(key)
@@ -703,6 +754,7 @@ impl Cloud {
                             job: Job::new(notice.clone(), now),
                             channel_fault: None,
                             batch: None,
+                            task: None,
                         },
                     );
                     Some(notice)
@@ -743,6 +795,14 @@ impl Cloud {
         let before = self.mark(key);
         let ended = match self.jobs.remove(key) {
             Some(mut old) => {
+                if let Some(task) = old.task {
+                    self.end_task(
+                        task,
+                        TaskStatus::Canceled,
+                        "the device's job was ended",
+                        self.clock,
+                    );
+                }
                 old.job.cancel();
                 self.freeze(key.clone(), old);
                 true
@@ -945,6 +1005,14 @@ impl Cloud {
         for key in devices {
             let before = self.mark(key);
             if let Some(old) = self.jobs.remove(key) {
+                if let Some(task) = old.task {
+                    self.end_task(
+                        task,
+                        TaskStatus::Canceled,
+                        "the device was forgotten",
+                        self.clock,
+                    );
+                }
                 self.freeze(key.clone(), old);
             }
             self.versions.remove(key);
@@ -982,6 +1050,823 @@ impl Cloud {
             .filter_map(|b| self.batch_status(b.id))
             .collect();
         report
+    }
+}
+
+/// Upgrade jobs ([`crate::jobs`]): created, driven by device messages and by the cloud's own
+/// timers ([`poll_timeout`](Cloud::poll_timeout), [`handle_timeout`](Cloud::handle_timeout)).
+impl Cloud {
+    /// Names a device group for jobs that target `GROUP`.
+    pub fn define_group(&mut self, name: &str, devices: Vec<DeviceKey>) {
+        self.groups.insert(name.to_owned(), devices);
+    }
+
+    /// Minutes between pushes of a notice a device ignores (no progress report): 0 never
+    /// pushes again on a timer (a device that comes back online is still pushed to). The
+    /// default is [`DEFAULT_REPUSH_MINUTES`](crate::jobs::DEFAULT_REPUSH_MINUTES).
+    pub fn set_repush_minutes(&mut self, minutes: u64) {
+        self.repush_minutes = Some(minutes);
+    }
+
+    fn repush_ms(&self) -> Option<u64> {
+        match self
+            .repush_minutes
+            .unwrap_or(crate::jobs::DEFAULT_REPUSH_MINUTES)
+        {
+            0 => None,
+            m => Some(m * MINUTE_MS),
+        }
+    }
+
+    /// Creates an upgrade job for `package` (notices signed with `method`) at `now`, as
+    /// `CreateOTAStaticUpgradeJob` or `CreateOTADynamicUpgradeJob` would: `fleet` is every
+    /// device a static job may target (`ALL`, `GRAY`), in order. Returns the job id and what to
+    /// send now; the rest is sent as the job's timers fall due.
+    pub fn create_job(
+        &mut self,
+        spec: JobSpec,
+        package: &Package,
+        method: SignMethod,
+        fleet: &[DeviceKey],
+        now: u64,
+    ) -> Result<(u32, Vec<Outgoing>), CloudError> {
+        self.clock = self.clock.max(now);
+        spec.validate(now)?;
+        Version::parse(&package.version).map_err(|e| CloudError::InvalidPackage {
+            name: package.name.clone(),
+            reason: e.to_string(),
+        })?;
+        if !spec.module.is_empty() {
+            Module::parse(&spec.module).map_err(|e| CloudError::InvalidPackage {
+                name: package.name.clone(),
+                reason: format!("module {:?}: {e}", spec.module),
+            })?;
+        }
+        let stream = match spec.download {
+            DownloadProtocol::Https => None,
+            DownloadProtocol::Mqtt => {
+                Self::check_deliverable(package)?;
+                Some(
+                    self.stream_of(package)
+                        .ok_or_else(|| CloudError::NotLoaded {
+                            name: package.name.clone(),
+                        })?,
+                )
+            }
+        };
+        if spec.is_dynamic()
+            && let Some(running) = self.upgrade_jobs.iter().find(|j| {
+                j.spec.is_dynamic()
+                    && j.package.sha256 == package.sha256
+                    && matches!(j.status, JobStatus::Planned | JobStatus::InProgress)
+            })
+        {
+            return Err(JobError::DynamicJobExists {
+                package: package.name.clone(),
+                job: running.id,
+            }
+            .into());
+        }
+        if let Target::Group(name) = &spec.target
+            && !self.groups.contains_key(name)
+        {
+            return Err(JobError::NoSuchGroup { name: name.clone() }.into());
+        }
+        let planned = spec.schedule_ms.is_some_and(|at| at > now);
+        let id = self.upgrade_jobs.len() as u32 + 1;
+        let mut job = UpgradeJob {
+            id,
+            spec,
+            package: package.clone(),
+            method,
+            status: JobStatus::Planned,
+            created_ms: now,
+            started_ms: None,
+            ended_ms: None,
+            tasks: Vec::new(),
+            stream,
+            window: (now, 0),
+            fleet: fleet.to_vec(),
+            matches: BTreeMap::new(),
+        };
+        if !planned {
+            let targets = self.targets(&job);
+            if targets.is_empty() && !job.spec.is_dynamic() {
+                return Err(JobError::NoMatchingDevice.into());
+            }
+        } else {
+            self.wake(job.spec.schedule_ms.unwrap_or(now));
+        }
+        job.fleet = if planned { job.fleet } else { Vec::new() };
+        self.upgrade_jobs.push(job);
+        if !planned {
+            self.start_job(id, fleet, now);
+        }
+        Ok((id, self.handle_timeout(now)))
+    }
+
+    /// The devices a job targets now: its selection, less devices on the target version or
+    /// (with source versions) not on one of them.
+    fn targets(&self, job: &UpgradeJob) -> Vec<DeviceKey> {
+        let spec = &job.spec;
+        let eligible = |key: &DeviceKey| {
+            let version = self.versions.get(key);
+            version.is_none_or(|v| *v != job.package.version)
+                && (spec.src_versions.is_empty()
+                    || version.is_some_and(|v| spec.src_versions.contains(v)))
+        };
+        let unique = |keys: &[DeviceKey]| {
+            let mut seen = BTreeSet::new();
+            keys.iter()
+                .filter(|k| seen.insert(*k) && eligible(k))
+                .cloned()
+                .collect::<Vec<_>>()
+        };
+        match &spec.target {
+            Target::All => unique(&job.fleet),
+            Target::Specific(devices) => unique(devices),
+            Target::Gray(percent) => {
+                let mut all = unique(&job.fleet);
+                let count = crate::jobs::gray_count(percent, all.len()).unwrap_or(0);
+                all.truncate(count);
+                all
+            }
+            Target::Group(name) => unique(self.groups.get(name).map_or(&[], Vec::as_slice)),
+            Target::Dynamic(DynamicMode::CurrentAndFuture) => self
+                .versions
+                .iter()
+                .filter(|(_, v)| **v != job.package.version)
+                .filter(|(k, _)| eligible(k))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            Target::Dynamic(DynamicMode::FutureOnly) => Vec::new(),
+        }
+    }
+
+    /// Starts job `id`: `IN_PROGRESS`, with a task for each target.
+    fn start_job(&mut self, id: u32, fleet: &[DeviceKey], now: u64) {
+        let Some(index) = self.job_index(id) else {
+            return;
+        };
+        let job = &mut self.upgrade_jobs[index];
+        job.status = JobStatus::InProgress;
+        job.started_ms = Some(now);
+        job.window = (now, 0);
+        if job.fleet.is_empty() {
+            job.fleet = fleet.to_vec();
+        }
+        let targets = self.targets(&self.upgrade_jobs[index]);
+        self.upgrade_jobs[index].fleet = Vec::new();
+        let dynamic = self.upgrade_jobs[index].spec.is_dynamic();
+        for key in targets {
+            if dynamic {
+                *self.upgrade_jobs[index]
+                    .matches
+                    .entry(key.clone())
+                    .or_default() += 1;
+            }
+            self.add_task(index, key, now);
+        }
+        if let Some(finish) = self.upgrade_jobs[index].spec.finish_ms {
+            self.wake(finish);
+        }
+        self.wake(now);
+    }
+
+    fn job_index(&self, id: u32) -> Option<usize> {
+        let index = (id as usize).checked_sub(1)?;
+        (index < self.upgrade_jobs.len()).then_some(index)
+    }
+
+    /// Adds the task of job `index` for `key`: `CONFIRM` or `QUEUED`, or `FAILED` at once when
+    /// the device has an unfinished task the job may not replace.
+    fn add_task(&mut self, index: usize, key: DeviceKey, now: u64) {
+        let (job_id, overwrite, confirm) = {
+            let job = &self.upgrade_jobs[index];
+            (job.id, job.spec.overwrite, job.spec.need_confirm)
+        };
+        let id = self.tasks.keys().next_back().map_or(1, |last| last + 1);
+        let first = if confirm {
+            TaskStatus::Confirm
+        } else {
+            TaskStatus::Queued
+        };
+        let mut task = Task::new(id, job_id, key.clone(), first, now);
+        if let Some(&other) = self.task_of.get(&key)
+            && let Some(existing) = self.tasks.get(&other)
+        {
+            let replace = overwrite == crate::jobs::OverwriteMode::Replace
+                && existing.status != TaskStatus::InProgress;
+            if replace {
+                self.end_task(
+                    other,
+                    TaskStatus::Canceled,
+                    &format!("replaced by job {job_id}"),
+                    now,
+                );
+            } else {
+                let desc = format!(
+                    "the device has an unfinished task ({other}, {}) in job {}",
+                    existing.status, existing.job
+                );
+                task.set(TaskStatus::Failed, &desc, now);
+                self.tasks.insert(id, task);
+                self.upgrade_jobs[index].tasks.push(id);
+                return;
+            }
+        }
+        self.task_of.insert(key, id);
+        self.tasks.insert(id, task);
+        self.upgrade_jobs[index].tasks.push(id);
+    }
+
+    /// Ends task `id` in `status` (`CANCELED`, or `FAILED` for a reason of the cloud's own):
+    /// the device's attempt, if under way, ends with it.
+    fn end_task(&mut self, id: u64, status: TaskStatus, desc: &str, now: u64) {
+        let Some(task) = self.tasks.get_mut(&id) else {
+            return;
+        };
+        if task.is_final() {
+            return;
+        }
+        task.due_ms = None;
+        task.set(status, desc, now);
+        let key = task.device.clone();
+        if self.task_of.get(&key) == Some(&id) {
+            self.task_of.remove(&key);
+        }
+        let before = self.mark(&key);
+        if let Some(cloud_job) = self.jobs.get_mut(&key).filter(|j| j.task == Some(id)) {
+            if status == TaskStatus::Canceled {
+                cloud_job.job.cancel();
+            } else {
+                cloud_job.job.fail(desc);
+            }
+            cloud_job.channel_fault = None;
+        }
+        self.changed(&key, before);
+    }
+
+    /// Sends task `id`'s notice (a first push, a retry): a new attempt. `None` when no notice
+    /// can be built (the task then fails with the reason).
+    fn attempt(&mut self, id: u64, now: u64) -> Option<Outgoing> {
+        let task = self.tasks.get(&id)?;
+        let key = task.device.clone();
+        let index = self.job_index(task.job)?;
+        let job = &self.upgrade_jobs[index];
+        let (package, method, stream) = (job.package.clone(), job.method, job.stream);
+        let module = job.spec.module.clone();
+        let tags = job.spec.tags.clone();
+        let repush = self.repush_ms();
+        self.next_id += 1;
+        let built = self
+            .notice(
+                &package,
+                NoticeKind::Correct,
+                method,
+                stream,
+                MessageId::from(self.next_id),
+            )
+            .and_then(|mut notice| {
+                if !module.is_empty() {
+                    notice.module =
+                        Module::parse(&module).map_err(|e| CloudError::InvalidPackage {
+                            name: package.name.clone(),
+                            reason: e.to_string(),
+                        })?;
+                }
+                notice.ext_data.extend(tags);
+                let topic = Topic::new(TopicKind::Upgrade, &key.0, &key.1).map_err(|e| {
+                    CloudError::InvalidDevice {
+                        product_key: key.0.clone(),
+                        device_name: key.1.clone(),
+                        reason: e.to_string(),
+                    }
+                })?;
+                Ok((notice, topic))
+            });
+        let (notice, topic) = match built {
+            Ok(built) => built,
+            Err(error) => {
+                self.end_task(id, TaskStatus::Failed, &error.to_string(), now);
+                return None;
+            }
+        };
+        let payload = notice.encode().into_bytes();
+        let before = self.mark(&key);
+        let attempt = CloudJob {
+            job: Job::new(notice, now),
+            channel_fault: None,
+            batch: None,
+            task: Some(id),
+        };
+        if let Some(old) = self.jobs.insert(key.clone(), attempt) {
+            self.freeze(key.clone(), old);
+        }
+        self.changed(&key, before);
+        let task = self.tasks.get_mut(&id)?;
+        task.set(TaskStatus::Notified, "", now);
+        task.pushes += 1;
+        task.first_progress_ms = None;
+        task.due_ms = repush.map(|every| now + every);
+        if let Some(due) = task.due_ms {
+            self.wake(due);
+        }
+        Some(Outgoing {
+            topic: topic.to_string(),
+            payload,
+            qos: Qos::AtLeastOnce,
+        })
+    }
+
+    /// Follows the device's attempt into its task after a message from it.
+    fn sync_task(&mut self, key: &DeviceKey, now: u64) {
+        let Some(cloud_job) = self.jobs.get(key) else {
+            return;
+        };
+        let Some(id) = cloud_job.task else {
+            return;
+        };
+        let verdict = cloud_job.job.verdict;
+        let failure = cloud_job.job.failure();
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        if task.is_final() || (task.status == TaskStatus::Failed && task.due_ms.is_some()) {
+            return;
+        }
+        let Some(job) = self.job_index(task.job).map(|i| &self.upgrade_jobs[i]) else {
+            return;
+        };
+        let (timeout, retry) = (job.spec.timeout_minutes, job.spec.retry);
+        match verdict {
+            Verdict::Pending => {}
+            Verdict::Upgrading => {
+                if task.status == TaskStatus::Notified
+                    && let Some(task) = self.tasks.get_mut(&id)
+                {
+                    task.set(TaskStatus::InProgress, "", now);
+                    let first = *task.first_progress_ms.get_or_insert(now);
+                    task.due_ms = timeout.map(|m| first + u64::from(m) * MINUTE_MS);
+                    if let Some(due) = task.due_ms {
+                        self.wake(due);
+                    }
+                }
+            }
+            Verdict::Succeeded => self.finish_task(id, TaskStatus::Succeeded, "", now),
+            Verdict::Cancelled => {
+                self.finish_task(id, TaskStatus::Canceled, "its attempt was cancelled", now);
+            }
+            Verdict::Failed => {
+                let reason = failure.map(|f| f.to_string()).unwrap_or_default();
+                let retry_at = retry
+                    .filter(|r| task.retries < r.count)
+                    .map(|r| now + u64::from(r.interval_minutes) * MINUTE_MS);
+                match retry_at {
+                    Some(at) => {
+                        if let Some(task) = self.tasks.get_mut(&id) {
+                            task.set(TaskStatus::Failed, &reason, now);
+                            task.due_ms = Some(at);
+                        }
+                        self.wake(at);
+                    }
+                    None => self.finish_task(id, TaskStatus::Failed, &reason, now),
+                }
+            }
+        }
+    }
+
+    /// Task `id` ended by the device's doing (its attempt already says so).
+    fn finish_task(&mut self, id: u64, status: TaskStatus, desc: &str, now: u64) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.due_ms = None;
+            task.set(status, desc, now);
+            let key = task.device.clone();
+            if self.task_of.get(&key) == Some(&id) {
+                self.task_of.remove(&key);
+            }
+        }
+        self.wake(now);
+    }
+
+    /// A device reported `version` (default module): it is online. Its ignored notice is
+    /// pushed again, and dynamic jobs take it on if it matches.
+    fn version_seen(&mut self, key: &DeviceKey, version: &str, now: u64) -> Vec<Outgoing> {
+        let mut out = Vec::new();
+        if let Some(&id) = self.task_of.get(key)
+            && let Some(task) = self.tasks.get(&id)
+            && task.status == TaskStatus::Notified
+            && let Some(cloud_job) = self.jobs.get(key).filter(|j| j.task == Some(id))
+            && cloud_job.job.target() != version
+        {
+            out.push(Outgoing {
+                topic: reply_topic(TopicKind::Upgrade, key),
+                payload: cloud_job.job.notice.encode().into_bytes(),
+                qos: Qos::AtLeastOnce,
+            });
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.pushes += 1;
+            }
+        }
+        if self.task_of.contains_key(key) {
+            return out;
+        }
+        for index in 0..self.upgrade_jobs.len() {
+            let job = &self.upgrade_jobs[index];
+            let matches = job.status == JobStatus::InProgress
+                && job.spec.is_dynamic()
+                && job.package.version != version
+                && (job.spec.src_versions.is_empty()
+                    || job.spec.src_versions.iter().any(|v| v == version))
+                && job.matches.get(key).copied().unwrap_or(0) < crate::jobs::MAX_DYNAMIC_MATCHES
+                && !job
+                    .tasks
+                    .iter()
+                    .filter_map(|t| self.tasks.get(t))
+                    .any(|t| t.device == *key && !t.is_final());
+            if matches {
+                *self.upgrade_jobs[index]
+                    .matches
+                    .entry(key.clone())
+                    .or_default() += 1;
+                self.add_task(index, key.clone(), now);
+                self.wake(now);
+                break;
+            }
+        }
+        out
+    }
+
+    /// Starts a `QUEUED` task of a job that does not push, when its device pulls.
+    fn pull_task(&mut self, key: &DeviceKey, module: &Module, now: u64) {
+        let Some(&id) = self.task_of.get(key) else {
+            return;
+        };
+        let waiting = self.tasks.get(&id).is_some_and(|t| {
+            t.status == TaskStatus::Queued
+                && self.job_index(t.job).is_some_and(|i| {
+                    let job = &self.upgrade_jobs[i];
+                    let job_module = if job.spec.module.is_empty() {
+                        Module::DEFAULT
+                    } else {
+                        job.spec.module.as_str()
+                    };
+                    !job.spec.need_push
+                        && job.status == JobStatus::InProgress
+                        && job_module == module.as_str()
+                })
+        });
+        if waiting {
+            // The pull answer carries the notice; nothing is pushed.
+            let _ = self.attempt(id, now);
+        }
+    }
+
+    fn wake(&mut self, at: u64) {
+        self.next_due = Some(self.next_due.map_or(at, |due| due.min(at)));
+    }
+
+    /// When the jobs' timers are due next (a schedule, the rate window, a retry, a push
+    /// again, a timeout, a forced finish); `None` when nothing waits. It may be early (a timer
+    /// that no longer applies): [`handle_timeout`](Self::handle_timeout) then sends nothing.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.next_due
+    }
+
+    /// Runs the jobs' timers due at `now`; returns what to send.
+    pub fn handle_timeout(&mut self, now: u64) -> Vec<Outgoing> {
+        self.clock = self.clock.max(now);
+        self.next_due = None;
+        let mut out = Vec::new();
+        for index in 0..self.upgrade_jobs.len() {
+            let job = &self.upgrade_jobs[index];
+            match job.status {
+                JobStatus::Planned => match job.spec.schedule_ms {
+                    Some(at) if at > now => self.wake(at),
+                    _ => {
+                        let id = job.id;
+                        self.start_job(id, &[], now);
+                        self.run_job(index, now, &mut out);
+                    }
+                },
+                JobStatus::InProgress => self.run_job(index, now, &mut out),
+                JobStatus::Completed | JobStatus::Canceled => {}
+            }
+        }
+        out
+    }
+
+    /// One running job's timers at `now`.
+    fn run_job(&mut self, index: usize, now: u64, out: &mut Vec<Outgoing>) {
+        let job = &self.upgrade_jobs[index];
+        if job.spec.finish_ms.is_some_and(|at| at <= now) {
+            for id in job.tasks.clone() {
+                self.end_task(id, TaskStatus::Failed, "the job's finish time passed", now);
+            }
+            self.complete(index, now);
+            return;
+        }
+        let (rate, push, timeout, finish) = (
+            job.spec.maximum_per_minute,
+            job.spec.need_push,
+            job.spec.timeout_minutes,
+            job.spec.finish_ms,
+        );
+        let tasks = job.tasks.clone();
+        if let Some(at) = finish {
+            self.wake(at);
+        }
+        let repush = self.repush_ms();
+        for id in tasks {
+            let Some(task) = self.tasks.get(&id) else {
+                continue;
+            };
+            match task.status {
+                TaskStatus::Queued if push => {
+                    let (start, sent) = self.upgrade_jobs[index].window;
+                    let (start, sent) = if now >= start + MINUTE_MS {
+                        (now, 0)
+                    } else {
+                        (start, sent)
+                    };
+                    if sent >= rate {
+                        self.upgrade_jobs[index].window = (start, sent);
+                        self.wake(start + MINUTE_MS);
+                        continue;
+                    }
+                    self.upgrade_jobs[index].window = (start, sent + 1);
+                    out.extend(self.attempt(id, now));
+                }
+                TaskStatus::Failed if task.due_ms.is_some_and(|at| at <= now) => {
+                    if let Some(task) = self.tasks.get_mut(&id) {
+                        task.retries += 1;
+                        let desc = format!("retry {}", task.retries);
+                        task.set(TaskStatus::Queued, &desc, now);
+                        task.due_ms = None;
+                    }
+                    out.extend(self.attempt(id, now));
+                }
+                TaskStatus::Notified if task.due_ms.is_some_and(|at| at <= now) => {
+                    let key = task.device.clone();
+                    if let Some(cloud_job) = self.jobs.get(&key).filter(|j| j.task == Some(id)) {
+                        out.push(Outgoing {
+                            topic: reply_topic(TopicKind::Upgrade, &key),
+                            payload: cloud_job.job.notice.encode().into_bytes(),
+                            qos: Qos::AtLeastOnce,
+                        });
+                    }
+                    if let Some(task) = self.tasks.get_mut(&id) {
+                        task.pushes += 1;
+                        task.due_ms = repush.map(|every| now + every);
+                    }
+                }
+                TaskStatus::InProgress if task.due_ms.is_some_and(|at| at <= now) => {
+                    self.time_out(id, timeout.unwrap_or(0), now);
+                }
+                _ => {}
+            }
+            if let Some(due) = self.tasks.get(&id).and_then(|t| t.due_ms) {
+                self.wake(due);
+            }
+        }
+        let job = &self.upgrade_jobs[index];
+        if !job.spec.is_dynamic()
+            && job
+                .tasks
+                .iter()
+                .filter_map(|t| self.tasks.get(t))
+                .all(Task::is_final)
+        {
+            self.complete(index, now);
+        }
+    }
+
+    fn time_out(&mut self, id: u64, minutes: u32, now: u64) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.timed_out = true;
+        }
+        let desc =
+            format!("timed out: no result {minutes} minutes after the first progress report");
+        self.end_task(id, TaskStatus::Failed, &desc, now);
+    }
+
+    fn complete(&mut self, index: usize, now: u64) {
+        let job = &mut self.upgrade_jobs[index];
+        if matches!(job.status, JobStatus::Planned | JobStatus::InProgress) {
+            job.status = JobStatus::Completed;
+            job.ended_ms = Some(now);
+        }
+    }
+
+    /// `ConfirmOTATask`: these `CONFIRM` tasks (1 to 10) are queued and sent as the rate
+    /// allows.
+    pub fn confirm_tasks(&mut self, ids: &[u64], now: u64) -> Result<Vec<Outgoing>, CloudError> {
+        self.check_task_ids(
+            ids,
+            None,
+            TaskStatus::Confirm,
+            "only CONFIRM tasks are confirmed",
+        )?;
+        for id in ids {
+            if let Some(task) = self.tasks.get_mut(id) {
+                task.set(TaskStatus::Queued, "confirmed", now);
+            }
+        }
+        Ok(self.handle_timeout(now))
+    }
+
+    /// `ReupgradeOTATask`: these `FAILED` or `CANCELED` tasks (1 to 10) of job `job` are queued
+    /// again, retries counted afresh.
+    pub fn reupgrade_tasks(
+        &mut self,
+        job: u32,
+        ids: &[u64],
+        now: u64,
+    ) -> Result<Vec<Outgoing>, CloudError> {
+        let index = self.job_index(job).ok_or(JobError::NoSuchJob { id: job })?;
+        let status = self.upgrade_jobs[index].status;
+        if status != JobStatus::InProgress && status != JobStatus::Completed {
+            return Err(JobError::JobEnded { id: job, status }.into());
+        }
+        if ids.is_empty() || ids.len() > crate::jobs::MAX_TASK_IDS {
+            return Err(JobError::TaskIdCount { given: ids.len() }.into());
+        }
+        for id in ids {
+            let task = self
+                .tasks
+                .get(id)
+                .filter(|t| t.job == job)
+                .ok_or(JobError::NoSuchTask { task: *id })?;
+            if !matches!(task.status, TaskStatus::Failed | TaskStatus::Canceled) || !task.is_final()
+            {
+                return Err(JobError::WrongTaskStatus {
+                    task: *id,
+                    status: task.status,
+                    needs: "only FAILED or CANCELED tasks are upgraded again",
+                }
+                .into());
+            }
+            if let Some(other) = self.task_of.get(&task.device) {
+                return Err(JobError::WrongTaskStatus {
+                    task: *id,
+                    status: task.status,
+                    needs: if *other == *id {
+                        "the task is already queued"
+                    } else {
+                        "the device has an unfinished task in another job"
+                    },
+                }
+                .into());
+            }
+        }
+        self.upgrade_jobs[index].status = JobStatus::InProgress;
+        self.upgrade_jobs[index].ended_ms = None;
+        for id in ids {
+            if let Some(task) = self.tasks.get_mut(id) {
+                task.retries = 0;
+                task.timed_out = false;
+                task.set(TaskStatus::Queued, "upgraded again", now);
+                self.task_of.insert(task.device.clone(), *id);
+            }
+        }
+        Ok(self.handle_timeout(now))
+    }
+
+    fn check_task_ids(
+        &self,
+        ids: &[u64],
+        job: Option<u32>,
+        status: TaskStatus,
+        needs: &'static str,
+    ) -> Result<(), CloudError> {
+        if ids.is_empty() || ids.len() > crate::jobs::MAX_TASK_IDS {
+            return Err(JobError::TaskIdCount { given: ids.len() }.into());
+        }
+        for id in ids {
+            let task = self
+                .tasks
+                .get(id)
+                .filter(|t| job.is_none_or(|j| t.job == j))
+                .ok_or(JobError::NoSuchTask { task: *id })?;
+            if task.status != status {
+                return Err(JobError::WrongTaskStatus {
+                    task: *id,
+                    status: task.status,
+                    needs,
+                }
+                .into());
+            }
+        }
+        Ok(())
+    }
+
+    /// `CancelOTATaskByJob`: cancels job `job`'s tasks in the states asked for (a planned job
+    /// with `scheduled`); returns how many tasks were cancelled.
+    pub fn cancel_tasks(
+        &mut self,
+        job: u32,
+        what: CancelTasks,
+        now: u64,
+    ) -> Result<usize, CloudError> {
+        if what.is_empty() {
+            return Err(JobError::NothingToCancel.into());
+        }
+        let index = self.job_index(job).ok_or(JobError::NoSuchJob { id: job })?;
+        let status = self.upgrade_jobs[index].status;
+        if what.scheduled {
+            if status == JobStatus::Planned {
+                let job = &mut self.upgrade_jobs[index];
+                job.status = JobStatus::Canceled;
+                job.ended_ms = Some(now);
+                return Ok(0);
+            }
+            let only_scheduled = CancelTasks {
+                scheduled: false,
+                ..what
+            }
+            .is_empty();
+            if only_scheduled {
+                return Err(JobError::NotScheduled { id: job, status }.into());
+            }
+        }
+        let mut cancelled = 0;
+        for id in self.upgrade_jobs[index].tasks.clone() {
+            let covered = self
+                .tasks
+                .get(&id)
+                .is_some_and(|t| what.covers(t.status) && !t.is_final());
+            if covered {
+                self.end_task(
+                    id,
+                    TaskStatus::Canceled,
+                    "cancelled by CancelOTATaskByJob",
+                    now,
+                );
+                cancelled += 1;
+            }
+        }
+        self.wake(now);
+        Ok(cancelled)
+    }
+
+    /// Every upgrade job, oldest first.
+    pub fn upgrade_jobs(&self) -> &[UpgradeJob] {
+        &self.upgrade_jobs
+    }
+
+    /// `QueryOTAJob`: job `id`'s status and its tasks' counts.
+    pub fn job_view(&self, id: u32) -> Option<JobView> {
+        let job = &self.upgrade_jobs[self.job_index(id)?];
+        let mut counts: BTreeMap<TaskStatus, usize> =
+            TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
+        let (mut timed_out, mut retried, mut pushes) = (0, 0, 0);
+        for task in job.tasks.iter().filter_map(|t| self.tasks.get(t)) {
+            *counts.entry(task.status).or_default() += 1;
+            timed_out += usize::from(task.timed_out);
+            retried += task.retries;
+            pushes += task.pushes;
+        }
+        Some(JobView {
+            id,
+            target: job.spec.target.name().to_owned(),
+            status: job.status,
+            firmware: job.package.name.clone(),
+            version: job.package.version.clone(),
+            counts,
+            timed_out,
+            retried,
+            pushes,
+        })
+    }
+
+    /// A task by id.
+    pub fn task(&self, id: u64) -> Option<&Task> {
+        self.tasks.get(&id)
+    }
+
+    /// `ListOTATaskByJob`: page `page` (from 1) of `size` tasks of job `job`.
+    pub fn list_tasks(&self, job: u32, page: u32, size: u32) -> Result<Vec<&Task>, CloudError> {
+        let index = self.job_index(job).ok_or(JobError::NoSuchJob { id: job })?;
+        if page == 0
+            || size == 0
+            || size > crate::jobs::MAX_PAGE_SIZE
+            || u64::from(page) * u64::from(size) > crate::jobs::MAX_PAGE_REACH
+        {
+            return Err(JobError::PageOutOfRange { page, size }.into());
+        }
+        let skip = (page as usize - 1) * size as usize;
+        Ok(self.upgrade_jobs[index]
+            .tasks
+            .iter()
+            .skip(skip)
+            .take(size as usize)
+            .filter_map(|t| self.tasks.get(t))
+            .collect())
+    }
+
+    /// Every task of a device, oldest first (its timeline across jobs).
+    pub fn device_tasks(&self, key: &DeviceKey) -> Vec<&Task> {
+        self.tasks.values().filter(|t| t.device == *key).collect()
     }
 }
 

@@ -5,7 +5,7 @@
 //!
 //! - [`Device`]: a simulated device's OTA flow with its fault model;
 //! - [`Cloud`]: the sandbox cloud (notices of every kind, pull answers, push-again, MQTT block
-//!   serving with channel faults);
+//!   serving with channel faults, and upgrade jobs with the platform's policies: [`jobs`]);
 //! - [`verdict`]: **what decides a verdict** (Alibaba Cloud's rule, in one file);
 //! - [`Scenario`]: a test as a TOML file (fleet, behaviour, cloud actions, expectations);
 //! - [`ScenarioRun`]: a scenario's run (firmware, fleet, actions on time, settling, judging),
@@ -24,6 +24,7 @@ pub mod conformance;
 mod device;
 pub mod expect;
 pub mod fleet;
+pub mod jobs;
 pub mod memory;
 pub mod model;
 pub mod report;
@@ -44,6 +45,10 @@ pub use device::{
     DEFAULT_MAX_RESUMES, DEFAULT_REBOOT_MS, Device, DeviceConfig, Fault, Link, Phase, StepRecord,
 };
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
+pub use jobs::{
+    CancelTasks, DownloadProtocol, DynamicMode, JobError, JobSpec, JobStatus, JobType, JobView,
+    OverwriteMode, Retry, Target as JobTarget, Task, TaskChange, TaskStatus, UpgradeJob,
+};
 pub use report::{
     DeviceReport, Failure, MergeError, ObservedStep, Report, Summary, Timings, Verdict,
 };

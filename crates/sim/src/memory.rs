@@ -128,6 +128,8 @@ enum Event {
     /// The next chunk of a download.
     Chunk(Chunk),
     SuiteTick,
+    /// The cloud's upgrade-job timers are due.
+    CloudTick,
 }
 
 /// What the world counted.
@@ -163,6 +165,10 @@ pub struct World {
     queue: BTreeMap<(u64, u64), Event>,
     seq: u64,
     stats: WorldStats,
+    /// When a [`Event::CloudTick`] is queued for.
+    cloud_tick: Option<u64>,
+    /// When the last one ran.
+    cloud_ticked: Option<u64>,
 }
 
 impl std::fmt::Debug for World {
@@ -232,6 +238,8 @@ impl World {
             queue: BTreeMap::new(),
             seq: 0,
             stats: WorldStats::default(),
+            cloud_tick: None,
+            cloud_ticked: None,
         };
         for i in 0..n as u32 {
             let delay = 1 + mix(options.seed, u64::from(i)) % options.ramp_ms.max(1);
@@ -288,6 +296,24 @@ impl World {
             let payload: Arc<[u8]> = Arc::from(message.payload);
             self.route(&message.topic, &payload);
         }
+        self.schedule_cloud();
+    }
+
+    /// Queues a [`Event::CloudTick`] for the cloud's next timer, unless one is queued earlier.
+    fn schedule_cloud(&mut self) {
+        // A timer that is still due after its tick runs a millisecond later, so the clock
+        // always moves on.
+        let after = self.cloud_ticked.map_or(0, |t| t + 1);
+        if let Some(due) = self
+            .cloud
+            .poll_timeout()
+            .map(|d| d.max(self.now).max(after))
+            && self.cloud_tick.is_none_or(|queued| due < queued)
+        {
+            self.seq += 1;
+            self.queue.insert((due, self.seq), Event::CloudTick);
+            self.cloud_tick = Some(due);
+        }
     }
 
     /// When the next event is due.
@@ -297,6 +323,7 @@ impl World {
 
     /// Handles every event due up to `until`, then sets the clock to `until`.
     pub fn advance_to(&mut self, until: u64) {
+        self.schedule_cloud();
         while self.next_at().is_some_and(|at| at <= until) {
             self.step();
         }
@@ -305,6 +332,7 @@ impl World {
 
     /// Handles the next event (moving the clock to its time); false when none is left.
     pub fn step(&mut self) -> bool {
+        self.schedule_cloud();
         let Some(((at, _), event)) = self.queue.pop_first() else {
             return false;
         };
@@ -344,7 +372,16 @@ impl World {
                     }
                 }
             }
+            Event::CloudTick => {
+                if self.cloud_tick.is_some_and(|at| at <= now) {
+                    self.cloud_tick = None;
+                }
+                self.cloud_ticked = Some(now);
+                let out = self.cloud.handle_timeout(now);
+                self.publish(out);
+            }
         }
+        self.schedule_cloud();
         true
     }
 

@@ -12,6 +12,7 @@
 //! | devices | `device`, `fleet` |
 //! | the verdict rule | `verdict` |
 //! | batches | `batch` |
+//! | upgrade jobs (policies, refusals, task states) | `jobs` |
 //! | expectations | `expect` |
 //! | reports | `report` |
 //! | the sandbox cloud | `cloud` |

@@ -34,6 +34,9 @@ pub struct Job {
     pub verdict: Verdict,
     /// When the device last reported anything for this job (ms).
     pub last_activity_ms: u64,
+    /// Why the cloud failed the job itself (an upgrade job's timeout or forced finish), if
+    /// it did.
+    pub ended_by_cloud: Option<String>,
 }
 
 /// What a version report means for the job.
@@ -54,6 +57,7 @@ impl Job {
             final_version: None,
             verdict: Verdict::Pending,
             last_activity_ms: now,
+            ended_by_cloud: None,
         }
     }
 
@@ -115,6 +119,17 @@ impl Job {
         )
     }
 
+    /// Fails the job for a reason of the cloud's own (a timeout) unless it already ended; true
+    /// when it was failed.
+    pub fn fail(&mut self, reason: &str) -> bool {
+        if self.is_final() {
+            return false;
+        }
+        self.verdict = Verdict::Failed;
+        self.ended_by_cloud = Some(reason.to_owned());
+        true
+    }
+
     /// Cancels the job unless it already ended; true when it was cancelled.
     pub fn cancel(&mut self) -> bool {
         if self.is_final() {
@@ -129,6 +144,12 @@ impl Job {
     pub fn failure(&self) -> Option<Failure> {
         if self.verdict != Verdict::Failed {
             return None;
+        }
+        if let Some(reason) = &self.ended_by_cloud {
+            return Some(Failure {
+                code: None,
+                reason: reason.clone(),
+            });
         }
         if let Some((step, failure)) = self
             .steps

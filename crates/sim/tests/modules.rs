@@ -8,12 +8,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 /// Bottom to top, as in `src/model.rs`.
-const ORDER: [&str; 12] = [
+const ORDER: [&str; 13] = [
     "model",
     "device",
     "fleet",
     "verdict",
     "batch",
+    "jobs",
     "expect",
     "report",
     "cloud",
