@@ -61,7 +61,10 @@ describe('scenario files', () => {
     const schema = JSON.parse(readFileSync(path.join(examples, 'scenario.schema.json'), 'utf8'));
     const validate = new Ajv2020({ strict: false, allErrors: true, validateFormats: false }).compile(schema);
     assert.ok(exampleFiles.length >= 4);
-    for (const file of [...exampleFiles.map((f) => path.join(examples, f)), ...readdirSync(scenarios).map((f) => path.join(scenarios, f))]) {
+    const jobs = path.join(repo, 'examples/jobs');
+    const jobFiles = readdirSync(jobs).filter((f) => f.endsWith('.toml')).map((f) => path.join(jobs, f));
+    assert.ok(jobFiles.length >= 4);
+    for (const file of [...exampleFiles.map((f) => path.join(examples, f)), ...jobFiles, ...readdirSync(scenarios).map((f) => path.join(scenarios, f))]) {
       const doc = parseToml(readFileSync(file, 'utf8'));
       assert.ok(validate(doc), `${file}: ${JSON.stringify(validate.errors)}`);
     }
@@ -69,10 +72,13 @@ describe('scenario files', () => {
     assert.equal(validate({ name: 'x', fleet: { names: 'a' }, actions: [{ push: 'v', notice: 'sideways' }] }), false);
     assert.equal(validate({ name: 'x', fleet: { names: 'a' }, unknown: 1 }), false);
     assert.equal(validate({ fleet: { names: 'a' } }), false);
+    assert.equal(validate({ name: 'x', fleet: { names: 'a' }, actions: [{ push: 'v', job: { target: 'sideways' } }] }), false);
+    assert.equal(validate({ name: 'x', fleet: { names: 'a' }, actions: [{ push: 'v', job: { colour: 'red' } }] }), false);
   });
 
   test('otalab check accepts the examples and refuses a broken file with a code and a place', async () => {
-    const ok = await otalab(['check', ...exampleFiles.map((f) => path.join(examples, f))]);
+    const jobs = readdirSync(path.join(repo, 'examples/jobs')).filter((f) => f.endsWith('.toml')).map((f) => path.join(repo, 'examples/jobs', f));
+    const ok = await otalab(['check', ...exampleFiles.map((f) => path.join(examples, f)), ...jobs]);
     assert.equal(ok.code, 0, ok.stderr);
     const broken = path.join(tmp, 'broken.toml');
     writeFileSync(broken, readFileSync(path.join(scenarios, 'wrong-expectation.toml'), 'utf8').replace('push = "v2"', 'push = "v9"'));
@@ -310,6 +316,37 @@ describe('an independent cloud', () => {
     const json = JSON.parse(readFileSync(report, 'utf8'));
     assert.deepEqual(json.devices.map((d) => d.verdict), Array(5).fill('succeeded'));
     assert.deepEqual(json.devices.map((d) => d.targetVersion), Array(5).fill('2.0.0'));
+  });
+});
+
+describe('upgrade jobs over sockets', () => {
+  test('a grey job then a full job: the notices on the wire (seen by MQTT.js) follow the jobs, and the report counts their tasks', async () => {
+    const watcher = mqtt.connect(sandbox.brokerUrl, { clientId: 'job-watcher', reconnectPeriod: 0 });
+    await new Promise((resolve, reject) => { watcher.once('connect', resolve); watcher.once('error', reject); });
+    const notices = new Map();
+    watcher.on('message', (topic, payload) => {
+      const dn = topic.split('/').at(-1);
+      notices.set(dn, [...(notices.get(dn) ?? []), { at: Date.now(), body: JSON.parse(payload.toString()) }]);
+    });
+    await new Promise((resolve, reject) => watcher.subscribe('/ota/device/upgrade/a1JobSock/+', { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+    const report = path.join(tmp, 'jobs.json');
+    const result = await run(path.join(scenarios, 'jobs.toml'), ['--report', report]);
+    watcher.end();
+    assert.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    assert.deepEqual(json.jobs.map((j) => [j.id, j.target, j.status, j.counts.SUCCEEDED]), [[1, 'GRAY', 'COMPLETED', 2], [2, 'ALL', 'COMPLETED', 8]]);
+    // Every device got exactly one notice: the grey two with the job's tag in extData, the
+    // others without it, at least 5 s later.
+    assert.equal(notices.size, 10);
+    const grey = [...notices.entries()].filter(([, n]) => n[0].body.data.extData?.ring === 'grey');
+    assert.equal(grey.length, 2);
+    for (const [dn, n] of notices) assert.equal(n.length, 1, `${dn}: ${n.length} notices`);
+    const firstGrey = Math.min(...grey.map(([, n]) => n[0].at));
+    for (const [dn, n] of notices) {
+      if (grey.some(([g]) => g === dn)) continue;
+      assert.equal(n[0].body.data.extData?.ring, undefined);
+      assert.ok(n[0].at - firstGrey >= 4000, `${dn} notified ${n[0].at - firstGrey} ms after the grey devices`);
+    }
   });
 });
 

@@ -358,8 +358,8 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         let (upgraded, failed) = (load(&shared.upgraded), load(&shared.failed));
         exec.handle_connected(load(&shared.connected), now);
         exec.handle_device_final(upgraded + failed);
-        if exec.poll_timeout().is_some_and(|at| at <= now)
-            && let Ok(mut c) = cloud.lock()
+        if let Ok(mut c) = cloud.lock()
+            && exec.poll_timeout(&c).is_some_and(|at| at <= now)
         {
             exec.handle_timeout(&mut c, now);
         }
@@ -389,7 +389,9 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
                     let _ = stop_tx.send(true);
                     return Err(setup(format!("{}: {e}", e.code())));
                 }
-                RunEvent::AllConnected { .. } | RunEvent::Pushed { .. } => {}
+                RunEvent::AllConnected { .. }
+                | RunEvent::Pushed { .. }
+                | RunEvent::JobCreated { .. } => {}
             }
         }
         if let Some(report) = finished {
@@ -404,8 +406,8 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
             };
             display.show(p.connected, p.summary.succeeded, p.summary.failed, phase);
         }
-        let wait = exec
-            .poll_timeout()
+        let due = cloud.lock().ok().and_then(|c| exec.poll_timeout(&c));
+        let wait = due
             .map_or(100, |at| at.saturating_sub(now_ms()))
             .clamp(1, 100);
         tokio::time::sleep(Duration::from_millis(wait)).await;

@@ -18,6 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Map;
 
 use crate::batch::{Batch, BatchStatus};
+#[cfg(feature = "jobs")]
 use crate::jobs::{
     CancelTasks, DownloadProtocol, DynamicMode, JobError, JobSpec, JobStatus, JobView, MINUTE_MS,
     Target, Task, TaskStatus, UpgradeJob,
@@ -183,6 +184,7 @@ pub enum CloudError {
         id: u32,
     },
     /// An upgrade job call the platform refuses.
+    #[cfg(feature = "jobs")]
     #[error(transparent)]
     Job(#[from] JobError),
 }
@@ -201,6 +203,7 @@ impl CloudError {
             Self::NoSuchBatch { .. } => "NO_SUCH_BATCH",
             Self::BatchCancelled { .. } => "BATCH_CANCELLED",
             Self::NothingToRetry { .. } => "NOTHING_TO_RETRY",
+            #[cfg(feature = "jobs")]
             Self::Job(e) => e.code(),
         }
     }
@@ -243,6 +246,7 @@ struct CloudJob {
     /// The batch that made it (none for a pull answer or an upgrade job's task).
     batch: Option<u32>,
     /// The upgrade job's task it is an attempt of.
+    #[cfg(feature = "jobs")]
     task: Option<u64>,
 }
 
@@ -266,14 +270,19 @@ pub struct Cloud {
     /// What changed, while recorded.
     events: Option<std::collections::VecDeque<CloudEvent>>,
     /// Upgrade jobs, oldest first (job id = index + 1).
+    #[cfg(feature = "jobs")]
     upgrade_jobs: Vec<UpgradeJob>,
     /// Their tasks, by id.
+    #[cfg(feature = "jobs")]
     tasks: BTreeMap<u64, Task>,
     /// Each device's unfinished task (a device is in one unfinished job at a time).
+    #[cfg(feature = "jobs")]
     task_of: BTreeMap<DeviceKey, u64>,
     /// Device groups, for `GROUP` targets.
+    #[cfg(feature = "jobs")]
     groups: BTreeMap<String, Vec<DeviceKey>>,
     /// Minutes between pushes of an ignored notice (`None`: the default; 0: never).
+    #[cfg(feature = "jobs")]
     repush_minutes: Option<u64>,
     /// When a job's timer is due next.
     next_due: Option<u64>,
@@ -515,6 +524,7 @@ impl Cloud {
                     job: Job::new(notice, now),
                     channel_fault: kind.channel_fault(),
                     batch: Some(batch),
+                    #[cfg(feature = "jobs")]
                     task: None,
                 },
             ));
@@ -526,6 +536,7 @@ impl Cloud {
         for (key, job) in jobs {
             let before = self.mark(&key);
             if let Some(old) = self.jobs.insert(key.clone(), job) {
+                #[cfg(feature = "jobs")]
                 if let Some(task) = old.task {
                     self.end_task(
                         task,
@@ -658,21 +669,24 @@ impl Cloud {
         self.clock = self.clock.max(now);
         let kind = topic.kind;
         let before = self.mark(&key);
+        #[cfg_attr(not(feature = "jobs"), allow(unused_mut))]
         let mut out = self.handle(topic, &key, payload, now);
         self.changed(&key, before);
-        if self.upgrade_jobs.is_empty() {
-            return out;
+        #[cfg(feature = "jobs")]
+        if !self.upgrade_jobs.is_empty() {
+            self.sync_task(&key, now);
+            if kind == TopicKind::Inform
+                && let Ok(report) = VersionReport::decode(payload)
+                && report.module.is_default()
+            {
+                out.extend(self.version_seen(&key, report.version.as_str(), now));
+            }
+            if self.next_due.is_some_and(|due| due <= now) {
+                out.extend(self.run_jobs(now));
+            }
         }
-        self.sync_task(&key, now);
-        if kind == TopicKind::Inform
-            && let Ok(report) = VersionReport::decode(payload)
-            && report.module.is_default()
-        {
-            out.extend(self.version_seen(&key, report.version.as_str(), now));
-        }
-        if self.next_due.is_some_and(|due| due <= now) {
-            out.extend(self.handle_timeout(now));
-        }
+        #[cfg(not(feature = "jobs"))]
+        let _ = kind;
         out
     }
 
@@ -724,6 +738,7 @@ impl Cloud {
         now: u64,
     ) -> Outgoing {
         // A task of a job that does not push is started by the device's pull.
+        #[cfg(feature = "jobs")]
         self.pull_task(key, module, now);
         let job = self
             .jobs
@@ -754,6 +769,7 @@ impl Cloud {
                             job: Job::new(notice.clone(), now),
                             channel_fault: None,
                             batch: None,
+                            #[cfg(feature = "jobs")]
                             task: None,
                         },
                     );
@@ -795,6 +811,7 @@ impl Cloud {
         let before = self.mark(key);
         let ended = match self.jobs.remove(key) {
             Some(mut old) => {
+                #[cfg(feature = "jobs")]
                 if let Some(task) = old.task {
                     self.end_task(
                         task,
@@ -970,6 +987,51 @@ impl Cloud {
         })
     }
 
+    /// When the upgrade jobs' timers are due next (a schedule, the rate window, a retry, a
+    /// push again, a timeout, a forced finish); `None` when nothing waits (always, without
+    /// the `jobs` feature). It may be early (a timer that no longer applies):
+    /// [`handle_timeout`](Self::handle_timeout) then sends nothing.
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.next_due
+    }
+
+    /// Runs the upgrade jobs' timers due at `now`; returns what to send.
+    pub fn handle_timeout(&mut self, now: u64) -> Vec<Outgoing> {
+        #[cfg(feature = "jobs")]
+        return self.run_jobs(now);
+        #[cfg(not(feature = "jobs"))]
+        {
+            self.clock = self.clock.max(now);
+            Vec::new()
+        }
+    }
+
+    /// True while an upgrade job still has work the cloud will do by itself: a job waiting
+    /// for its start, a task queued behind the rate, a retry waiting for its interval, a
+    /// timeout still to come.
+    pub fn jobs_busy(&self, now: u64) -> bool {
+        #[cfg(feature = "jobs")]
+        {
+            let _ = now;
+            self.upgrade_jobs.iter().any(|job| match job.status {
+                JobStatus::Planned => true,
+                JobStatus::InProgress => {
+                    job.tasks.iter().filter_map(|t| self.tasks.get(t)).any(|t| {
+                        (t.status == TaskStatus::Queued && job.spec.need_push)
+                            || (t.status == TaskStatus::Failed && !t.is_final())
+                            || (t.status == TaskStatus::InProgress && t.due_ms.is_some())
+                    })
+                }
+                JobStatus::Completed | JobStatus::Canceled => false,
+            })
+        }
+        #[cfg(not(feature = "jobs"))]
+        {
+            let _ = now;
+            false
+        }
+    }
+
     /// The last version the device reported (T1, default module), with or without a job.
     pub fn reported_version(&self, key: &DeviceKey) -> Option<&str> {
         self.versions.get(key).map(String::as_str)
@@ -1005,6 +1067,7 @@ impl Cloud {
         for key in devices {
             let before = self.mark(key);
             if let Some(old) = self.jobs.remove(key) {
+                #[cfg(feature = "jobs")]
                 if let Some(task) = old.task {
                     self.end_task(
                         task,
@@ -1049,12 +1112,27 @@ impl Cloud {
             .filter(|b| b.devices.iter().any(|k| unique.contains(k)))
             .filter_map(|b| self.batch_status(b.id))
             .collect();
+        #[cfg(feature = "jobs")]
+        {
+            report.jobs = self
+                .upgrade_jobs
+                .iter()
+                .filter(|j| {
+                    j.tasks
+                        .iter()
+                        .filter_map(|t| self.tasks.get(t))
+                        .any(|t| unique.contains(&t.device))
+                })
+                .filter_map(|j| self.job_view(j.id))
+                .collect();
+        }
         report
     }
 }
 
 /// Upgrade jobs ([`crate::jobs`]): created, driven by device messages and by the cloud's own
 /// timers ([`poll_timeout`](Cloud::poll_timeout), [`handle_timeout`](Cloud::handle_timeout)).
+#[cfg(feature = "jobs")]
 impl Cloud {
     /// Names a device group for jobs that target `GROUP`.
     pub fn define_group(&mut self, name: &str, devices: Vec<DeviceKey>) {
@@ -1526,15 +1604,8 @@ impl Cloud {
         self.next_due = Some(self.next_due.map_or(at, |due| due.min(at)));
     }
 
-    /// When the jobs' timers are due next (a schedule, the rate window, a retry, a push
-    /// again, a timeout, a forced finish); `None` when nothing waits. It may be early (a timer
-    /// that no longer applies): [`handle_timeout`](Self::handle_timeout) then sends nothing.
-    pub fn poll_timeout(&self) -> Option<u64> {
-        self.next_due
-    }
-
     /// Runs the jobs' timers due at `now`; returns what to send.
-    pub fn handle_timeout(&mut self, now: u64) -> Vec<Outgoing> {
+    fn run_jobs(&mut self, now: u64) -> Vec<Outgoing> {
         self.clock = self.clock.max(now);
         self.next_due = None;
         let mut out = Vec::new();
@@ -1819,11 +1890,12 @@ impl Cloud {
         let job = &self.upgrade_jobs[self.job_index(id)?];
         let mut counts: BTreeMap<TaskStatus, usize> =
             TaskStatus::ALL.iter().map(|s| (*s, 0)).collect();
-        let (mut timed_out, mut retried, mut pushes) = (0, 0, 0);
+        let (mut timed_out, mut retried, mut retries, mut pushes) = (0, 0, 0, 0);
         for task in job.tasks.iter().filter_map(|t| self.tasks.get(t)) {
             *counts.entry(task.status).or_default() += 1;
             timed_out += usize::from(task.timed_out);
-            retried += task.retries;
+            retried += usize::from(task.retries > 0);
+            retries += task.retries;
             pushes += task.pushes;
         }
         Some(JobView {
@@ -1835,6 +1907,7 @@ impl Cloud {
             counts,
             timed_out,
             retried,
+            retries,
             pushes,
         })
     }

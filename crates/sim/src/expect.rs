@@ -39,6 +39,19 @@ pub struct Expectations {
     /// Progress steps every device (of a verdict) must have reported.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepRule>,
+    /// Upgrade-job task counts over every job of the run (`succeeded`, `failed`, `canceled`,
+    /// `confirm`, `queued`, `notified`, `in_progress`, `timed_out`, `retried`); shares are of
+    /// all tasks. Only the otalab runner reads them (not the page yet).
+    #[serde(
+        default,
+        skip_serializing_if = "BTreeMap::is_empty",
+        with = "crate::model::jobs_only"
+    )]
+    #[cfg_attr(
+        feature = "schema",
+        schemars(with = "BTreeMap<crate::jobs::TaskCount, CountRule>")
+    )]
+    pub tasks: BTreeMap<crate::jobs::TaskCount, CountRule>,
 }
 
 impl Default for Expectations {
@@ -49,6 +62,7 @@ impl Default for Expectations {
             verdicts: BTreeMap::new(),
             final_versions: BTreeMap::new(),
             steps: Vec::new(),
+            tasks: BTreeMap::new(),
         }
     }
 }
@@ -207,6 +221,7 @@ impl Expectations {
         &self,
         devices: &[DeviceReport],
         summary: Summary,
+        jobs: &[crate::jobs::JobView],
         timed_out: bool,
     ) -> Vec<ExpectationResult> {
         let total = devices.len() as u64;
@@ -318,6 +333,30 @@ impl Expectations {
             };
             results.push(ExpectationResult {
                 name: format!("{which} reported steps {shape} [{}]", sequence.join(", ")),
+                held,
+                detail,
+                timed_out,
+            });
+        }
+        let tasks: usize = jobs.iter().map(crate::jobs::JobView::total).sum();
+        for (what, rule) in &self.tasks {
+            let count: usize = jobs.iter().map(|j| j.count(*what)).sum();
+            let held = rule.holds(count as u64, tasks as u64);
+            let per_job: Vec<String> = jobs
+                .iter()
+                .map(|j| format!("job {} ({}): {}", j.id, j.target, j.count(*what)))
+                .collect();
+            let detail = format!(
+                "{count} of {tasks} tasks {}{}",
+                what.name(),
+                if per_job.is_empty() {
+                    " (no upgrade job ran)".to_owned()
+                } else {
+                    format!(" ({})", per_job.join("; "))
+                }
+            );
+            results.push(ExpectationResult {
+                name: format!("tasks {}: {}", what.name(), rule.describe()),
                 held,
                 detail,
                 timed_out,

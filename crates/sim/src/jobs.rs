@@ -70,6 +70,7 @@ const DAY_MS: u64 = 24 * 60 * MINUTE_MS;
 
 /// `JobType`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobType {
     /// `UPGRADE_FIRMWARE`.
@@ -152,6 +153,7 @@ pub enum OverwriteMode {
 
 /// `DownloadProtocol`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum DownloadProtocol {
     /// `HTTPS`: the notice carries a URL.
@@ -719,6 +721,7 @@ pub struct Task {
     pub(crate) due_ms: Option<u64>,
 }
 
+#[cfg_attr(not(feature = "jobs"), allow(dead_code))]
 impl Task {
     /// A task for `device` in `job`, first in `status`.
     pub(crate) fn new(id: u64, job: u32, device: DeviceKey, status: TaskStatus, now: u64) -> Self {
@@ -816,10 +819,96 @@ pub struct JobView {
     pub counts: BTreeMap<TaskStatus, usize>,
     /// Tasks that failed by their timeout.
     pub timed_out: usize,
+    /// Tasks retried at least once.
+    pub retried: usize,
     /// Retries used, over all tasks.
-    pub retried: u32,
+    pub retries: u32,
     /// Notices sent, over all tasks.
     pub pushes: u32,
+}
+
+impl JobView {
+    /// The tasks `what` counts.
+    pub fn count(&self, what: TaskCount) -> usize {
+        match what.status() {
+            Some(status) => self.counts.get(&status).copied().unwrap_or(0),
+            None if what == TaskCount::TimedOut => self.timed_out,
+            None => self.retried,
+        }
+    }
+
+    /// Every task.
+    pub fn total(&self) -> usize {
+        self.counts.values().sum()
+    }
+
+    /// Adds another shard's view of the same job.
+    pub fn absorb(&mut self, other: &JobView) {
+        for (status, n) in &other.counts {
+            *self.counts.entry(*status).or_default() += n;
+        }
+        self.timed_out += other.timed_out;
+        self.retried += other.retried;
+        self.retries += other.retries;
+        self.pushes += other.pushes;
+    }
+}
+
+/// What a scenario's task expectation counts, over every job of the run: tasks in a
+/// [`TaskStatus`], tasks that timed out, tasks retried at least once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum TaskCount {
+    /// `CONFIRM`.
+    Confirm,
+    /// `QUEUED`.
+    Queued,
+    /// `NOTIFIED`.
+    Notified,
+    /// `IN_PROGRESS`.
+    InProgress,
+    /// `SUCCEEDED`.
+    Succeeded,
+    /// `FAILED` (timed out or not).
+    Failed,
+    /// `CANCELED`.
+    Canceled,
+    /// Failed by the job's timeout.
+    TimedOut,
+    /// Retried at least once.
+    Retried,
+}
+
+impl TaskCount {
+    /// The status it counts, if it is one.
+    pub fn status(self) -> Option<TaskStatus> {
+        Some(match self {
+            Self::Confirm => TaskStatus::Confirm,
+            Self::Queued => TaskStatus::Queued,
+            Self::Notified => TaskStatus::Notified,
+            Self::InProgress => TaskStatus::InProgress,
+            Self::Succeeded => TaskStatus::Succeeded,
+            Self::Failed => TaskStatus::Failed,
+            Self::Canceled => TaskStatus::Canceled,
+            Self::TimedOut | Self::Retried => return None,
+        })
+    }
+
+    /// Its name in a scenario.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Confirm => "confirm",
+            Self::Queued => "queued",
+            Self::Notified => "notified",
+            Self::InProgress => "in_progress",
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Canceled => "canceled",
+            Self::TimedOut => "timed_out",
+            Self::Retried => "retried",
+        }
+    }
 }
 
 /// `CancelOTATaskByJob`'s switches.

@@ -47,7 +47,7 @@ pub use device::{
 pub use expect::{Bounds, CountRule, ExpectationResult, Expectations, StepRule};
 pub use jobs::{
     CancelTasks, DownloadProtocol, DynamicMode, JobError, JobSpec, JobStatus, JobType, JobView,
-    OverwriteMode, Retry, Target as JobTarget, Task, TaskChange, TaskStatus, UpgradeJob,
+    OverwriteMode, Retry, Target as JobTarget, Task, TaskChange, TaskCount, TaskStatus, UpgradeJob,
 };
 pub use report::{
     DeviceReport, Failure, MergeError, ObservedStep, Report, Summary, Timings, Verdict,
@@ -55,6 +55,6 @@ pub use report::{
 pub use run::{FirmwareWanted, RunError, RunEvent, RunPhase, RunProgress, ScenarioRun};
 pub use scenario::{
     Behaviour, CloudAction, Connection, FaultShare, FirmwareSpec, FleetDevice, FleetSpec,
-    ListedDevice, Scenario, ScenarioError, Shard, Target,
+    JobAction, JobTargetKind, ListedDevice, Scenario, ScenarioError, Shard, Target,
 };
 pub use verdict::{DeviceJudge, Job, VersionOutcome};

@@ -690,7 +690,10 @@ pub fn run_scenario(mut run: ScenarioRun, world: &mut World) -> Result<Report, M
     run.start(world.now())?;
     loop {
         run.handle_connected(world.connected(), world.now());
-        if run.poll_timeout().is_some_and(|at| at <= world.now()) {
+        if run
+            .poll_timeout(world.cloud())
+            .is_some_and(|at| at <= world.now())
+        {
             let now = world.now();
             run.handle_timeout(world.cloud_mut(), now);
         }
@@ -702,7 +705,7 @@ pub fn run_scenario(mut run: ScenarioRun, world: &mut World) -> Result<Report, M
                 _ => {}
             }
         }
-        match (world.next_at(), run.poll_timeout()) {
+        match (world.next_at(), run.poll_timeout(world.cloud())) {
             (Some(next), Some(due)) if due < next => world.advance_to(due),
             (Some(_), _) => {
                 world.step();

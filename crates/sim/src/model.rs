@@ -381,6 +381,40 @@ mod failure_code {
     }
 }
 
+/// Serde for the fields only drivers built with otalab-sim's `jobs` feature read (a scenario's
+/// `job` actions, its task expectations): without the feature a value is refused with a message
+/// that says so, nothing is written, and the job code stays out of the build (the page's size).
+pub(crate) mod jobs_only {
+    #[cfg(feature = "jobs")]
+    use serde::Serialize;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[cfg(feature = "jobs")]
+    pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        value.serialize(s)
+    }
+
+    #[cfg(feature = "jobs")]
+    pub fn deserialize<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+        d: D,
+    ) -> Result<T, D::Error> {
+        T::deserialize(d)
+    }
+
+    #[cfg(not(feature = "jobs"))]
+    pub fn serialize<T, S: Serializer>(_: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_none()
+    }
+
+    #[cfg(not(feature = "jobs"))]
+    pub fn deserialize<'de, T, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
+        serde::de::IgnoredAny::deserialize(d)?;
+        Err(serde::de::Error::custom(
+            "upgrade jobs are not built into this driver: run the scenario with the otalab runner",
+        ))
+    }
+}
+
 /// The time `ms` (since 1970) as ISO 8601 in UTC with milliseconds: `2026-11-27T04:31:02.123Z`.
 pub fn iso_time(ms: u64) -> String {
     let days = (ms / 86_400_000) as i64;

@@ -21,6 +21,13 @@ pub struct Report {
     /// The batches pushed to these devices, oldest first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub batches: Vec<crate::batch::BatchStatus>,
+    /// The upgrade jobs that had tasks for these devices (`QueryOTAJob`'s view), oldest first.
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        with = "crate::model::jobs_only"
+    )]
+    pub jobs: Vec<crate::jobs::JobView>,
     /// The scenario that produced it (runner and imported scenarios).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scenario: Option<String>,
@@ -112,6 +119,7 @@ impl Report {
             summary: Summary::of(devices.iter().map(|d| d.verdict)),
             devices,
             batches: Vec::new(),
+            jobs: Vec::new(),
             scenario: None,
             expect: None,
             expectations: Vec::new(),
@@ -121,7 +129,7 @@ impl Report {
 
     /// Judges the report by `expect`; `timed_out` says the run stopped at the time limit.
     pub fn check(&self, expect: &Expectations, timed_out: bool) -> Vec<ExpectationResult> {
-        expect.check(&self.devices, self.summary, timed_out)
+        expect.check(&self.devices, self.summary, &self.jobs, timed_out)
     }
 
     /// Judges the report by `expect` (kept in the report) and records each result.
@@ -149,7 +157,15 @@ impl Report {
             .flat_map(|r| &r.expectations)
             .any(|e| e.timed_out);
         let mut devices = Vec::new();
+        let mut jobs: Vec<crate::jobs::JobView> = Vec::new();
         for (index, report) in reports.into_iter().enumerate() {
+            // Each shard's cloud made the same jobs for its own devices: one view per job.
+            for view in &report.jobs {
+                match jobs.iter_mut().find(|j| j.id == view.id) {
+                    Some(merged) => merged.absorb(view),
+                    None => jobs.push(view.clone()),
+                }
+            }
             if report.scenario != scenario {
                 return Err(MergeError::ScenarioMismatch {
                     index,
@@ -172,6 +188,7 @@ impl Report {
             });
         }
         let mut merged = Report::new(generated_at_ms, devices);
+        merged.jobs = jobs;
         merged.scenario = scenario;
         merged.timings = (!timings.is_empty()).then(|| Timings::slowest(&timings));
         if let Some(expect) = expect {

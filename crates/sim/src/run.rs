@@ -110,6 +110,15 @@ pub enum RunEvent {
         /// When.
         at_ms: u64,
     },
+    /// An action created an upgrade job (its notices go out as its policy allows).
+    JobCreated {
+        /// The action's index in the scenario.
+        action: usize,
+        /// The cloud's job id.
+        job: u32,
+        /// When.
+        at_ms: u64,
+    },
     /// The run stops: devices can be disconnected. With the sandbox cloud judging,
     /// [`Finished`](RunEvent::Finished) follows at once; otherwise after
     /// [`ScenarioRun::handle_device_reports`].
@@ -199,6 +208,8 @@ pub struct ScenarioRun {
     all_settled_ms: Option<u64>,
     transmit: VecDeque<Outgoing>,
     events: VecDeque<RunEvent>,
+    /// Jobs whose waiting tasks the run confirms, and when.
+    confirms: Vec<(u64, u32)>,
 }
 
 impl ScenarioRun {
@@ -233,6 +244,7 @@ impl ScenarioRun {
             all_settled_ms: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
+            confirms: Vec::new(),
         }
     }
 
@@ -282,11 +294,13 @@ impl ScenarioRun {
                     (_, Some(url), _) => url.clone(),
                     _ => return Err(RunError::NoFirmwareSource { key: key.clone() }),
                 };
-                let stream = self
-                    .scenario
-                    .actions
-                    .iter()
-                    .any(|a| &a.push == key && a.notice.over_mqtt());
+                let stream = self.scenario.actions.iter().any(|a| {
+                    &a.push == key
+                        && (a.notice.over_mqtt()
+                            || a.job.as_ref().is_some_and(|j| {
+                                j.download == Some(crate::jobs::DownloadProtocol::Mqtt)
+                            }))
+                });
                 Ok(FirmwareWanted {
                     key: key.clone(),
                     url,
@@ -349,6 +363,9 @@ impl ScenarioRun {
         if self.phase == RunPhase::Acting {
             self.act(cloud, now);
         }
+        if matches!(self.phase, RunPhase::Acting | RunPhase::Settling) {
+            self.jobs(cloud, now);
+        }
         if self.phase == RunPhase::Settling && (now >= self.next_check || now >= self.deadline) {
             self.next_check = now + CHECK_EVERY_MS;
             self.check(cloud, now);
@@ -371,17 +388,60 @@ impl ScenarioRun {
 
     /// When [`handle_timeout`](Self::handle_timeout) is due next (`None`: not before something
     /// else happens).
-    pub fn poll_timeout(&self) -> Option<u64> {
+    pub fn poll_timeout(&self, cloud: &Cloud) -> Option<u64> {
+        let cloud_due = cloud.poll_timeout();
         match self.phase {
             RunPhase::Connecting => Some(self.deadline),
             RunPhase::Acting => Some(
                 self.scenario
                     .actions
                     .get(self.next_action)
-                    .map_or(self.deadline, |a| (self.t0 + a.at_ms).min(self.deadline)),
+                    .map_or(self.deadline, |a| (self.t0 + a.at_ms).min(self.deadline))
+                    .min(self.jobs_due(cloud_due)),
             ),
-            RunPhase::Settling => Some(self.next_check.min(self.deadline)),
+            RunPhase::Settling => Some(
+                self.next_check
+                    .min(self.deadline)
+                    .min(self.jobs_due(cloud_due)),
+            ),
             _ => None,
+        }
+    }
+
+    /// When the cloud's job timers or a confirmation fall due (`u64::MAX`: never).
+    fn jobs_due(&self, cloud_due: Option<u64>) -> u64 {
+        let confirm = self.confirms.iter().map(|(at, _)| *at).min();
+        cloud_due
+            .into_iter()
+            .chain(confirm)
+            .min()
+            .unwrap_or(u64::MAX)
+    }
+
+    /// The cloud's job timers and the run's confirmations due at `now`.
+    fn jobs(&mut self, cloud: &mut Cloud, now: u64) {
+        if cloud.poll_timeout().is_some_and(|due| due <= now) {
+            self.transmit.extend(cloud.handle_timeout(now));
+        }
+        #[cfg(feature = "jobs")]
+        while let Some(index) = self.confirms.iter().position(|(at, _)| *at <= now) {
+            let (_, job) = self.confirms.remove(index);
+            let waiting: Vec<u64> = cloud
+                .upgrade_jobs()
+                .iter()
+                .filter(|j| j.id == job)
+                .flat_map(|j| j.tasks.iter().copied())
+                .filter(|t| {
+                    cloud
+                        .task(*t)
+                        .is_some_and(|t| t.status == crate::jobs::TaskStatus::Confirm)
+                })
+                .collect();
+            for ids in waiting.chunks(crate::jobs::MAX_TASK_IDS) {
+                if let Ok(out) = cloud.confirm_tasks(ids, now) {
+                    self.transmit.extend(out);
+                }
+            }
         }
     }
 
@@ -447,6 +507,53 @@ impl ScenarioRun {
             let Some(package) = self.packages.get(&action.push) else {
                 continue;
             };
+            if let Some(job) = &action.job {
+                #[cfg(feature = "jobs")]
+                {
+                    let method = action.sign_method.into();
+                    let created = job
+                        .spec(&self.mine, now)
+                        .map_err(|(field, message)| crate::cloud::CloudError::InvalidDevice {
+                            product_key: String::new(),
+                            device_name: field.to_owned(),
+                            reason: message,
+                        })
+                        .and_then(|spec| {
+                            // A shard without any of a specific job's devices has nothing to do.
+                            if matches!(&spec.target, crate::jobs::Target::Specific(d) if d.is_empty()) {
+                                return Ok(None);
+                            }
+                            cloud
+                                .create_job(spec, package, method, &self.mine, now)
+                                .map(Some)
+                        });
+                    match created {
+                        Ok(Some((id, out))) => {
+                            self.transmit.extend(out);
+                            self.events.push_back(RunEvent::JobCreated {
+                                action: index,
+                                job: id,
+                                at_ms: now,
+                            });
+                            if let Some(after) = job.confirm_after_ms {
+                                self.confirms.push((now + after, id));
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(source) => {
+                            self.phase = RunPhase::Done;
+                            self.events.push_back(RunEvent::Failed(RunError::Push {
+                                action: index,
+                                source,
+                            }));
+                            return;
+                        }
+                    }
+                }
+                #[cfg(not(feature = "jobs"))]
+                let _ = job;
+                continue;
+            }
             let targets: Vec<DeviceKey> = action
                 .to
                 .select(&self.fleet)
@@ -489,6 +596,8 @@ impl ScenarioRun {
         let quiet = self.scenario.expect.quiet_ms;
         let settled = if self.cloud_judges {
             cloud.settled_among(&self.mine, now, quiet)
+                && !cloud.jobs_busy(now)
+                && self.confirms.is_empty()
         } else {
             self.device_final >= self.mine.len()
         };

@@ -314,6 +314,208 @@ pub struct CloudAction {
     /// `{ devices = ["pk/name", ...] }`.
     #[serde(default)]
     pub to: Target,
+    /// An upgrade job with the platform's policy instead of the console's push-now batch (its
+    /// own `target` replaces `to`). Only the otalab runner reads it (not the page yet).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "crate::model::jobs_only"
+    )]
+    #[cfg_attr(feature = "schema", schemars(with = "Option<JobAction>"))]
+    pub job: Option<JobAction>,
+}
+
+/// Which devices a job targets: the platform's `TargetSelection`, or a dynamic job.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(rename_all = "snake_case")]
+pub enum JobTargetKind {
+    /// `ALL`: every device (of the shard).
+    #[default]
+    All,
+    /// `SPECIFIC`: `devices`.
+    Specific,
+    /// `GRAY`: `gray_percent` of the devices.
+    Gray,
+    /// `GROUP`: the group `group`, whose members are `devices`.
+    Group,
+    /// A dynamic job (`dynamic_mode` 1 or 2).
+    Dynamic,
+}
+
+/// An upgrade job as a scenario writes it: the fields of the platform's
+/// `CreateOTAStaticUpgradeJob` / `CreateOTADynamicUpgradeJob`, in snake case, times relative to
+/// the action. Every value is checked against the platform's limits when the scenario is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobAction {
+    /// `all` (default), `specific`, `gray`, `group` or `dynamic`.
+    #[serde(default)]
+    pub target: JobTargetKind,
+    /// `specific`: the devices (`productKey/deviceName` or a bare deviceName); `group`: the
+    /// group's members.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub devices: Vec<String>,
+    /// `gray`: `GrayPercent`, a decimal string with at most 3 decimals (`"10"`, `"12.5"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gray_percent: Option<String>,
+    /// `group`: the group's name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// `dynamic`: `DynamicMode` 1 (current and future devices, default) or 2 (future only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dynamic_mode: Option<u8>,
+    /// `SrcVersion`: only devices on one of these (at most 10).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub src_versions: Vec<String>,
+    /// `Tag`: sent in the notice's `extData` (at most 10 pairs, 4096 characters).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tags: BTreeMap<String, String>,
+    /// `ScheduleTime`, in minutes after the action (5 to 10080).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule_in_minutes: Option<u64>,
+    /// `ScheduleFinishTime`, in minutes after the start (60 to 43200).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_in_minutes: Option<u64>,
+    /// `MaximumPerMinute` (10 to 10000; default 10000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub maximum_per_minute: Option<u32>,
+    /// `RetryInterval` in minutes: 0, 10, 30, 60 or 1440 (with `retry_count`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_interval_minutes: Option<u32>,
+    /// `RetryCount`: 1, 2 or 5 (with `retry_interval_minutes`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<u32>,
+    /// `TimeoutInMinutes` (1 to 1440), from the device's first progress report.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_minutes: Option<u32>,
+    /// `OverwriteMode`: 1 (default) keeps a device's unfinished task in another job, 2
+    /// replaces it unless it is in progress.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub overwrite_mode: Option<u8>,
+    /// `MultiModuleMode`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub multi_module: bool,
+    /// `NeedPush` (default true); false: devices must pull.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub need_push: Option<bool>,
+    /// `NeedConfirm`: tasks wait in CONFIRM.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub need_confirm: bool,
+    /// With `need_confirm`: the run confirms the waiting tasks (ConfirmOTATask, 10 at a
+    /// time) this long after creating the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub confirm_after_ms: Option<u64>,
+    /// `DownloadProtocol`: `HTTPS` (default) or `MQTT`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download: Option<crate::jobs::DownloadProtocol>,
+    /// The module upgraded (default `default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub module: Option<String>,
+    /// `JobType`: `UPGRADE_FIRMWARE` (default) or `VERIFY_FIRMWARE`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub job_type: Option<crate::jobs::JobType>,
+}
+
+impl JobAction {
+    /// The job's policy for a run at `now` whose devices are `fleet` (`specific` and `group`
+    /// names are looked up in it; with an empty fleet, names are not looked up). The error
+    /// names the field.
+    pub fn spec(
+        &self,
+        fleet: &[DeviceKey],
+        now: u64,
+    ) -> Result<crate::jobs::JobSpec, (&'static str, String)> {
+        use crate::jobs::{DynamicMode, JobSpec, OverwriteMode, Retry, Target as To};
+        let named = |field: &'static str| -> Result<Vec<DeviceKey>, (&'static str, String)> {
+            if fleet.is_empty() {
+                return Ok(self.devices.iter().map(|d| DeviceKey::new("", d)).collect());
+            }
+            Ok(fleet
+                .iter()
+                .filter(|key| self.devices.iter().any(|d| key.is_named(d)))
+                .cloned()
+                .collect::<Vec<_>>())
+            .and_then(|keys: Vec<DeviceKey>| {
+                if keys.is_empty() && !self.devices.is_empty() {
+                    Err((field, "none of these devices is in the fleet".to_owned()))
+                } else {
+                    Ok(keys)
+                }
+            })
+        };
+        let target = match self.target {
+            JobTargetKind::All => To::All,
+            JobTargetKind::Specific => To::Specific(named("devices")?),
+            JobTargetKind::Gray => To::Gray(
+                self.gray_percent
+                    .clone()
+                    .ok_or(("gray_percent", "target gray needs gray_percent".to_owned()))?,
+            ),
+            JobTargetKind::Group => To::Group(
+                self.group
+                    .clone()
+                    .ok_or(("group", "target group needs group (and devices)".to_owned()))?,
+            ),
+            JobTargetKind::Dynamic => To::Dynamic(match self.dynamic_mode.unwrap_or(1) {
+                1 => DynamicMode::CurrentAndFuture,
+                2 => DynamicMode::FutureOnly,
+                n => return Err(("dynamic_mode", format!("{n}: 1 or 2"))),
+            }),
+        };
+        if self.dynamic_mode.is_some() && self.target != JobTargetKind::Dynamic {
+            return Err(("dynamic_mode", "only for target dynamic".to_owned()));
+        }
+        let mut spec = JobSpec::new(target);
+        if let Some(kind) = self.job_type {
+            spec.job_type = kind;
+        }
+        spec.src_versions = self.src_versions.clone();
+        spec.tags = self.tags.clone();
+        spec.schedule_ms = self
+            .schedule_in_minutes
+            .map(|m| now + m.saturating_mul(crate::jobs::MINUTE_MS));
+        spec.finish_ms = self
+            .finish_in_minutes
+            .map(|m| spec.schedule_ms.unwrap_or(now) + m.saturating_mul(crate::jobs::MINUTE_MS));
+        if let Some(rate) = self.maximum_per_minute {
+            spec.maximum_per_minute = rate;
+        }
+        spec.retry = match (self.retry_interval_minutes, self.retry_count) {
+            (Some(interval_minutes), Some(count)) => Some(Retry {
+                interval_minutes,
+                count,
+            }),
+            (None, None) => None,
+            _ => {
+                return Err((
+                    "retry_count",
+                    "give retry_interval_minutes and retry_count together".to_owned(),
+                ));
+            }
+        };
+        spec.timeout_minutes = self.timeout_minutes;
+        spec.overwrite = match self.overwrite_mode.unwrap_or(1) {
+            1 => OverwriteMode::Keep,
+            2 => OverwriteMode::Replace,
+            n => return Err(("overwrite_mode", format!("{n}: 1 or 2"))),
+        };
+        spec.multi_module = self.multi_module;
+        spec.need_push = self.need_push.unwrap_or(true);
+        spec.need_confirm = self.need_confirm;
+        if self.confirm_after_ms.is_some() && !self.need_confirm {
+            return Err((
+                "confirm_after_ms",
+                "only with need_confirm = true".to_owned(),
+            ));
+        }
+        spec.download = self.download.unwrap_or_default();
+        spec.module = self.module.clone().unwrap_or_default();
+        spec.validate(now)
+            .map_err(|e| ("", format!("{}: {e}", e.code())))?;
+        Ok(spec)
+    }
 }
 
 fn default_notice() -> NoticeKind {
@@ -617,6 +819,29 @@ impl Scenario {
                     format!("{path}.to.share"),
                     "must be 0..=1",
                 ));
+            }
+            if let Some(job) = &action.job {
+                let at = |field: &str| {
+                    if field.is_empty() {
+                        format!("{path}.job")
+                    } else {
+                        format!("{path}.job.{field}")
+                    }
+                };
+                job.spec(&[], 0)
+                    .map_err(|(field, message)| ScenarioError::invalid(at(field), message))?;
+                if action.notice != NoticeKind::Correct {
+                    return Err(ScenarioError::invalid(
+                        format!("{path}.notice"),
+                        "a job sends correct notices: leave notice out (download = \"MQTT\" for MQTT)",
+                    ));
+                }
+                if action.to != Target::All {
+                    return Err(ScenarioError::invalid(
+                        format!("{path}.to"),
+                        "a job picks its devices with job.target: leave to out",
+                    ));
+                }
             }
             if action.notice.needs_fault_urls()
                 && !matches!(self.connection, Connection::Sandbox { .. })

@@ -1,3 +1,4 @@
+#![cfg(feature = "jobs")]
 //! Upgrade jobs on the virtual clock: each policy's effect on what devices see, with simulated
 //! devices in the in-memory world (minutes and hours pass in milliseconds), and the protocol
 //! details (a pull, a device coming back, step 0) against the cloud alone.
@@ -326,8 +327,8 @@ fn retries_push_again_after_the_interval_then_give_up() {
     assert_eq!(notices[2], fails[1] + 10 * MINUTE_MS);
     let view = world.cloud().job_view(job).unwrap();
     assert_eq!(
-        (view.retried, view.pushes, view.status),
-        (2, 3, JobStatus::Completed)
+        (view.retried, view.retries, view.pushes, view.status),
+        (1, 2, 3, JobStatus::Completed)
     );
 }
 
@@ -694,4 +695,160 @@ fn job_calls_are_refused_with_the_platforms_codes() {
         "JOB_PAGE_OUT_OF_RANGE"
     );
     assert_eq!(cloud.list_tasks(1, 1, 100).unwrap().len(), 1);
+}
+
+// The example job scenarios (examples/jobs), in memory: hours of policy in a second.
+
+fn job_examples() -> Vec<std::path::PathBuf> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jobs");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "toml"))
+        .collect();
+    files.sort();
+    files
+}
+
+fn run_example(path: &std::path::Path) -> otalab_sim::Report {
+    use otalab_sim::memory::{DEMO_FIRMWARE, prepare, run_scenario};
+    let scenario = otalab_sim::Scenario::parse(&std::fs::read_to_string(path).unwrap())
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let fleet = scenario.fleet(|_| Err("no files".into())).unwrap();
+    let demo = |want: &otalab_sim::FirmwareWanted| {
+        let name = want.url.strip_prefix(FIRMWARE_BASE).unwrap_or(&want.url);
+        DEMO_FIRMWARE
+            .iter()
+            .find(|(n, _, _)| *n == name)
+            .map(|(_, size, seed)| demo_firmware(*size, *seed))
+            .ok_or_else(|| format!("{name}: not a demo file"))
+    };
+    let (run, mut world) = prepare(
+        &scenario,
+        &fleet,
+        otalab_sim::Shard::ALL,
+        MemoryOptions::default(),
+        demo,
+    )
+    .unwrap();
+    run_scenario(run, &mut world).unwrap()
+}
+
+#[test]
+fn every_job_example_passes_in_memory() {
+    let files = job_examples();
+    assert!(files.len() >= 4, "{files:?}");
+    for path in files {
+        let report = run_example(&path);
+        let failed: Vec<_> = report.expectations.iter().filter(|e| !e.held).collect();
+        assert!(report.passed(), "{}: {failed:#?}", path.display());
+        assert!(!report.jobs.is_empty(), "{}", path.display());
+        // The task expectations were judged, not skipped.
+        assert!(
+            report
+                .expectations
+                .iter()
+                .any(|e| e.name.starts_with("tasks ")),
+            "{}",
+            path.display()
+        );
+    }
+}
+
+#[test]
+fn a_job_scenario_is_judged_by_its_task_counts() {
+    let path = job_examples()
+        .into_iter()
+        .find(|p| p.ends_with("timeout.toml"))
+        .unwrap();
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("timed_out = 1", "timed_out = 0");
+    let dir = std::env::temp_dir().join(format!("otalab-jobs-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let wrong = dir.join("timeout.toml");
+    std::fs::write(&wrong, text).unwrap();
+    let report = run_example(&wrong);
+    let failed: Vec<&otalab_sim::ExpectationResult> =
+        report.expectations.iter().filter(|e| !e.held).collect();
+    assert_eq!(failed.len(), 1, "{failed:#?}");
+    assert_eq!(failed[0].name, "tasks timed_out: exactly 0");
+    assert!(
+        failed[0].detail.starts_with("1 of 10 tasks timed_out"),
+        "{}",
+        failed[0].detail
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_job_action_is_checked_when_the_scenario_is_read() {
+    let base = std::fs::read_to_string(
+        job_examples()
+            .into_iter()
+            .find(|p| p.ends_with("retries.toml"))
+            .unwrap(),
+    )
+    .unwrap();
+    for (from, to, path, code) in [
+        (
+            "retry_interval_minutes = 10",
+            "retry_interval_minutes = 15",
+            "actions[0].job",
+            "JOB_INVALID_RETRY_INTERVAL",
+        ),
+        (
+            "retry_count = 2",
+            "retry_count = 3",
+            "actions[0].job",
+            "JOB_INVALID_RETRY_COUNT",
+        ),
+        (
+            ", retry_count = 2",
+            "",
+            "actions[0].job.retry_count",
+            "retry_interval_minutes and retry_count",
+        ),
+        (
+            "target = \"all\"",
+            "target = \"gray\"",
+            "actions[0].job.gray_percent",
+            "needs gray_percent",
+        ),
+        (
+            "target = \"all\"",
+            "target = \"gray\", gray_percent = \"12.3456\"",
+            "actions[0].job",
+            "JOB_INVALID_GRAY_PERCENT",
+        ),
+        (
+            "target = \"all\"",
+            "target = \"all\", maximum_per_minute = 5",
+            "actions[0].job",
+            "JOB_RATE_OUT_OF_RANGE",
+        ),
+        (
+            "target = \"all\"",
+            "target = \"all\", colour = \"red\"",
+            "",
+            "unknown field `colour`",
+        ),
+        (
+            "push = \"v2\"",
+            "push = \"v2\"\nnotice = \"bad_digest\"",
+            "actions[0].notice",
+            "correct notices",
+        ),
+        ("retried = 4", "lost = 4", "", "unknown variant `lost`"),
+    ] {
+        let text = base.replacen(from, to, 1);
+        assert_ne!(text, base, "{from}");
+        let err = otalab_sim::Scenario::parse(&text).unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains(code), "{from} -> {to}: {message}");
+        assert!(
+            message.starts_with(path) || path.is_empty(),
+            "{from} -> {to}: {message}"
+        );
+    }
 }

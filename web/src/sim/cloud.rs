@@ -412,6 +412,11 @@ impl SandboxCloud {
             .unwrap_or_default()
     }
 
+    /// When the run (with this cloud's job timers) is due next.
+    pub fn run_due(self, run: &ScenarioRun) -> Option<u64> {
+        self.with(|driver| run.poll_timeout(&driver.cloud))
+    }
+
     /// The report for these devices.
     pub fn report(self, devices: &[DeviceKey]) -> Report {
         self.with(|driver| Some(driver.cloud.report(devices, now_ms())))

@@ -155,7 +155,9 @@ async fn run_inner(
                 RunEvent::Stop { timed_out: t } => timed_out = t,
                 RunEvent::Finished(report) => finished = Some(report),
                 RunEvent::Failed(e) => return Err(format!("{}: {e}", e.code())),
-                RunEvent::AllConnected { .. } | RunEvent::Pushed { .. } => {}
+                RunEvent::AllConnected { .. }
+                | RunEvent::Pushed { .. }
+                | RunEvent::JobCreated { .. } => {}
             }
         }
         if let Some(report) = finished {
@@ -178,8 +180,8 @@ async fn run_inner(
                 }
             }
         });
-        let wait = run
-            .poll_timeout()
+        let wait = cloud
+            .run_due(&run)
             .map_or(250, |at| at.saturating_sub(now_ms()))
             .clamp(10, 250);
         TimeoutFuture::new(wait as u32).await;
@@ -284,6 +286,7 @@ pub fn session_scenario(
                 SignMethod::Sha256 => Signing::Sha256,
             },
             to,
+            job: None,
         });
     }
     let report = cloud.report(&keys);
