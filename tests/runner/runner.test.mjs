@@ -330,11 +330,21 @@ describe('upgrade jobs over sockets', () => {
     });
     await new Promise((resolve, reject) => watcher.subscribe('/ota/device/upgrade/a1JobSock/+', { qos: 1 }, (e) => (e ? reject(e) : resolve())));
     const report = path.join(tmp, 'jobs.json');
-    const result = await run(path.join(scenarios, 'jobs.toml'), ['--report', report]);
+    const csv = path.join(tmp, 'jobs.csv');
+    const html = path.join(tmp, 'jobs.html');
+    const result = await run(path.join(scenarios, 'jobs.toml'), ['--report', report, '--csv', csv, '--html', html]);
     watcher.end();
     assert.equal(result.code, 0, result.stderr);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     assert.deepEqual(json.jobs.map((j) => [j.id, j.target, j.status, j.counts.SUCCEEDED]), [[1, 'GRAY', 'COMPLETED', 2], [2, 'ALL', 'COMPLETED', 8]]);
+    assert.ok(json.expectations.some((e) => e.name === 'tasks succeeded: exactly 10' && e.held));
+    // The CSV's job rows (counts per task status, in the platform's order) and the HTML table.
+    const lines = readFileSync(csv, 'utf8').split('\n');
+    const header = lines.indexOf('job,target,status,firmware,version,CONFIRM,QUEUED,NOTIFIED,IN_PROGRESS,SUCCEEDED,FAILED,CANCELED,timedOut,retried,retries,pushes');
+    assert.ok(header > 0, lines.join('\n'));
+    assert.match(lines[header + 1], /^1,GRAY,COMPLETED,demo-2\.0\.0\.bin,2\.0\.0,0,0,0,0,2,0,0,0,0,0,\d+$/);
+    assert.match(lines[header + 2], /^2,ALL,COMPLETED,demo-2\.0\.0\.bin,2\.0\.0,0,0,0,0,8,0,0,0,0,0,\d+$/);
+    assert.match(readFileSync(html, 'utf8'), /<h2>Upgrade jobs<\/h2>/);
     // Every device got exactly one notice: the grey two with the job's tag in extData, the
     // others without it, at least 5 s later.
     assert.equal(notices.size, 10);

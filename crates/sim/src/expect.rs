@@ -338,6 +338,21 @@ impl Expectations {
                 timed_out,
             });
         }
+        #[cfg(feature = "jobs")]
+        self.check_tasks(jobs, timed_out, &mut results);
+        #[cfg(not(feature = "jobs"))]
+        let _ = jobs;
+        results
+    }
+
+    /// The task-count expectations, over every job.
+    #[cfg(feature = "jobs")]
+    fn check_tasks(
+        &self,
+        jobs: &[crate::jobs::JobView],
+        timed_out: bool,
+        results: &mut Vec<ExpectationResult>,
+    ) {
         let tasks: usize = jobs.iter().map(crate::jobs::JobView::total).sum();
         for (what, rule) in &self.tasks {
             let count: usize = jobs.iter().map(|j| j.count(*what)).sum();
@@ -362,6 +377,5 @@ impl Expectations {
                 timed_out,
             });
         }
-        results
     }
 }

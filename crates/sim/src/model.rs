@@ -386,8 +386,8 @@ mod failure_code {
 /// that says so, nothing is written, and the job code stays out of the build (the page's size).
 pub(crate) mod jobs_only {
     #[cfg(feature = "jobs")]
-    use serde::Serialize;
-    use serde::{Deserialize, Deserializer, Serializer};
+    use serde::{Deserialize, Serialize};
+    use serde::{Deserializer, Serializer};
 
     #[cfg(feature = "jobs")]
     pub fn serialize<T: Serialize, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
@@ -407,8 +407,7 @@ pub(crate) mod jobs_only {
     }
 
     #[cfg(not(feature = "jobs"))]
-    pub fn deserialize<'de, T, D: Deserializer<'de>>(d: D) -> Result<T, D::Error> {
-        serde::de::IgnoredAny::deserialize(d)?;
+    pub fn deserialize<'de, T, D: Deserializer<'de>>(_: D) -> Result<T, D::Error> {
         Err(serde::de::Error::custom(
             "upgrade jobs are not built into this driver: run the scenario with the otalab runner",
         ))

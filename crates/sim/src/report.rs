@@ -371,7 +371,81 @@ impl Report {
                 out.push('\n');
             }
         }
+        #[cfg(feature = "jobs")]
+        self.jobs_csv(&mut out);
         out
+    }
+
+    /// The upgrade jobs' section of the CSV: one row per job, its task counts per status.
+    #[cfg(feature = "jobs")]
+    fn jobs_csv(&self, out: &mut String) {
+        use crate::jobs::TaskStatus;
+        if self.jobs.is_empty() {
+            return;
+        }
+        let statuses: Vec<&str> = TaskStatus::ALL.iter().map(|s| s.name()).collect();
+        out.push_str(&format!(
+            "\njob,target,status,firmware,version,{},timedOut,retried,retries,pushes\n",
+            statuses.join(",")
+        ));
+        for j in &self.jobs {
+            let mut cells = vec![
+                j.id.to_string(),
+                j.target.clone(),
+                j.status.name().to_owned(),
+                j.firmware.clone(),
+                j.version.clone(),
+            ];
+            cells.extend(
+                TaskStatus::ALL
+                    .iter()
+                    .map(|s| j.counts.get(s).copied().unwrap_or(0).to_string()),
+            );
+            cells.extend([
+                j.timed_out.to_string(),
+                j.retried.to_string(),
+                j.retries.to_string(),
+                j.pushes.to_string(),
+            ]);
+            let cells: Vec<String> = cells.iter().map(|c| csv_field(c)).collect();
+            out.push_str(&cells.join(","));
+            out.push('\n');
+        }
+    }
+
+    /// The upgrade jobs' section of the HTML page.
+    #[cfg(feature = "jobs")]
+    fn jobs_html(&self, h: &mut String) {
+        use crate::jobs::TaskStatus;
+        if self.jobs.is_empty() {
+            return;
+        }
+        h.push_str("<h2>Upgrade jobs</h2><table><tr><th>Job</th><th>Target</th><th>Status</th><th>Firmware</th>");
+        for s in TaskStatus::ALL {
+            h.push_str(&format!("<th>{}</th>", s.name()));
+        }
+        h.push_str("<th>Timed out</th><th>Retried</th><th>Notices sent</th></tr>");
+        for j in &self.jobs {
+            h.push_str(&format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} → {}</td>",
+                j.id,
+                xml(&j.target),
+                j.status.name(),
+                xml(&j.firmware),
+                xml(&j.version)
+            ));
+            for s in TaskStatus::ALL {
+                h.push_str(&format!(
+                    "<td>{}</td>",
+                    j.counts.get(&s).copied().unwrap_or(0)
+                ));
+            }
+            h.push_str(&format!(
+                "<td>{}</td><td>{}</td><td>{}</td></tr>",
+                j.timed_out, j.retried, j.pushes
+            ));
+        }
+        h.push_str("</table>");
     }
 
     /// A printable HTML page: the summary, the expectations, every batch with its notice and
@@ -457,6 +531,8 @@ impl Report {
                 h.push_str("</section>");
             }
         }
+        #[cfg(feature = "jobs")]
+        self.jobs_html(&mut h);
         h.push_str("<h2>Devices</h2><table class=\"devices\"><tr><th>Device</th><th>Batch</th><th>Target</th><th>Final version</th><th>Verdict</th><th>Failure</th><th>Injected fault</th><th>Steps</th></tr>");
         for d in &self.devices {
             let steps: Vec<String> = d

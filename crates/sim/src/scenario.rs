@@ -820,6 +820,8 @@ impl Scenario {
                     "must be 0..=1",
                 ));
             }
+            // Without the `jobs` feature a job action cannot be read at all.
+            #[cfg(feature = "jobs")]
             if let Some(job) = &action.job {
                 let at = |field: &str| {
                     if field.is_empty() {
