@@ -360,6 +360,38 @@ describe('upgrade jobs over sockets', () => {
   });
 });
 
+describe('source addresses (--bind)', () => {
+  test('devices connect from the addresses given, round robin: the broker (mosquitto\'s own log) sees only those', async () => {
+    const broker = await startMosquitto();
+    try {
+      const result = await otalab(['run', path.join(examples, 'correct-upgrade.toml'), '--sandbox', sandbox.url, '--broker', broker.url, '--bind', '127.0.0.2,127.0.0.3-127.0.0.4', '--progress', 'plain']);
+      assert.equal(result.code, 0, result.stderr);
+      const from = new Map();
+      for (const m of broker.log().matchAll(/New client connected from ([\d.]+):\d+ as (\S+)/g)) {
+        if (m[2].startsWith('a1Demo.')) from.set(m[2], m[1]);
+      }
+      assert.equal(from.size, 20, broker.log());
+      const perAddress = {};
+      for (const address of from.values()) perAddress[address] = (perAddress[address] ?? 0) + 1;
+      assert.deepEqual(perAddress, { '127.0.0.2': 7, '127.0.0.3': 7, '127.0.0.4': 6 });
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  test('--bind refuses an address that is not this machine\'s, a backwards range and a word, before connecting', async () => {
+    for (const [value, message] of [
+      ['192.0.2.1', /--bind 192\.0\.2\.1: not an address of this machine/],
+      ['127.0.0.9-127.0.0.2', /a range goes up/],
+      ['localhost', /"localhost" is not an IP address/],
+    ]) {
+      const result = await otalab(['run', path.join(examples, 'correct-upgrade.toml'), '--sandbox', sandbox.url, '--bind', value]);
+      assert.equal(result.code, 2, `${value}: ${result.stderr}`);
+      assert.match(result.stderr, message);
+    }
+  });
+});
+
 describe('deploy/kubernetes', () => {
   test('the Indexed Job runs as many shards as it says, with options the runner has, on a valid scenario', async () => {
     const { parseAllDocuments } = await import('yaml');

@@ -145,6 +145,10 @@ enum Command {
         /// seed and file give the same report).
         #[arg(long, default_value_t = 1, requires = "in_memory")]
         seed: u64,
+        /// Connect the devices from these local addresses, round robin: ADDR[,ADDR…] or an
+        /// IPv4 range A-B (e.g. 127.0.0.2-127.0.0.9), to pass the ~60,000 ports of one address.
+        #[arg(long, value_delimiter = ',', conflicts_with = "in_memory")]
+        bind: Vec<String>,
     },
     /// Reports.
     Report {
@@ -476,6 +480,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             progress,
             in_memory,
             seed,
+            bind,
         } => {
             let shard = shard_of(shard, job_index.as_deref(), job_completions.as_deref())?;
             if in_memory {
@@ -484,6 +489,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
                 return Ok(conclude(&report));
             }
             trust(&connect)?;
+            let bind = transport::parse_bind(&bind).map_err(run::SetupError)?;
             let options = RunOptions {
                 scenario,
                 broker: connect.broker,
@@ -492,6 +498,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
                 shard,
                 downloads,
                 progress,
+                bind,
             };
             let report = runtime(threads)?.block_on(run::run(options))?;
             outputs(&report, &files, csv.as_deref(), html.as_deref())?;

@@ -44,6 +44,8 @@ pub struct RunOptions {
     pub downloads: usize,
     /// Progress output.
     pub progress: Progress,
+    /// Local source addresses the devices connect from, round robin (empty: the system's).
+    pub bind: Vec<std::net::IpAddr>,
 }
 
 /// How progress is shown.
@@ -335,10 +337,13 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     exec.start(now_ms()).map_err(|e| setup(e.to_string()))?;
     let mut tasks = Vec::with_capacity(mine.len());
     let seed = nonce();
-    for &i in &mine {
+    for (k, &i) in mine.iter().enumerate() {
         let d = &fleet[i];
-        let (options, endpoint) =
+        let (options, mut endpoint) =
             device_login(&scenario.connection, broker.as_ref(), d, seed ^ i as u64)?;
+        if !opts.bind.is_empty() {
+            endpoint.bind = Some(opts.bind[k % opts.bind.len()]);
+        }
         let run = DeviceRun {
             key: names[i].clone(),
             config: scenario.device_config(d),
@@ -498,6 +503,7 @@ fn device_login(
                 port: 1883,
                 tls: true,
                 websocket: None,
+                bind: None,
             };
         }
         (_, Some(broker)) => {

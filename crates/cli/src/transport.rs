@@ -5,8 +5,10 @@
 use std::sync::{Arc, OnceLock};
 
 use futures_util::{SinkExt, StreamExt};
+use std::net::{IpAddr, SocketAddr};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::TcpStream;
+
+use tokio::net::{TcpSocket, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::rustls::pki_types::pem::PemObject;
 use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
@@ -32,6 +34,8 @@ pub struct Endpoint {
     pub tls: bool,
     /// WebSocket URL when the link is a WebSocket.
     pub websocket: Option<String>,
+    /// The local source address to connect from (`--bind`); the system's choice when absent.
+    pub bind: Option<IpAddr>,
 }
 
 impl Endpoint {
@@ -61,8 +65,70 @@ impl Endpoint {
             port: url.port().unwrap_or(default_port),
             tls,
             websocket: ws.then(|| text.to_owned()),
+            bind: None,
         })
     }
+}
+
+/// Reads `--bind`'s values: addresses (`127.0.0.2`, `::1`) and IPv4 ranges
+/// (`127.0.0.2-127.0.0.9`), each checked to be an address of this machine (a socket binds to
+/// it). At most 65,536 addresses.
+pub fn parse_bind(values: &[String]) -> Result<Vec<IpAddr>, String> {
+    let mut all = Vec::new();
+    for value in values {
+        let value = value.trim();
+        let parse = |text: &str| -> Result<IpAddr, String> {
+            text.trim()
+                .parse()
+                .map_err(|_| format!("--bind {value:?}: {text:?} is not an IP address"))
+        };
+        match value.split_once('-') {
+            Some((from, to)) => {
+                let (IpAddr::V4(from), IpAddr::V4(to)) = (parse(from)?, parse(to)?) else {
+                    return Err(format!("--bind {value:?}: ranges are of IPv4 addresses"));
+                };
+                let (first, last) = (u32::from(from), u32::from(to));
+                if last < first || last - first >= 65_536 {
+                    return Err(format!(
+                        "--bind {value:?}: a range goes up, over at most 65536 addresses"
+                    ));
+                }
+                all.extend((first..=last).map(|a| IpAddr::V4(a.into())));
+            }
+            None => all.push(parse(value)?),
+        }
+        if all.len() > 65_536 {
+            return Err("--bind: at most 65536 addresses".into());
+        }
+    }
+    for address in &all {
+        std::net::TcpListener::bind((*address, 0))
+            .map_err(|e| format!("--bind {address}: not an address of this machine ({e})"))?;
+    }
+    Ok(all)
+}
+
+/// TCP to `host:port`, from `bind` when given.
+async fn connect_tcp(host: &str, port: u16, bind: Option<IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(local) = bind else {
+        return TcpStream::connect((host, port)).await;
+    };
+    let peer = tokio::net::lookup_host((host, port))
+        .await?
+        .find(|a| a.is_ipv4() == local.is_ipv4())
+        .ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::AddrNotAvailable,
+                format!("{host} has no address of the family of {local}"),
+            )
+        })?;
+    let socket = if local.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.bind(SocketAddr::new(local, 0))?;
+    socket.connect(peer).await
 }
 
 /// Extra trusted roots (`--ca`), set once before the first TLS connection.
@@ -111,9 +177,14 @@ pub fn tls_config() -> Arc<ClientConfig> {
         .clone()
 }
 
-/// Opens TCP (and TLS) to `host:port`.
-pub async fn open_stream(host: &str, port: u16, tls: bool) -> std::io::Result<Box<dyn ByteStream>> {
-    let tcp = TcpStream::connect((host, port)).await?;
+/// Opens TCP (and TLS) to `host:port`, from `bind` when given.
+pub async fn open_stream(
+    host: &str,
+    port: u16,
+    tls: bool,
+    bind: Option<IpAddr>,
+) -> std::io::Result<Box<dyn ByteStream>> {
+    let tcp = connect_tcp(host, port, bind).await?;
     tcp.set_nodelay(true)?;
     if !tls {
         return Ok(Box::new(tcp));
@@ -142,11 +213,12 @@ impl Link {
     /// Connects to the endpoint.
     pub async fn open(endpoint: &Endpoint) -> std::io::Result<Link> {
         if !endpoint.tls && endpoint.websocket.is_none() {
-            let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port)).await?;
+            let tcp = connect_tcp(&endpoint.host, endpoint.port, endpoint.bind).await?;
             tcp.set_nodelay(true)?;
             return Ok(Link::Tcp(tcp, READ_CHUNK));
         }
-        let stream = open_stream(&endpoint.host, endpoint.port, endpoint.tls).await?;
+        let stream =
+            open_stream(&endpoint.host, endpoint.port, endpoint.tls, endpoint.bind).await?;
         let Some(url) = &endpoint.websocket else {
             return Ok(Link::Stream(stream, READ_CHUNK));
         };
