@@ -1226,6 +1226,7 @@ impl Cloud {
             window: (now, 0),
             fleet: fleet.to_vec(),
             matches: BTreeMap::new(),
+            open: 0,
         };
         if !planned {
             let targets = self.targets(&job);
@@ -1356,6 +1357,7 @@ impl Cloud {
         self.task_of.insert(key, id);
         self.tasks.insert(id, task);
         self.upgrade_jobs[index].tasks.push(id);
+        self.upgrade_jobs[index].open += 1;
     }
 
     /// Ends task `id` in `status` (`CANCELED`, or `FAILED` for a reason of the cloud's own):
@@ -1369,10 +1371,11 @@ impl Cloud {
         }
         task.due_ms = None;
         task.set(status, desc, now);
-        let key = task.device.clone();
+        let (key, job) = (task.device.clone(), task.job);
         if self.task_of.get(&key) == Some(&id) {
             self.task_of.remove(&key);
         }
+        self.task_closed(job, now);
         let before = self.mark(&key);
         if let Some(cloud_job) = self.jobs.get_mut(&key).filter(|j| j.task == Some(id)) {
             if status == TaskStatus::Canceled {
@@ -1519,12 +1522,25 @@ impl Cloud {
         if let Some(task) = self.tasks.get_mut(&id) {
             task.due_ms = None;
             task.set(status, desc, now);
-            let key = task.device.clone();
+            let (key, job) = (task.device.clone(), task.job);
             if self.task_of.get(&key) == Some(&id) {
                 self.task_of.remove(&key);
             }
+            self.task_closed(job, now);
         }
-        self.wake(now);
+    }
+
+    /// A task of job `job` ended for good: a static job whose tasks have all ended is
+    /// completed (counted, so that each end costs the same however large the job).
+    fn task_closed(&mut self, job: u32, now: u64) {
+        let Some(index) = self.job_index(job) else {
+            return;
+        };
+        let job = &mut self.upgrade_jobs[index];
+        job.open = job.open.saturating_sub(1);
+        if job.open == 0 && !job.spec.is_dynamic() && job.status == JobStatus::InProgress {
+            self.complete(index, now);
+        }
     }
 
     /// A device reported `version` (default module): it is online. Its ignored notice is
@@ -1546,6 +1562,7 @@ impl Cloud {
                 task.pushes += 1;
             }
         }
+        // A device with an unfinished task (in any job) is not matched again.
         if self.task_of.contains_key(key) {
             return out;
         }
@@ -1556,19 +1573,25 @@ impl Cloud {
                 && job.package.version != version
                 && (job.spec.src_versions.is_empty()
                     || job.spec.src_versions.iter().any(|v| v == version))
-                && job.matches.get(key).copied().unwrap_or(0) < crate::jobs::MAX_DYNAMIC_MATCHES
-                && !job
-                    .tasks
-                    .iter()
-                    .filter_map(|t| self.tasks.get(t))
-                    .any(|t| t.device == *key && !t.is_final());
+                && job.matches.get(key).copied().unwrap_or(0) < crate::jobs::MAX_DYNAMIC_MATCHES;
             if matches {
                 *self.upgrade_jobs[index]
                     .matches
                     .entry(key.clone())
                     .or_default() += 1;
                 self.add_task(index, key.clone(), now);
-                self.wake(now);
+                // The new task goes out now if the rate allows (without a pass over every
+                // task of the job), else at the next minute.
+                let job = &self.upgrade_jobs[index];
+                if let Some(&id) = job.tasks.last()
+                    && job.spec.need_push
+                    && self
+                        .tasks
+                        .get(&id)
+                        .is_some_and(|t| t.status == TaskStatus::Queued)
+                {
+                    self.dispatch(index, id, now, &mut out);
+                }
                 break;
             }
         }
@@ -1637,8 +1660,7 @@ impl Cloud {
             self.complete(index, now);
             return;
         }
-        let (rate, push, timeout, finish) = (
-            job.spec.maximum_per_minute,
+        let (push, timeout, finish) = (
             job.spec.need_push,
             job.spec.timeout_minutes,
             job.spec.finish_ms,
@@ -1654,19 +1676,10 @@ impl Cloud {
             };
             match task.status {
                 TaskStatus::Queued if push => {
-                    let (start, sent) = self.upgrade_jobs[index].window;
-                    let (start, sent) = if now >= start + MINUTE_MS {
-                        (now, 0)
-                    } else {
-                        (start, sent)
-                    };
-                    if sent >= rate {
-                        self.upgrade_jobs[index].window = (start, sent);
-                        self.wake(start + MINUTE_MS);
+                    let sent = self.dispatch(index, id, now, out);
+                    if !sent {
                         continue;
                     }
-                    self.upgrade_jobs[index].window = (start, sent + 1);
-                    out.extend(self.attempt(id, now));
                 }
                 TaskStatus::Failed if task.due_ms.is_some_and(|at| at <= now) => {
                     if let Some(task) = self.tasks.get_mut(&id) {
@@ -1701,15 +1714,29 @@ impl Cloud {
             }
         }
         let job = &self.upgrade_jobs[index];
-        if !job.spec.is_dynamic()
-            && job
-                .tasks
-                .iter()
-                .filter_map(|t| self.tasks.get(t))
-                .all(Task::is_final)
-        {
+        if !job.spec.is_dynamic() && job.open == 0 {
             self.complete(index, now);
         }
+    }
+
+    /// Notifies queued task `id` of job `index` if the job's rate allows it in the current
+    /// minute (true), else wakes the cloud when the next minute starts (false).
+    fn dispatch(&mut self, index: usize, id: u64, now: u64, out: &mut Vec<Outgoing>) -> bool {
+        let rate = self.upgrade_jobs[index].spec.maximum_per_minute;
+        let (start, sent) = self.upgrade_jobs[index].window;
+        let (start, sent) = if now >= start + MINUTE_MS {
+            (now, 0)
+        } else {
+            (start, sent)
+        };
+        if sent >= rate {
+            self.upgrade_jobs[index].window = (start, sent);
+            self.wake(start + MINUTE_MS);
+            return false;
+        }
+        self.upgrade_jobs[index].window = (start, sent + 1);
+        out.extend(self.attempt(id, now));
+        true
     }
 
     fn time_out(&mut self, id: u64, minutes: u32, now: u64) {
@@ -1798,6 +1825,7 @@ impl Cloud {
                 task.timed_out = false;
                 task.set(TaskStatus::Queued, "upgraded again", now);
                 self.task_of.insert(task.device.clone(), *id);
+                self.upgrade_jobs[index].open += 1;
             }
         }
         Ok(self.handle_timeout(now))

@@ -798,6 +798,8 @@ pub struct UpgradeJob {
     pub(crate) fleet: Vec<DeviceKey>,
     /// How often each device was matched (dynamic jobs).
     pub(crate) matches: BTreeMap<DeviceKey, u32>,
+    /// Its tasks that have not ended for good.
+    pub(crate) open: usize,
 }
 
 /// What `QueryOTAJob` shows of a job: its status and its tasks' counts per status.
