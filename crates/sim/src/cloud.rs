@@ -1369,13 +1369,9 @@ impl Cloud {
         if task.is_final() {
             return;
         }
-        task.due_ms = None;
-        task.set(status, desc, now);
-        let (key, job) = (task.device.clone(), task.job);
-        if self.task_of.get(&key) == Some(&id) {
-            self.task_of.remove(&key);
-        }
-        self.task_closed(job, now);
+        let Some(key) = self.finish_task(id, status, desc, now) else {
+            return;
+        };
         let before = self.mark(&key);
         if let Some(cloud_job) = self.jobs.get_mut(&key).filter(|j| j.task == Some(id)) {
             if status == TaskStatus::Canceled {
@@ -1494,7 +1490,9 @@ impl Cloud {
                     }
                 }
             }
-            Verdict::Succeeded => self.finish_task(id, TaskStatus::Succeeded, "", now),
+            Verdict::Succeeded => {
+                self.finish_task(id, TaskStatus::Succeeded, "", now);
+            }
             Verdict::Cancelled => {
                 self.finish_task(id, TaskStatus::Canceled, "its attempt was cancelled", now);
             }
@@ -1511,23 +1509,32 @@ impl Cloud {
                         }
                         self.wake(at);
                     }
-                    None => self.finish_task(id, TaskStatus::Failed, &reason, now),
+                    None => {
+                        self.finish_task(id, TaskStatus::Failed, &reason, now);
+                    }
                 }
             }
         }
     }
 
     /// Task `id` ended by the device's doing (its attempt already says so).
-    fn finish_task(&mut self, id: u64, status: TaskStatus, desc: &str, now: u64) {
-        if let Some(task) = self.tasks.get_mut(&id) {
-            task.due_ms = None;
-            task.set(status, desc, now);
-            let (key, job) = (task.device.clone(), task.job);
-            if self.task_of.get(&key) == Some(&id) {
-                self.task_of.remove(&key);
-            }
-            self.task_closed(job, now);
+    /// Returns its device.
+    fn finish_task(
+        &mut self,
+        id: u64,
+        status: TaskStatus,
+        desc: &str,
+        now: u64,
+    ) -> Option<DeviceKey> {
+        let task = self.tasks.get_mut(&id)?;
+        task.due_ms = None;
+        task.set(status, desc, now);
+        let (key, job) = (task.device.clone(), task.job);
+        if self.task_of.get(&key) == Some(&id) {
+            self.task_of.remove(&key);
         }
+        self.task_closed(job, now);
+        Some(key)
     }
 
     /// A task of job `job` ended for good: a static job whose tasks have all ended is
