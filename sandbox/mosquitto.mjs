@@ -48,7 +48,7 @@ const DYNSEC_PLUGIN = '/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so';
  * sandbox keeps it on 127.0.0.1 behind its automatic subscription front).
  * Returns `{ port, wsPort, url, wsUrl, tlsUrl, wssUrl, caFile, dir, log(), stop(), restart() }`.
  */
-export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false, host = '127.0.0.1', plainHost = host } = {}) {
+export async function startMosquitto({ users, acl, dynsec, port, wsPort, persistence = false, tls = false, host = '127.0.0.1', plainHost = host, maxConnections } = {}) {
   const binary = ['/usr/sbin/mosquitto', '/usr/bin/mosquitto'].find(existsSync);
   if (!binary) throw new Error('mosquitto is not installed: run scripts/setup');
   const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-mosquitto-'));
@@ -109,6 +109,7 @@ export async function startMosquitto({ users, acl, dynsec, port, wsPort, persist
     ...auth,
     `listener ${port} ${plainHost}`,
     'socket_domain ipv4',
+    ...(maxConnections ? [`max_connections ${maxConnections}`] : []),
     `listener ${wsPort} ${host}`,
     'socket_domain ipv4',
     'protocol websockets',

@@ -392,6 +392,55 @@ describe('source addresses (--bind)', () => {
   });
 });
 
+describe('the connection ramp (--connecting, --connect-rate)', () => {
+  // Twenty devices and no action: the run ends at its time limit.
+  const scenario = (limitMs) => {
+    const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'otalab-ramp-')), 'ramp.toml');
+    writeFileSync(file, `name = "ramp"\n[fleet]\nproduct_key = "a1Ramp"\nnames = "r-{01..20}"\n[expect]\ntime_limit_ms = ${limitMs}\n`);
+    return file;
+  };
+
+  test('--connect-rate spaces the attempts: 20 devices at 10 per second take at least 1.9 s, none refused', async () => {
+    const broker = await startMosquitto();
+    try {
+      const report = path.join(mkdtempSync(path.join(os.tmpdir(), 'otalab-ramp-')), 'r.json');
+      const result = await otalab(['run', scenario(4000), '--sandbox', sandbox.url, '--broker', broker.url, '--connect-rate', '10', '--connecting', '1', '--report', report]);
+      assert.equal(result.code, 0, result.stderr);
+      const { timings } = JSON.parse(readFileSync(report, 'utf8'));
+      assert.ok(timings.allConnectedMs >= 1900, `all connected after ${timings.allConnectedMs} ms`);
+      assert.equal(timings.connectFailures, 0);
+      // mosquitto saw each device connect exactly once.
+      const connects = [...broker.log().matchAll(/New client connected from [\d.]+:\d+ as (a1Ramp\S+)/g)].map((m) => m[1]);
+      assert.equal(connects.length, 20, broker.log());
+      assert.equal(new Set(connects).size, 20);
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  test('refused attempts are counted in the report (a broker taking 11 connections: the cloud and 10 devices)', async () => {
+    const broker = await startMosquitto({ maxConnections: 11 });
+    try {
+      const report = path.join(mkdtempSync(path.join(os.tmpdir(), 'otalab-ramp-')), 'r.json');
+      const result = await otalab(['run', scenario(3000), '--sandbox', sandbox.url, '--broker', broker.url, '--report', report]);
+      const { timings, summary } = JSON.parse(readFileSync(report, 'utf8'));
+      assert.equal(summary.total, 20, result.stderr);
+      assert.equal(timings.allConnectedMs, null, 'not every device connected');
+      assert.ok(timings.connectFailures >= 10, `connectFailures ${timings.connectFailures}`);
+    } finally {
+      await broker.stop();
+    }
+  });
+
+  test('--connecting 0 and a word for --connect-rate exit 2 with the reason', async () => {
+    for (const [args, message] of [[['--connecting', '0'], /--connecting/], [['--connect-rate', 'fast'], /--connect-rate/]]) {
+      const result = await otalab(['run', scenario(1000), '--sandbox', sandbox.url, ...args]);
+      assert.equal(result.code, 2, result.stderr);
+      assert.match(result.stderr, message);
+    }
+  });
+});
+
 describe('deploy/kubernetes', () => {
   test('the Indexed Job runs as many shards as it says, with options the runner has, on a valid scenario', async () => {
     const { parseAllDocuments } = await import('yaml');

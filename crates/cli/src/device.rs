@@ -12,7 +12,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::time::{Instant, sleep_until};
 
 use crate::http::{self, Body};
-use crate::link::MqttLink;
+use crate::link::{MqttLink, Ramp};
 use crate::now_ms;
 use crate::transport::Endpoint;
 
@@ -26,8 +26,8 @@ pub struct Shared {
     pub failed: AtomicUsize,
     /// Downloads running at once.
     pub downloads: Arc<Semaphore>,
-    /// Connections being opened at once (a burst of 10,000 SYNs overflows accept queues).
-    pub opening: Arc<Semaphore>,
+    /// How the devices' connections are opened (at once, per second) and how many failed.
+    pub ramp: Arc<Ramp>,
     /// Becomes true when the run ends.
     pub stop: watch::Receiver<bool>,
 }
@@ -101,7 +101,7 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
     let mut stop = shared.stop.clone();
     let mut r = Runner {
         key: device.key,
-        link: MqttLink::new(device.options, device.endpoint).bound_opening(shared.opening.clone()),
+        link: MqttLink::new(device.options, device.endpoint).ramp(shared.ramp.clone()),
         machine: Device::new(device.config),
         shared,
         body: None,

@@ -6,13 +6,63 @@
 //! (backoff, resubscribing, resending unacknowledged QoS 1 publishes).
 
 use std::collections::VecDeque;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use otalab_mqtt::{Event, Options, Output, QoS, Session};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Instant;
 
 use crate::now_ms;
 use crate::transport::{Endpoint, Link};
+
+/// How fast a process's devices connect, shared by all of them: at most `at_once`
+/// connections being opened (from the TCP connect until CONNACK or the failure), and, with a
+/// rate, attempts started at most `rate` per second, evenly spaced. Reconnections go through
+/// it too. It counts the attempts that failed (refused, reset, timed out, or a CONNACK
+/// refusal): the figure that says the ramp is too fast for the broker.
+#[derive(Debug)]
+pub struct Ramp {
+    opening: Arc<Semaphore>,
+    interval: Option<Duration>,
+    next: Mutex<Option<Instant>>,
+    failures: AtomicU64,
+}
+
+impl Ramp {
+    /// At most `at_once` connections opening at once (at least 1) and, when `rate` is not 0,
+    /// at most `rate` attempts started per second.
+    pub fn new(at_once: usize, rate: u32) -> Self {
+        Self {
+            opening: Arc::new(Semaphore::new(at_once.max(1))),
+            interval: (rate > 0).then(|| Duration::from_secs(1) / rate),
+            next: Mutex::new(None),
+            failures: AtomicU64::new(0),
+        }
+    }
+
+    /// Connection attempts that failed so far.
+    pub fn failures(&self) -> u64 {
+        self.failures.load(Ordering::Relaxed)
+    }
+
+    /// Waits for a place among the connections opening at once, then for this attempt's turn.
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        let permit = self.opening.clone().acquire_owned().await.ok();
+        if let Some(interval) = self.interval {
+            let slot = {
+                let now = Instant::now();
+                let mut next = self.next.lock().unwrap_or_else(|e| e.into_inner());
+                let slot = next.map_or(now, |at| at.max(now));
+                *next = Some(slot + interval);
+                slot
+            };
+            tokio::time::sleep_until(slot).await;
+        }
+        permit
+    }
+}
 
 /// A session and its link.
 pub struct MqttLink {
@@ -22,9 +72,9 @@ pub struct MqttLink {
     work: VecDeque<Output>,
     /// Packets waiting for the next write.
     outbuf: Vec<u8>,
-    /// Bounds the connections being opened at once (a burst of 10,000 SYNs overflows accept
-    /// queues); the permit is held from the open until CONNACK or the failure.
-    opening: Option<Arc<Semaphore>>,
+    /// Bounds and paces the connections being opened (a burst of 10,000 SYNs overflows
+    /// accept queues); the permit is held from the open until CONNACK or the failure.
+    ramp: Option<Arc<Ramp>>,
     open_permit: Option<OwnedSemaphorePermit>,
     read_chunk: Option<usize>,
 }
@@ -38,16 +88,25 @@ impl MqttLink {
             link: None,
             work: VecDeque::new(),
             outbuf: Vec::new(),
-            opening: None,
+            ramp: None,
             open_permit: None,
             read_chunk: None,
         }
     }
 
-    /// Opens at most as many connections at once as `opening` has permits.
-    pub fn bound_opening(mut self, opening: Arc<Semaphore>) -> Self {
-        self.opening = Some(opening);
+    /// Opens connections as `ramp` allows, and counts the failed attempts there.
+    pub fn ramp(mut self, ramp: Arc<Ramp>) -> Self {
+        self.ramp = Some(ramp);
         self
+    }
+
+    /// One failed connection attempt (before CONNACK).
+    fn attempt_failed(&mut self) {
+        if self.open_permit.take().is_some()
+            && let Some(ramp) = &self.ramp
+        {
+            ramp.failures.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Reads up to `bytes` at a time (the cloud reads block requests of many devices).
@@ -103,8 +162,10 @@ impl MqttLink {
                         self.open_permit = None;
                     }
                     other => {
-                        if matches!(other, Output::Connected { .. } | Output::Disconnected(_)) {
-                            self.open_permit = None;
+                        match other {
+                            Output::Connected { .. } => self.open_permit = None,
+                            Output::Disconnected(_) => self.attempt_failed(),
+                            _ => {}
                         }
                         events.extend(other.into_event());
                     }
@@ -119,9 +180,9 @@ impl MqttLink {
 
     async fn open(&mut self) {
         if self.open_permit.is_none()
-            && let Some(opening) = &self.opening
+            && let Some(ramp) = &self.ramp
         {
-            self.open_permit = opening.clone().acquire_owned().await.ok();
+            self.open_permit = ramp.admit().await;
         }
         match Box::pin(Link::open(&self.endpoint)).await {
             Ok(mut link) => {
@@ -133,7 +194,7 @@ impl MqttLink {
                 self.work.extend(out);
             }
             Err(_) => {
-                self.open_permit = None;
+                self.attempt_failed();
                 let out = self.session.closed(now_ms());
                 self.work.extend(out);
             }

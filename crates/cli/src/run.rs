@@ -24,7 +24,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::device::{self, DeviceRun, Shared};
 use crate::http;
-use crate::link::MqttLink;
+use crate::link::{MqttLink, Ramp};
 use crate::now_ms;
 use crate::transport::Endpoint;
 
@@ -46,6 +46,10 @@ pub struct RunOptions {
     pub progress: Progress,
     /// Local source addresses the devices connect from, round robin (empty: the system's).
     pub bind: Vec<std::net::IpAddr>,
+    /// Device connections being opened at once (TCP connect until CONNACK).
+    pub connecting: usize,
+    /// Device connection attempts started per second (0: no pacing).
+    pub connect_rate: u32,
 }
 
 /// How progress is shown.
@@ -331,7 +335,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         upgraded: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         downloads: Arc::new(Semaphore::new(opts.downloads.max(1))),
-        opening: Arc::new(Semaphore::new(64)),
+        ramp: Arc::new(Ramp::new(opts.connecting, opts.connect_rate)),
         stop: stop_rx.clone(),
     });
     exec.start(now_ms()).map_err(|e| setup(e.to_string()))?;
@@ -419,6 +423,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     };
     if let Some(t) = &mut report.timings {
         t.peak_rss_kib = peak_rss_kib();
+        t.connect_failures = Some(shared.ramp.failures());
     }
     Ok(report)
 }

@@ -55,6 +55,11 @@ pub struct Timings {
     /// The runner process's peak resident memory in KiB (Linux; absent elsewhere).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peak_rss_kib: Option<u64>,
+    /// Device connection attempts that failed (refused, reset, or refused in CONNACK) during
+    /// the run: a ramp too fast for the broker shows here (the socket runner; absent
+    /// elsewhere).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_failures: Option<u64>,
 }
 
 impl Timings {
@@ -70,6 +75,10 @@ impl Timings {
             all_settled_ms: max(|t| t.all_settled_ms),
             total_ms: all.iter().map(|t| t.total_ms).max().unwrap_or(0),
             peak_rss_kib: all.iter().filter_map(|t| t.peak_rss_kib).max(),
+            connect_failures: all
+                .iter()
+                .filter_map(|t| t.connect_failures)
+                .reduce(|a, b| a + b),
         }
     }
 }

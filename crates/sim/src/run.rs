@@ -639,6 +639,7 @@ impl ScenarioRun {
             all_settled_ms: self.all_settled_ms,
             total_ms: now - self.started,
             peak_rss_kib: None,
+            connect_failures: None,
         });
         report.judge(&self.scenario.expect, self.timed_out);
         self.phase = RunPhase::Done;
