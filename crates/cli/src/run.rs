@@ -382,12 +382,17 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
                 RunEvent::Stop { .. } => {
                     display.finish();
                     let _ = stop_tx.send(true);
-                    let mut rows = Vec::with_capacity(tasks.len());
+                    // The devices end (and their memory goes) before the report is built:
+                    // from the cloud at the next handle_timeout, or from their own rows.
+                    let mut rows = Vec::with_capacity(if device_judged { tasks.len() } else { 0 });
                     for task in tasks.drain(..) {
-                        if let Ok(o) = task.await {
+                        if let Ok(o) = task.await
+                            && device_judged
+                        {
                             rows.push(device_report(&o.key, o.job.as_ref(), o.version.as_ref()));
                         }
                     }
+                    tasks.shrink_to_fit();
                     if let Some(task) = cloud_task.take() {
                         let _ = task.await;
                     }

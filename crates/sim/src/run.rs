@@ -30,8 +30,13 @@
 //! run.handle_connected(2, 10);
 //! run.handle_timeout(&mut cloud, 10);
 //! assert_eq!(run.poll_transmit().map(|m| m.topic), Some("/ota/device/upgrade/pk/d1".into()));
-//! // Nobody answers: at the time limit (or once the jobs are quiet) the run ends.
+//! // Nobody answers: at the time limit (or once the jobs are quiet) the run stops; the
+//! // driver lets go of its devices, and the next handle_timeout (due at once) judges.
 //! run.handle_timeout(&mut cloud, 1000);
+//! let events: Vec<RunEvent> = std::iter::from_fn(|| run.poll_event()).collect();
+//! assert!(matches!(events.last(), Some(RunEvent::Stop { timed_out: true })));
+//! assert_eq!(run.poll_timeout(&cloud), Some(1000));
+//! run.handle_timeout(&mut cloud, 1001);
 //! let finished = std::iter::from_fn(|| run.poll_event()).find_map(|e| match e {
 //!     RunEvent::Finished(report) => Some(report),
 //!     _ => None,
@@ -120,8 +125,10 @@ pub enum RunEvent {
         at_ms: u64,
     },
     /// The run stops: devices can be disconnected. With the sandbox cloud judging,
-    /// [`Finished`](RunEvent::Finished) follows at once; otherwise after
-    /// [`ScenarioRun::handle_device_reports`].
+    /// [`Finished`](RunEvent::Finished) follows at the next
+    /// [`ScenarioRun::handle_timeout`] ([`poll_timeout`](ScenarioRun::poll_timeout) says it
+    /// is due at once), so a driver can let go of its devices before the report is built;
+    /// otherwise after [`ScenarioRun::handle_device_reports`].
     Stop {
         /// The time limit ended it.
         timed_out: bool,
@@ -357,6 +364,8 @@ impl ScenarioRun {
     /// Time passed: due actions are pushed (their messages wait in
     /// [`poll_transmit`](Self::poll_transmit)), and a settling run checks the jobs.
     pub fn handle_timeout(&mut self, cloud: &mut Cloud, now: u64) {
+        // Stopped by an earlier call: the driver has had the Stop event.
+        let stopped = self.phase == RunPhase::Stopping;
         if self.phase == RunPhase::Connecting && now >= self.deadline {
             self.act_from(now);
         }
@@ -370,12 +379,17 @@ impl ScenarioRun {
             self.next_check = now + CHECK_EVERY_MS;
             self.check(cloud, now);
         }
+        if stopped && self.cloud_judges {
+            // The report as it stood when the run stopped.
+            let at = self.stopped_at;
+            self.finish(cloud.report(&self.mine, at), at);
+        }
     }
 
     /// The devices' own reports (verdicts judged on the device side), after
     /// [`RunEvent::Stop`]; the run finishes with them.
     pub fn handle_device_reports(&mut self, rows: Vec<DeviceReport>, now: u64) {
-        if self.phase != RunPhase::Stopping {
+        if self.phase != RunPhase::Stopping || self.cloud_judges {
             return;
         }
         self.finish(Report::new(now, rows), now);
@@ -404,6 +418,7 @@ impl ScenarioRun {
                     .min(self.deadline)
                     .min(self.jobs_due(cloud_due)),
             ),
+            RunPhase::Stopping if self.cloud_judges => Some(self.stopped_at),
             _ => None,
         }
     }
@@ -610,20 +625,17 @@ impl ScenarioRun {
             if all_final {
                 self.all_settled_ms = Some(now - self.started);
             }
-            self.stop(cloud, false, now);
+            self.stop(false, now);
         } else if now >= self.deadline {
-            self.stop(cloud, true, now);
+            self.stop(true, now);
         }
     }
 
-    fn stop(&mut self, cloud: &Cloud, timed_out: bool, now: u64) {
+    fn stop(&mut self, timed_out: bool, now: u64) {
         self.timed_out = timed_out;
         self.stopped_at = now;
         self.phase = RunPhase::Stopping;
         self.events.push_back(RunEvent::Stop { timed_out });
-        if self.cloud_judges {
-            self.finish(cloud.report(&self.mine, now), now);
-        }
     }
 
     fn finish(&mut self, mut report: Report, now: u64) {
