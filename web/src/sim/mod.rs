@@ -39,9 +39,6 @@ pub struct Sim {
     queue: VecDeque<u32>,
     opening: Option<u32>,
     open_timer: Option<Timeout>,
-    /// The late joiners' first connections (a scenario's `device.join`), cancelled with the
-    /// fleet.
-    joins: Vec<Timeout>,
 }
 
 /// The handle to the tab's simulated devices (`Copy`, from context).
@@ -63,7 +60,6 @@ impl Simulator {
             queue: VecDeque::new(),
             opening: None,
             open_timer: None,
-            joins: Vec::new(),
         }))
     }
 
@@ -158,36 +154,6 @@ impl Simulator {
         });
     }
 
-    /// Connects a scenario's fleet: the devices there from the start now (one after another),
-    /// each late joiner when its `join_after_ms` comes.
-    pub fn connect_fleet(self) {
-        self.with(|sim| {
-            let mut joins = Vec::new();
-            for (id, d) in &sim.devices {
-                if d.client.is_some() {
-                    continue;
-                }
-                match d.machine.config().join_after_ms {
-                    0 => sim.queue.push_back(*id),
-                    ms => joins.push((*id, ms)),
-                }
-            }
-            sim.joins = joins
-                .into_iter()
-                .map(|(id, ms)| {
-                    let ms = u32::try_from(ms).unwrap_or(u32::MAX);
-                    Timeout::new(ms, move || {
-                        self.with(|sim| {
-                            sim.queue.push_back(id);
-                            self.pump(sim);
-                        });
-                    })
-                })
-                .collect();
-            self.pump(sim);
-        });
-    }
-
     /// Connects one device now.
     pub fn connect(self, id: u32) {
         self.with(|sim| {
@@ -216,7 +182,6 @@ impl Simulator {
     pub fn disconnect_all(self) {
         let ids: Vec<u32> = self.with(|sim| {
             sim.queue.clear();
-            sim.joins.clear();
             sim.opening = None;
             sim.devices.keys().copied().collect()
         });

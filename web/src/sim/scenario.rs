@@ -141,7 +141,7 @@ async fn run_inner(
             .map(|d| (d.spec.clone(), scenario.device_config(d)))
             .collect(),
     );
-    sim.connect_fleet();
+    sim.connect_all();
     run.start(now_ms())
         .map_err(|e| format!("{}: {e}", e.code()))?;
     let mut live_at = 0;
