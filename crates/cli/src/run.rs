@@ -610,11 +610,7 @@ pub fn run_in_memory(path: &Path, shard: Shard, seed: u64) -> Result<Report, Set
             if local.is_file() {
                 return std::fs::read(&local).map_err(|e| format!("{}: {e}", local.display()));
             }
-            return memory::DEMO_FIRMWARE
-                .iter()
-                .find(|(name, _, _)| *name == file)
-                .map(|(_, size, seed)| memory::demo_firmware(*size, *seed))
-                .ok_or_else(|| {
+            return memory::demo_file(file).ok_or_else(|| {
                     format!(
                         "{file}: no such file beside the scenario, and not one of the sandbox's demo files"
                     )

@@ -49,7 +49,7 @@ pub use message::{
 };
 pub use topic::{Topic, TopicKind};
 pub use value::{Digest, Failure, MessageId, Module, SignMethod, Step, Version, check_http_url};
-pub use verify::{FileDigests, FirmwareVerifier, Verified, digest_hex};
+pub use verify::{FileDigests, FirmwareVerifier, Verified, digest_hex, judge_firmware};
 
 /// The README's examples, compiled and run as doc tests.
 #[cfg(doctest)]

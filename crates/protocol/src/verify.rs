@@ -135,25 +135,54 @@ impl FirmwareVerifier {
     /// Ends the stream: checks size, then digest.
     pub fn finish(self) -> Result<Verified, VerifyError> {
         let actual = self.hasher.finish_hex();
-        if self.received != self.expected_size {
-            return Err(VerifyError::SizeMismatch {
-                expected: self.expected_size,
-                actual: self.received,
-                actual_digest: actual,
-            });
-        }
-        if actual != self.expected_digest.as_str() {
-            return Err(VerifyError::DigestMismatch {
-                method: self.method.name(),
-                expected: self.expected_digest.as_str().to_owned(),
-                actual,
-            });
-        }
-        Ok(Verified {
-            size: self.received,
-            digest: actual,
-        })
+        judge_firmware(
+            self.expected_size,
+            self.method,
+            &self.expected_digest,
+            self.received,
+            actual,
+        )
     }
+}
+
+/// Judges a file that was hashed elsewhere (a platform's native hasher) by the same rules as
+/// [`FirmwareVerifier::finish`]: size first, then the digest (`actual`, lowercase hex).
+///
+/// ```
+/// use otalab_protocol::{Digest, SignMethod, VerifyError, judge_firmware};
+///
+/// let method = SignMethod::Md5;
+/// let expected = Digest::parse(method, "5d41402abc4b2a76b9719d911017c592").unwrap();
+/// let ok = judge_firmware(5, method, &expected, 5, "5d41402abc4b2a76b9719d911017c592".into());
+/// assert_eq!(ok.unwrap().size, 5);
+/// let short = judge_firmware(5, method, &expected, 4, "00".into());
+/// assert!(matches!(short, Err(VerifyError::SizeMismatch { actual: 4, .. })));
+/// ```
+pub fn judge_firmware(
+    expected_size: u64,
+    method: SignMethod,
+    expected_digest: &Digest,
+    received: u64,
+    actual: String,
+) -> Result<Verified, VerifyError> {
+    if received != expected_size {
+        return Err(VerifyError::SizeMismatch {
+            expected: expected_size,
+            actual: received,
+            actual_digest: actual,
+        });
+    }
+    if actual != expected_digest.as_str() {
+        return Err(VerifyError::DigestMismatch {
+            method: method.name(),
+            expected: expected_digest.as_str().to_owned(),
+            actual,
+        });
+    }
+    Ok(Verified {
+        size: received,
+        digest: actual,
+    })
 }
 
 /// Hex digest of a whole buffer (for tools that already hold the file, e.g. the platform panel).

@@ -52,6 +52,15 @@ pub const DEMO_FIRMWARE: [(&str, usize, u32); 2] = [
     ("demo-2.1.0.bin", 4 * 1024 * 1024, 2),
 ];
 
+/// The bytes of the sandbox's demo firmware file `name` (`demo-2.0.0.bin`, `demo-2.1.0.bin`), or
+/// `None` for another name.
+pub fn demo_file(name: &str) -> Option<Vec<u8>> {
+    DEMO_FIRMWARE
+        .iter()
+        .find(|(demo, _, _)| *demo == name)
+        .map(|(_, size, seed)| demo_firmware(*size, *seed))
+}
+
 /// The bytes of a demo firmware file, the same as the sandbox writes (`demoFirmware` in
 /// `sandbox/sandbox.mjs`: a linear congruential generator's high bytes).
 pub fn demo_firmware(size: usize, seed: u32) -> Vec<u8> {

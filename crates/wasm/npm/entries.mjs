@@ -48,10 +48,17 @@ export function initSync(module) {
 }
 `);
 
+// Names the Node entries take from node_verifier.cjs instead of the WebAssembly module.
+const nodeOwn = new Set(['FirmwareVerifier', 'verifyFirmware']);
+for (const n of nodeOwn) if (!names.includes(n)) throw new Error(`exports.json lost ${n}`);
+writeFileSync(path.join(out, 'node/node_verifier.cjs'), readFileSync(path.join(here, 'node_verifier.cjs'), 'utf8'));
+
 writeFileSync(path.join(out, 'node/index.cjs'), `'use strict';
 ${header}// Node (CommonJS) entry: the WebAssembly module is loaded synchronously; no init call needed.
 const wasm = require('./otalab_wasm.js');
 const { OtaError } = require('./ota_error.cjs');
+// In Node the bytes are hashed by node:crypto; the rules and errors stay the module's.
+const { FirmwareVerifier, verifyFirmware } = require('./node_verifier.cjs').nodeVerifier(wasm);
 
 wasm.__setErrorClass(OtaError);
 
@@ -60,7 +67,7 @@ async function init() {}
 function initSync() {}
 
 module.exports = {
-${names.map((n) => `  ${n}: wasm.${n},`).join('\n')}
+${names.map((n) => `  ${n}: ${nodeOwn.has(n) ? n : `wasm.${n}`},`).join('\n')}
   OtaError,
   init,
   initSync,

@@ -29,7 +29,10 @@ use convert::{
 };
 pub use error::set_error_class;
 use error::{JsResult, bad_argument};
-pub use verifier::{JsFirmwareVerifier, verify_firmware};
+pub use verifier::{
+    JsFirmwareVerifier, bytes_argument, verifier_error, verifier_expect, verifier_judge,
+    verify_firmware,
+};
 
 /// `topic(kind, productKey, deviceName)`: the topic string.
 #[wasm_bindgen]

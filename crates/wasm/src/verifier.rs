@@ -1,6 +1,8 @@
 //! `FirmwareVerifier`: the streaming verifier as a JS class over a running/finished state.
 
-use otalab_protocol::{Digest, FirmwareVerifier, MAX_SAFE_INTEGER, SignMethod, VerifyError};
+use otalab_protocol::{
+    Digest, FirmwareVerifier, MAX_SAFE_INTEGER, SignMethod, Verified, VerifyError, judge_firmware,
+};
 use serde::{Deserialize, Serialize};
 use wasm_bindgen::prelude::*;
 
@@ -8,7 +10,7 @@ use crate::convert::{argument_error, bytes_arg, from_js, to_js};
 use crate::error::{JsResult, bad_argument, throw};
 
 /// What the file should be: `{ size, signMethod, sign }`.
-#[derive(Deserialize)]
+#[derive(Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Expected {
     size: f64,
@@ -17,7 +19,8 @@ struct Expected {
 }
 
 impl Expected {
-    fn verifier(value: JsValue) -> JsResult<FirmwareVerifier> {
+    /// The checked parts: size, method and digest, with the constructor's errors.
+    fn check(value: JsValue) -> JsResult<(u64, SignMethod, Digest)> {
         let expected: Expected = from_js("expected", value)?;
         let size = expected.size;
         if !(size.fract() == 0.0 && size >= 0.0 && size <= MAX_SAFE_INTEGER as f64) {
@@ -30,7 +33,12 @@ impl Expected {
             .map_err(|e| argument_error("expected.signMethod", e))?;
         let digest = Digest::parse(method, &expected.sign)
             .map_err(|e| argument_error("expected.sign", e))?;
-        Ok(FirmwareVerifier::new(size as u64, method, digest))
+        Ok((size as u64, method, digest))
+    }
+
+    fn verifier(value: JsValue) -> JsResult<FirmwareVerifier> {
+        let (size, method, digest) = Self::check(value)?;
+        Ok(FirmwareVerifier::new(size, method, digest))
     }
 }
 
@@ -49,7 +57,12 @@ struct Finished {
 
 fn finish(verifier: FirmwareVerifier) -> JsResult<JsValue> {
     let received = verifier.received();
-    let finished = match verifier.finish() {
+    finished(verifier.finish(), received)
+}
+
+/// The object `finish()` returns for a judged file.
+fn finished(judged: Result<Verified, VerifyError>, received: u64) -> JsResult<JsValue> {
+    let finished = match judged {
         Ok(verified) => Finished {
             ok: true,
             size: verified.size,
@@ -158,7 +171,60 @@ impl JsFirmwareVerifier {
 pub fn verify_firmware(bytes: JsValue, expected: JsValue) -> JsResult<JsValue> {
     let bytes = bytes_arg("bytes", &bytes)?;
     let mut verifier = Expected::verifier(expected)?;
-    // Too many bytes is reported by finish() as SIZE_MISMATCH, like the streaming class.
-    let _ = feed(&mut verifier, &mut Vec::new(), &bytes);
+    // Too many bytes is reported by finish() as SIZE_MISMATCH, like the streaming class: every
+    // byte is counted and hashed, past the first extra one too.
+    let mut window = Vec::new();
+    let length = bytes.length();
+    let mut offset = 0;
+    while offset < length {
+        let end = length.min(offset + WINDOW);
+        let _ = feed(&mut verifier, &mut window, &bytes.subarray(offset, end));
+        offset = end;
+    }
     finish(verifier)
+}
+
+// The verifier of the Node entries hashes with node:crypto (`node_verifier.cjs`) and asks these
+// for everything else, so that both verifiers check, judge and fail by the same rules.
+
+/// The checked expectation `{ size, signMethod, sign }` (sign in lowercase hex), or the
+/// constructor's error.
+#[wasm_bindgen(js_name = "__verifierExpect")]
+pub fn verifier_expect(expected: JsValue) -> JsResult<JsValue> {
+    let (size, method, digest) = Expected::check(expected)?;
+    to_js(&Expected {
+        size: size as f64,
+        sign_method: method.name().to_owned(),
+        sign: digest.as_str().to_owned(),
+    })
+}
+
+/// `finish()`'s result for a file of `received` bytes hashing to `digest` (lowercase hex).
+#[wasm_bindgen(js_name = "__verifierJudge")]
+pub fn verifier_judge(expected: JsValue, received: f64, digest: String) -> JsResult<JsValue> {
+    let (size, method, expected) = Expected::check(expected)?;
+    let received = received as u64;
+    finished(
+        judge_firmware(size, method, &expected, received, digest),
+        received,
+    )
+}
+
+/// The error `update` throws: `SIZE_EXCEEDED` when `received > size`, else `VERIFIER_FINISHED`.
+#[wasm_bindgen(js_name = "__verifierError")]
+pub fn verifier_error(size: f64, received: f64) -> JsValue {
+    if received > size {
+        throw(VerifyError::SizeExceeded {
+            expected: size as u64,
+            received: received as u64,
+        })
+    } else {
+        throw(VerifyError::Finished)
+    }
+}
+
+/// A chunk argument as bytes (a Uint8Array or an ArrayBuffer), or the argument error.
+#[wasm_bindgen(js_name = "__bytesArg")]
+pub fn bytes_argument(name: String, value: JsValue) -> JsResult<js_sys::Uint8Array> {
+    bytes_arg(&name, &value)
 }
