@@ -9,6 +9,31 @@ import init, {
   type UpgradeNotice, type VerifyResult, type DeviceEntry, type FirmwareInfo, type BridgeSession,
   type TopicKind, type AliyunCredentials, type ProgressReport,
 } from 'otalab';
+import simInit, {
+  Scenario, SimReport, OtaError as SimOtaError, initSync as simInitSync,
+  type ReportJson, type DeviceReport, type Verdict, type RunInMemoryOptions,
+} from 'otalab/sim';
+
+/** The simulation entry: a scenario run in memory and its report. */
+export async function simulate(text: string): Promise<string[]> {
+  await simInit();
+  simInitSync(new Uint8Array());
+  const scenario: Scenario = Scenario.parse(text);
+  const same: Scenario = Scenario.fromJSON(scenario.toJSON());
+  const options: RunInMemoryOptions = { seed: 2, shard: '1/2', files: { 'fleet.csv': 'x', 'fw.bin': new Uint8Array(4) } };
+  const report: SimReport = same.runInMemory(options);
+  const json: ReportJson = report.toJSON();
+  const first: DeviceReport = json.devices[0];
+  const verdict: Verdict = first.verdict;
+  const virtual: number = report.stats.virtualMs;
+  const sameClass: boolean = SimOtaError === OtaError;
+  // @ts-expect-error: seed is a number
+  same.runInMemory({ seed: '1' });
+  // @ts-expect-error: not a verdict
+  const bad: Verdict = 'done';
+  return [scenario.name, scenario.toToml(), String(report.passed), report.toCsv(), report.toJunit(), report.toHtml('t'),
+    verdict, String(virtual), String(sameClass), String(json.summary.failed), bad];
+}
 
 export async function main(): Promise<string[]> {
   await init();

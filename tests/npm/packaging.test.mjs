@@ -40,6 +40,7 @@ function project(name, packageJson) {
   writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name, private: true, ...packageJson }, null, 2));
   run('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball], dir);
   cpSync(path.join(here, 'suite.mjs'), path.join(dir, 'suite.mjs'));
+  cpSync(path.join(here, 'sim_suite.mjs'), path.join(dir, 'sim_suite.mjs'));
   return dir;
 }
 
@@ -51,9 +52,10 @@ function checkCases(output, where) {
   assert.deepEqual(failed, [], `${where}: failing cases`);
 }
 
+// Every case of both entries: \`lib\` is \`otalab\`, \`sim\` is \`otalab/sim\`.
 const RUNNER = `
 const out = [];
-for (const [name, fn] of Object.entries(cases(lib, reference))) {
+for (const [name, fn] of Object.entries({ ...cases(lib, reference), ...simCases(sim, lib) })) {
   try { fn(); out.push({ name }); } catch (e) { out.push({ name, error: String(e && e.stack || e) }); }
 }
 console.log(JSON.stringify(out));
@@ -74,32 +76,38 @@ describe('the tarball', () => {
     const list = execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n').sort();
     for (const file of ['package/package.json', 'package/README.md', 'package/LICENSE', 'package/index.d.ts',
       'package/index.d.mts', 'package/web/index.js', 'package/web/otalab_wasm.js', 'package/web/otalab_wasm_bg.wasm',
-      'package/node/index.cjs', 'package/node/index.mjs', 'package/node/otalab_wasm.js', 'package/node/otalab_wasm_bg.wasm']) {
+      'package/node/index.cjs', 'package/node/index.mjs', 'package/node/otalab_wasm.js', 'package/node/otalab_wasm_bg.wasm',
+      'package/sim.d.ts', 'package/sim.d.mts', 'package/web/sim.js', 'package/web/otalab_sim.js', 'package/web/otalab_sim_bg.wasm',
+      'package/web/toml/index.js', 'package/web/toml/LICENSE', 'package/node/sim.cjs', 'package/node/sim.mjs',
+      'package/node/otalab_sim.js', 'package/node/otalab_sim_bg.wasm', 'package/node/toml.cjs']) {
       assert.ok(list.includes(file), `${file} missing from ${list.join(', ')}`);
     }
     assert.ok(list.every((f) => !f.includes('.rs') && !f.includes('target/')), list.join(', '));
   });
 
-  test('every entry and index.d.ts export exactly the names of the one export list', async () => {
+  test('every entry and its types export exactly the names of the one export list', async () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-names-'));
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
     const pkg = path.join(dir, 'package');
     const list = JSON.parse(readFileSync(path.join(repo, 'crates/wasm/npm/exports.json'), 'utf8'));
-    const want = [...list.wasm, ...list.entry].sort();
-    // Node ESM and the browser entry (its module graph loads in Node without fetching the wasm).
-    const esm = Object.keys(await import(path.join(pkg, 'node/index.mjs'))).sort();
-    const web = Object.keys(await import(path.join(pkg, 'web/index.js'))).sort();
-    // CommonJS: the object's keys (`init` is the default export's name there too).
-    const cjs = Object.keys(createRequire(import.meta.url)(path.join(pkg, 'node/index.cjs'))).filter((k) => k !== 'init').sort();
-    // The types: every exported function, class and const, and the default export.
-    const dts = readFileSync(path.join(pkg, 'index.d.ts'), 'utf8');
-    const typed = [...dts.matchAll(/^export (?:declare )?(?:function|class|const) (\w+)/gm)].map((m) => m[1]);
-    if (/^export default /m.test(dts)) typed.push('default');
-    assert.deepEqual(esm, want, 'Node ESM entry');
-    assert.deepEqual(web, want, 'browser entry');
-    assert.deepEqual(cjs, want, 'CommonJS entry');
-    assert.deepEqual([...new Set(typed)].sort(), want, 'index.d.ts');
-    assert.equal(readFileSync(path.join(pkg, 'index.d.mts'), 'utf8'), dts);
+    for (const [names, entry, types] of [[list.wasm, 'index', 'index.d.ts'], [list.sim, 'sim', 'sim.d.ts']]) {
+      const want = [...names, ...list.entry].sort();
+      // Node ESM and the browser entry (its module graph loads in Node without fetching the wasm).
+      const esm = Object.keys(await import(path.join(pkg, `node/${entry}.mjs`))).sort();
+      const web = Object.keys(await import(path.join(pkg, `web/${entry}.js`))).sort();
+      // CommonJS: the object's keys (`init` is the default export's name there too).
+      const cjs = Object.keys(createRequire(import.meta.url)(path.join(pkg, `node/${entry}.cjs`))).filter((k) => k !== 'init').sort();
+      // The types: every exported function, class and const, re-exports, and the default export.
+      const dts = readFileSync(path.join(pkg, types), 'utf8');
+      const typed = [...dts.matchAll(/^export (?:declare )?(?:function|class|const) (\w+)/gm)].map((m) => m[1]);
+      for (const m of dts.matchAll(/^export \{ ([\w, ]+) \} from/gm)) typed.push(...m[1].split(/,\s*/));
+      if (/^export default /m.test(dts)) typed.push('default');
+      assert.deepEqual(esm, want, `Node ESM entry ${entry}`);
+      assert.deepEqual(web, want, `browser entry ${entry}`);
+      assert.deepEqual(cjs, want, `CommonJS entry ${entry}`);
+      assert.deepEqual([...new Set(typed)].sort(), want, types);
+      assert.equal(readFileSync(path.join(pkg, types.replace('.d.ts', '.d.mts')), 'utf8'), dts);
+    }
     // One OtaError source: the CommonJS copy is written from the browser's.
     const body = (file) => readFileSync(path.join(pkg, file), 'utf8').replace(/^[\s\S]*?class OtaError/, 'class OtaError').replace(/\nmodule\.exports[\s\S]*$/, '').trim();
     assert.equal(body('node/ota_error.cjs'), body('web/ota_error.js'));
@@ -112,6 +120,13 @@ describe('the tarball', () => {
     const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_wasm_bg.wasm')]).length;
     assert.ok(gz <= 125_000, `web wasm is ${gz} bytes gzipped`);
   });
+
+  test('the simulation wasm (otalab/sim) is at most 300 KB gzipped', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-tar-'));
+    execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+    const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_sim_bg.wasm')]).length;
+    assert.ok(gz <= 300_000, `sim wasm is ${gz} bytes gzipped`);
+  });
 });
 
 describe('Node', () => {
@@ -123,7 +138,9 @@ describe('Node', () => {
   test('ES module import runs every case without an init call', () => {
     writeFileSync(path.join(esm, 'run.mjs'), `
 import * as lib from 'otalab';
+import * as sim from 'otalab/sim';
 import { cases } from './suite.mjs';
+import { simCases } from './sim_suite.mjs';
 import { createRequire } from 'node:module';
 const reference = ${JSON.stringify(reference)};
 if (!createRequire(import.meta.url).resolve('otalab').endsWith('node/index.cjs')) throw new Error('resolution');
@@ -135,9 +152,10 @@ ${RUNNER}`);
     const cjs = project('consumer-cjs', {});
     writeFileSync(path.join(cjs, 'run.cjs'), `
 const lib = require('otalab');
+const sim = require('otalab/sim');
 const reference = ${JSON.stringify(reference)};
 if (typeof lib.default !== 'function' || typeof lib.OtaError !== 'function') throw new Error('exports');
-import('./suite.mjs').then(({ cases }) => {
+Promise.all([import('./suite.mjs'), import('./sim_suite.mjs')]).then(([{ cases }, { simCases }]) => {
 ${RUNNER}
 });`);
     checkCases(run('node', ['run.cjs'], cjs), 'CJS');
@@ -211,11 +229,13 @@ describe('browsers', () => {
   const PAGE_SCRIPT = (importLine) => `
 ${importLine}
 import { cases } from './suite.mjs';
+import { simCases } from './sim_suite.mjs';
 try {
   await init();
+  await simInit();
   const reference = JSON.parse(decodeURIComponent(location.hash.slice(1)));
   const out = [];
-  for (const [name, fn] of Object.entries(cases(lib, reference))) {
+  for (const [name, fn] of Object.entries({ ...cases(lib, reference), ...simCases(sim, lib) })) {
     try { fn(); out.push({ name }); } catch (e) { out.push({ name, error: String(e && e.stack || e) }); }
   }
   window.__results = out;
@@ -226,7 +246,7 @@ try {
   test('a <script type="module"> page runs every case', async () => {
     const dir = project('consumer-page', { type: 'module' });
     writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
-<script type="module">${PAGE_SCRIPT("import init, * as lib from './node_modules/otalab/web/index.js';")}</script>`);
+<script type="module">${PAGE_SCRIPT("import init, * as lib from './node_modules/otalab/web/index.js';\nimport simInit, * as sim from './node_modules/otalab/web/sim.js';")}</script>`);
     await runPage(dir, '/index.html');
   });
 
@@ -234,7 +254,7 @@ try {
     const dir = project('consumer-vite', { type: 'module' });
     writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 <script type="module" src="./main.js"></script>`);
-    writeFileSync(path.join(dir, 'main.js'), PAGE_SCRIPT("import init, * as lib from 'otalab';"));
+    writeFileSync(path.join(dir, 'main.js'), PAGE_SCRIPT("import init, * as lib from 'otalab';\nimport simInit, * as sim from 'otalab/sim';"));
     writeFileSync(path.join(dir, 'vite.config.mjs'), 'export default { logLevel: "error", build: { target: "es2022" } };');
     run('node', [path.join(repo, 'node_modules/vite/bin/vite.js'), 'build'], dir);
     assert.ok(readFileSync(path.join(dir, 'dist/index.html'), 'utf8').includes('<script type="module"'));

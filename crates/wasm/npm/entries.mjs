@@ -1,6 +1,8 @@
 // Writes the package's entries from the one export list (exports.json) and the one OtaError
-// (ota_error.js): web/index.js (browsers, bundlers), node/index.cjs (Node CommonJS, which loads
-// the WebAssembly synchronously) and node/index.mjs (Node ESM, the same instance).
+// (ota_error.js), for each of its two WebAssembly modules: the core (`otalab`: web/index.js,
+// node/index.cjs, node/index.mjs) and the simulation (`otalab/sim`: web/sim.js, node/sim.cjs,
+// node/sim.mjs). Browsers and bundlers call init(); Node CommonJS loads the WebAssembly
+// synchronously and Node ESM re-exports the same instance. Both modules throw the same OtaError.
 // Usage (from scripts/build-npm): node crates/wasm/npm/entries.mjs OUT_DIR
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -9,26 +11,35 @@ import { fileURLToPath } from 'node:url';
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = process.argv[2];
 if (!out) throw new Error('usage: node entries.mjs OUT_DIR');
-const { wasm: names } = JSON.parse(readFileSync(path.join(here, 'exports.json'), 'utf8'));
-const list = (indent) => names.map((n) => `${indent}${n},`).join('\n');
+const exportsList = JSON.parse(readFileSync(path.join(here, 'exports.json'), 'utf8'));
 const header = '// Written by crates/wasm/npm/entries.mjs from exports.json: edit those, not this file.\n';
+const copy = (from, to, transform = (t) => t) => writeFileSync(path.join(out, to), header + transform(readFileSync(path.join(here, from), 'utf8')));
+/** An ES module's source as CommonJS: `export class/function X` become module.exports. */
+const toCommonJs = (source, exported) => `'use strict';\n${source.replace(/^export (class|function) /gm, '$1 ')}\nmodule.exports = { ${exported.join(', ')} };\n`;
 
 // The error class: one source (ESM); the CommonJS copy is written from it.
 const otaError = readFileSync(path.join(here, 'ota_error.js'), 'utf8');
 if (!otaError.includes('export class OtaError')) throw new Error('ota_error.js must define `export class OtaError`');
-writeFileSync(path.join(out, 'web/ota_error.js'), header + otaError);
-writeFileSync(path.join(out, 'node/ota_error.cjs'),
-  `'use strict';\n${header}${otaError.replace('export class OtaError', 'class OtaError')}\nmodule.exports = { OtaError };\n`);
+copy('ota_error.js', 'web/ota_error.js');
+copy('ota_error.js', 'node/ota_error.cjs', (t) => toCommonJs(t, ['OtaError']));
 
-writeFileSync(path.join(out, 'web/index.js'), `${header}// Browser and bundler entry: call the default export \`init()\` once before anything else.
-import wasmInit, { initSync as wasmInitSync, __setErrorClass } from './otalab_wasm.js';
+/**
+ * Writes one entry's three files. `module`: the wasm-bindgen output's name; `names`: what it
+ * exports from the module; `webSetup`/`nodeSetup`: code run once the module's classes are
+ * there; `nodeOwn`: names the Node entries define in `nodeSetup` instead of taking the module's.
+ */
+function entry({ web, node, module, names, title, webImports = '', webSetup = '', nodeSetup = '', nodeOwn = [] }) {
+  for (const n of nodeOwn) if (!names.includes(n)) throw new Error(`exports.json lost ${n}`);
+  const list = (indent) => names.map((n) => `${indent}${n},`).join('\n');
+  writeFileSync(path.join(out, `web/${web}`), `${header}// ${title}: browsers and bundlers; call the default export \`init()\` once before anything else.
+import wasmInit, { initSync as wasmInitSync, __setErrorClass } from './${module}.js';
 import { OtaError } from './ota_error.js';
-
+${webImports}
 export {
 ${list('  ')}
-} from './otalab_wasm.js';
+} from './${module}.js';
 export { OtaError };
-
+${webSetup}
 let ready;
 
 /** Loads the WebAssembly module (from next to this file, or from \`input\`: URL, Response, bytes or Module). */
@@ -47,19 +58,11 @@ export function initSync(module) {
   __setErrorClass(OtaError);
 }
 `);
-
-// Names the Node entries take from node_verifier.cjs instead of the WebAssembly module.
-const nodeOwn = new Set(['FirmwareVerifier', 'verifyFirmware']);
-for (const n of nodeOwn) if (!names.includes(n)) throw new Error(`exports.json lost ${n}`);
-writeFileSync(path.join(out, 'node/node_verifier.cjs'), readFileSync(path.join(here, 'node_verifier.cjs'), 'utf8'));
-
-writeFileSync(path.join(out, 'node/index.cjs'), `'use strict';
-${header}// Node (CommonJS) entry: the WebAssembly module is loaded synchronously; no init call needed.
-const wasm = require('./otalab_wasm.js');
+  writeFileSync(path.join(out, `node/${node}.cjs`), `'use strict';
+${header}// ${title}: Node (CommonJS); the WebAssembly module is loaded synchronously, no init call needed.
+const wasm = require('./${module}.js');
 const { OtaError } = require('./ota_error.cjs');
-// In Node the bytes are hashed by node:crypto; the rules and errors stay the module's.
-const { FirmwareVerifier, verifyFirmware } = require('./node_verifier.cjs').nodeVerifier(wasm);
-
+${nodeSetup}
 wasm.__setErrorClass(OtaError);
 
 /** Already initialised in Node; kept so code written for browsers runs unchanged. */
@@ -67,21 +70,40 @@ async function init() {}
 function initSync() {}
 
 module.exports = {
-${names.map((n) => `  ${n}: ${nodeOwn.has(n) ? n : `wasm.${n}`},`).join('\n')}
+${names.map((n) => `  ${n}: ${nodeOwn.includes(n) ? n : `wasm.${n}`},`).join('\n')}
   OtaError,
   init,
   initSync,
   default: init,
 };
 `);
-
-writeFileSync(path.join(out, 'node/index.mjs'), `${header}// Node (ES module) entry: the same instance as the CommonJS entry; no init call needed.
-import otalab from './index.cjs';
+  writeFileSync(path.join(out, `node/${node}.mjs`), `${header}// ${title}: Node (ES module), the same instance as the CommonJS entry; no init call needed.
+import entry from './${node}.cjs';
 
 export const {
 ${list('  ')}
   OtaError, initSync,
-} = otalab;
-export default otalab.init;
+} = entry;
+export default entry.init;
 `);
-console.log(`entries written: ${names.length} names from exports.json`);
+  console.log(`${title}: ${names.length} names from exports.json`);
+}
+
+// The core. In Node the firmware is hashed by node:crypto; the rules and errors stay the module's.
+copy('node_verifier.cjs', 'node/node_verifier.cjs');
+entry({
+  title: 'otalab', web: 'index.js', node: 'index', module: 'otalab_wasm', names: exportsList.wasm,
+  nodeSetup: "const { FirmwareVerifier, verifyFirmware } = require('./node_verifier.cjs').nodeVerifier(wasm);\n",
+  nodeOwn: ['FirmwareVerifier', 'verifyFirmware'],
+});
+
+// The simulation. Scenario TOML is read and written by smol-toml (vendored beside the entries
+// by scripts/build-npm: web/toml/, node/toml.cjs), as in the page.
+copy('sim_toml.js', 'web/sim_toml.js');
+copy('sim_toml.js', 'node/sim_toml.cjs', (t) => toCommonJs(t, ['withToml']));
+entry({
+  title: 'otalab/sim', web: 'sim.js', node: 'sim', module: 'otalab_sim', names: exportsList.sim,
+  webImports: "import * as toml from './toml/index.js';\nimport { withToml } from './sim_toml.js';\nimport { Scenario as ScenarioClass } from './otalab_sim.js';\n",
+  webSetup: '\nwithToml(ScenarioClass, toml, OtaError);\n',
+  nodeSetup: "require('./sim_toml.cjs').withToml(wasm.Scenario, require('./toml.cjs'), OtaError);\n",
+});

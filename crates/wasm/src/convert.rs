@@ -10,6 +10,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Coded, JsResult, bad_argument, ota_error, throw};
+pub use otalab_js::{string_arg, type_name};
 
 /// Reads an options object into a Rust shape; a wrong shape names the argument.
 pub fn from_js<T: DeserializeOwned>(argument: &str, value: JsValue) -> JsResult<T> {
@@ -64,16 +65,6 @@ pub fn payload_bytes(payload: &JsValue) -> JsResult<Vec<u8>> {
     Err(bad_argument("payload", "expected a string or a Uint8Array"))
 }
 
-/// A string argument; anything else is an `INVALID_ARGUMENT`.
-pub fn string_arg(argument: &str, value: &JsValue) -> JsResult<String> {
-    value.as_string().ok_or_else(|| {
-        bad_argument(
-            argument,
-            format!("expected a string, found {}", type_name(value)),
-        )
-    })
-}
-
 /// An optional string argument (`undefined` or `null` = absent).
 pub fn optional_string_arg(argument: &str, value: &JsValue) -> JsResult<Option<String>> {
     if value.is_undefined() || value.is_null() {
@@ -98,17 +89,6 @@ pub fn bytes_arg(argument: &str, value: &JsValue) -> JsResult<Uint8Array> {
             type_name(value)
         ),
     ))
-}
-
-/// `typeof`-style name of a value, for error messages.
-pub fn type_name(value: &JsValue) -> String {
-    if value.is_null() {
-        "null".into()
-    } else if js_sys::Array::is_array(value) {
-        "an array".into()
-    } else {
-        value.js_typeof().as_string().unwrap_or_default()
-    }
 }
 
 /// A number or string as JavaScript callers give ids, steps and timestamps.

@@ -1,0 +1,138 @@
+// The `otalab/sim` cases, run the same way as suite.mjs in every environment the packaging tests
+// cover (Node ESM, Node CommonJS, a plain browser page, a Vite bundle). No file system, no
+// network: scenarios are inline and the firmware is the sandbox's demo file or given bytes.
+
+/** A fleet of 10, half failing verification: 5 succeed, 5 fail with -3. */
+export const HALF_BAD = `
+name = "half the fleet fails verification"
+
+[connection]
+kind = "sandbox"
+
+[fleet]
+product_key = "a1Npm"
+names = "npm-{01..10}"
+version = "1.0.0"
+
+[device]
+cadence_percent = 25
+flash_ms = 600000     # ten minutes of flashing: virtual time, no waiting
+reboot_ms = 1000
+
+[[device.faults]]
+share = 0.5
+fault = { kind = "fail", failure = "verify", at_percent = 100 }
+
+[firmware.v2]
+file = "demo-2.0.0.bin"
+version = "2.0.0"
+
+[[actions]]
+push = "v2"
+
+[expect]
+time_limit_ms = 3600000
+quiet_ms = 900000     # a device silent this long counts as stalled: longer than the flashing
+
+[expect.verdicts]
+succeeded = 5
+failed = 5
+`;
+
+function check(condition, what) {
+  if (!condition) throw new Error(what);
+}
+function same(a, b, what) {
+  const x = JSON.stringify(a);
+  const y = JSON.stringify(b);
+  if (x !== y) throw new Error(`${what}: ${x} !== ${y}`);
+}
+/** Calls `fn`, which must throw an OtaError of the core entry's class with `code`. */
+function throwsCode(core, fn, code, what) {
+  try {
+    fn();
+  } catch (e) {
+    if (!(e instanceof core.OtaError)) throw new Error(`${what}: not the package's OtaError: ${e && e.stack}`);
+    if (e.code !== code) throw new Error(`${what}: code ${e.code}, expected ${code} (${e.message})`);
+    return e;
+  }
+  throw new Error(`${what}: did not throw`);
+}
+
+/** The cases: `sim` is the `otalab/sim` entry, `core` the `otalab` entry. */
+export function simCases(sim, core) {
+  const { Scenario } = sim;
+  return {
+    'sim: a scenario runs in memory on a virtual clock and reports'() {
+      check(sim.OtaError === core.OtaError, 'one OtaError class for both entries');
+      const scenario = Scenario.parse(HALF_BAD);
+      same(scenario.name, 'half the fleet fails verification', 'name');
+      const report = scenario.runInMemory({ seed: 7 });
+      check(report.passed, `expectations: ${JSON.stringify(report.toJSON().expectations)}`);
+      const json = report.toJSON();
+      same([json.summary.total, json.summary.succeeded, json.summary.failed], [10, 5, 5], 'summary');
+      const failed = json.devices.filter((d) => d.verdict === 'failed');
+      check(failed.every((d) => d.failure.code === -3 && d.fault === '-3 verification fails @ 100 %'), 'failures and faults');
+      check(json.devices.filter((d) => d.verdict === 'succeeded').every((d) => d.finalVersion === '2.0.0'), 'final versions');
+      // Ten minutes of flashing passed on the virtual clock.
+      check(report.stats.virtualMs >= 600_000, `virtual time ${report.stats.virtualMs}`);
+      check(report.stats.servedBytes >= 10 * 1024 * 1024, `served ${report.stats.servedBytes}`);
+      // One row per progress report, then (after a blank line) the summary and the batches.
+      const csv = report.toCsv().split('\n\n')[0].trim().split('\n');
+      check(csv[0].startsWith('productKey,deviceName,'), 'CSV header');
+      check(csv.length - 1 === json.devices.reduce((n, d) => n + d.steps.length, 0), 'a CSV row per step');
+      const junit = report.toJunit();
+      check(junit.includes('devices" tests="10"') && junit.includes('<testcase classname="expectations" name="failed: exactly 5">'), 'JUnit');
+      check(report.toHtml().includes('half the fleet fails verification') && report.toHtml('T').includes('<title>T'), 'HTML');
+      // The same seed gives the same run.
+      const again = scenario.runInMemory({ seed: 7 }).toJSON();
+      same({ ...again, generatedAtMs: 0 }, { ...json, generatedAtMs: 0 }, 'same seed, same report');
+      const shard = scenario.runInMemory({ seed: 7, shard: '2/2' }).toJSON();
+      same(shard.summary.total, 5, 'shard 2/2');
+      report.free();
+      scenario.free();
+    },
+
+    'sim: firmware and fleet files given as bytes and text'() {
+      const text = HALF_BAD.replace('file = "demo-2.0.0.bin"', 'file = "mine.bin"')
+        .replace('names = "npm-{01..10}"', 'csv = "fleet.csv"');
+      const scenario = Scenario.parse(text);
+      const csv = 'productKey,deviceName,version\na1Npm,own-1,1.0.0\na1Npm,own-2,1.0.0\n';
+      throwsCode(core, () => scenario.runInMemory({ files: { 'mine.bin': new Uint8Array(10) } }), 'SCENARIO_INVALID', 'fleet file missing');
+      const missing = throwsCode(core, () => scenario.runInMemory({ files: { 'fleet.csv': csv } }), 'FIRMWARE_UNREADABLE', 'firmware missing');
+      check(missing.message.includes('mine.bin'), missing.message);
+      const firmware = new Uint8Array(100_000).map((_, i) => i * 7);
+      const json = scenario.runInMemory({ files: { 'mine.bin': firmware, 'fleet.csv': csv } }).toJSON();
+      same(json.devices.map((d) => d.deviceName), ['own-1', 'own-2'], 'fleet from the CSV');
+      same(json.devices[0].notice.files[0].size, 100_000, 'the given firmware was pushed');
+    },
+
+    'sim: refusals name the place'() {
+      const syntax = throwsCode(core, () => Scenario.parse('name = "x"\n[fleet\n'), 'SCENARIO_SYNTAX', 'TOML syntax');
+      same(syntax.line, 2, 'line');
+      const invalid = throwsCode(core, () => Scenario.parse(HALF_BAD.replace('push = "v2"', 'push = "v3"')), 'SCENARIO_INVALID', 'unknown firmware');
+      check(invalid.path.startsWith('actions[0]'), `path ${invalid.path}`);
+      throwsCode(core, () => Scenario.parse(HALF_BAD.replace('[expect]', '[expect]\nsurprise = 1')), 'SCENARIO_SYNTAX', 'unknown key');
+      throwsCode(core, () => Scenario.parse(42), 'INVALID_ARGUMENT', 'not text');
+      throwsCode(core, () => Scenario.fromJSON([1]), 'INVALID_ARGUMENT', 'an array');
+      throwsCode(core, () => Scenario.fromJSON('{'), 'SCENARIO_SYNTAX', 'bad JSON');
+      const scenario = Scenario.parse(HALF_BAD);
+      for (const [options, path] of [[{ seed: -1 }, 'options.seed'], [{ shard: '3/2' }, 'options.shard'], [{ files: { x: 5 } }, 'options.files["x"]'], ['x', 'options']]) {
+        const e = throwsCode(core, () => scenario.runInMemory(options), 'INVALID_ARGUMENT', JSON.stringify(options));
+        same(e.path, path, 'argument path');
+      }
+      const aliyun = Scenario.parse(HALF_BAD.replace('kind = "sandbox"', 'kind = "aliyun"\nregion = "cn-shanghai"')
+        .replace('[[actions]]\npush = "v2"\n', '').replace('[firmware.v2]\nfile = "demo-2.0.0.bin"\nversion = "2.0.0"\n', ''));
+      throwsCode(core, () => aliyun.runInMemory(), 'NO_SANDBOX_CLOUD', 'Alibaba Cloud connection');
+    },
+
+    'sim: JSON and TOML round trips'() {
+      const scenario = Scenario.parse(HALF_BAD);
+      const json = scenario.toJSON();
+      same(json.fleet.names, 'npm-{01..10}', 'toJSON');
+      same(Scenario.fromJSON(json).toJSON(), json, 'fromJSON(object)');
+      same(Scenario.fromJSON(JSON.stringify(json)).toJSON(), json, 'fromJSON(text)');
+      same(Scenario.parse(scenario.toToml()).toJSON(), json, 'toToml then parse');
+    },
+  };
+}
