@@ -10,9 +10,31 @@ import init, {
   type TopicKind, type AliyunCredentials, type ProgressReport,
 } from 'otalab';
 import simInit, {
-  Scenario, SimReport, OtaError as SimOtaError, initSync as simInitSync,
-  type ReportJson, type DeviceReport, type Verdict, type RunInMemoryOptions,
+  Scenario, SimReport, OtaError as SimOtaError, initSync as simInitSync, SimulatedDevice, Cloud, mqttJsAdapter,
+  type ReportJson, type DeviceReport, type Verdict, type RunInMemoryOptions, type MqttAdapter, type DeviceState,
+  type Package,
 } from 'otalab/sim';
+
+/** The drivers on an adapter of one's own. */
+export async function drive(adapter: MqttAdapter, bytes: Uint8Array): Promise<string[]> {
+  const device = new SimulatedDevice({ productKey: 'pk', deviceName: 'dn', cadencePercent: 10, fault: { kind: 'stall', at_percent: 40 } }, { mqtt: adapter });
+  await device.start();
+  const state: DeviceState = device.state;
+  const cloud = new Cloud({ firstId: 5 }, { mqtt: adapter, clock: { now: () => 0, setTimeout: () => 0, clearTimeout: () => {} } });
+  await cloud.start();
+  const pkg: Package = Cloud.describe('https://h/fw.bin', '2.0.0', bytes);
+  const batch: number = cloud.push(cloud.devices, pkg, { kind: 'bad_digest', signMethod: 'SHA256' });
+  const verdict: Verdict = cloud.verdict(device.key);
+  await cloud.whenSettled({ quietMs: 1000 });
+  // @ts-expect-error: not a notice kind
+  cloud.push([], pkg, { kind: 'sideways' });
+  // @ts-expect-error: faults are typed
+  new SimulatedDevice({ productKey: 'pk', deviceName: 'dn', fault: { kind: 'explode' } }, { mqtt: adapter });
+  const fromMqttJs: MqttAdapter = mqttJsAdapter({
+    publish: () => 0, subscribe: () => 0, on: () => 0, end: () => 0, once: () => 0, reconnect: () => 0,
+  });
+  return [state.phase, String(batch), verdict, String(cloud.report().passed), String(fromMqttJs.disconnect !== undefined)];
+}
 
 /** The simulation entry: a scenario run in memory and its report. */
 export async function simulate(text: string): Promise<string[]> {

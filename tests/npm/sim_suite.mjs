@@ -59,6 +59,41 @@ function throwsCode(core, fn, code, what) {
   throw new Error(`${what}: did not throw`);
 }
 
+/**
+ * A broker in a few lines for the drivers' own-adapter case: exact topics or `#`-suffixed
+ * filters, delivered in a later microtask. Not MQTT: the broker tests use mosquitto.
+ */
+function bus() {
+  const clients = [];
+  return () => {
+    const me = { filters: [], handlers: [] };
+    clients.push(me);
+    const matches = (filter, topic) => (filter.endsWith('/#') ? topic.startsWith(filter.slice(0, -1)) : filter.includes('+')
+      ? new RegExp(`^${filter.split('+').map((p) => p.replace(/[.*?^${}()|[\]\\]/g, '\\$&')).join('[^/]+')}$`).test(topic) : filter === topic);
+    return {
+      publish(topic, payload) {
+        for (const c of clients) {
+          if (c.filters.some((f) => matches(f, topic))) for (const h of c.handlers) queueMicrotask(() => h(topic, payload));
+        }
+        return Promise.resolve();
+      },
+      subscribe(filters) {
+        me.filters.push(...filters);
+        return Promise.resolve();
+      },
+      onMessage(handler) {
+        me.handlers.push(handler);
+      },
+    };
+  };
+}
+
+/** Waits (without a timer) until `fn()` holds, for at most `turns` macrotasks. */
+async function settle(fn, turns = 2000) {
+  for (let i = 0; i < turns && !fn(); i++) await new Promise((r) => setTimeout(r, 0));
+  return fn();
+}
+
 /** The cases: `sim` is the `otalab/sim` entry, `core` the `otalab` entry. */
 export function simCases(sim, core) {
   const { Scenario } = sim;
@@ -124,6 +159,48 @@ export function simCases(sim, core) {
       const aliyun = Scenario.parse(HALF_BAD.replace('kind = "sandbox"', 'kind = "aliyun"\nregion = "cn-shanghai"')
         .replace('[[actions]]\npush = "v2"\n', '').replace('[firmware.v2]\nfile = "demo-2.0.0.bin"\nversion = "2.0.0"\n', ''));
       throwsCode(core, () => aliyun.runInMemory(), 'NO_SANDBOX_CLOUD', 'Alibaba Cloud connection');
+    },
+
+    async 'sim: a Cloud and SimulatedDevices on your own adapter, clock and fetch'() {
+      const connect = bus();
+      const firmware = new Uint8Array(50_000).map((_, i) => (i * 31) & 0xff);
+      const url = 'https://firmware.example.invalid/fw.bin';
+      // Time by hand: timers wait until the test moves the clock.
+      let now = 1_800_000_000_000;
+      const timers = [];
+      const clock = { now: () => now, setTimeout: (fn, ms) => timers.push({ at: now + ms, fn }), clearTimeout: () => {} };
+      const fetch = async (asked, init) => {
+        check(asked === url && !init.headers.Range, `fetch ${asked}`);
+        return new Response(firmware, { status: 200 });
+      };
+      const cloud = new sim.Cloud({}, { mqtt: connect(), clock });
+      await cloud.start();
+      const devices = [];
+      for (const [name, fault] of [['a', undefined], ['b', { kind: 'fail', failure: 'verify', at_percent: 100 }]]) {
+        const d = new sim.SimulatedDevice({ productKey: 'a1Bus', deviceName: name, flashMs: 60_000, rebootMs: 1000, fault }, { mqtt: connect(), clock, fetch });
+        await d.start();
+        devices.push(d);
+      }
+      check(await settle(() => cloud.devices.length === 2), `devices heard: ${cloud.devices}`);
+      const pkg = sim.Cloud.describe(url, '2.0.0', firmware);
+      same([pkg.size, pkg.version, pkg.name], [50_000, '2.0.0', 'fw.bin'], 'describe');
+      cloud.push(cloud.devices, pkg, { signMethod: 'SHA256' });
+      check(await settle(() => devices[0].state.phase === 'flashing' && cloud.verdict('a1Bus/b') === 'failed'), `phases ${devices.map((d) => d.state.phase)}`);
+      // A minute of flashing, then the reboot: by hand.
+      for (const step of [60_000, 1000]) {
+        now += step;
+        for (const t of timers.splice(0)) if (t.at <= now) t.fn(); else timers.push(t);
+        await settle(() => false, 5);
+      }
+      check(await settle(() => cloud.verdict('a1Bus/a') === 'succeeded'), `verdict ${cloud.verdict('a1Bus/a')}`);
+      same(devices[0].state.versions, { default: '2.0.0' }, 'new version');
+      const json = cloud.report().toJSON();
+      same([json.summary.succeeded, json.summary.failed], [1, 1], 'report');
+      same(json.devices[1].failure.code, -3, 'the faulty device failed verification');
+      throwsCode(core, () => new sim.SimulatedDevice({ productKey: 'a1Bus', deviceName: 'c', colour: 1 }, { mqtt: connect() }), 'INVALID_ARGUMENT', 'unknown option');
+      throwsCode(core, () => cloud.push([], pkg), 'NO_DEVICES', 'no devices');
+      for (const d of devices) d.stop();
+      cloud.stop();
     },
 
     'sim: JSON and TOML round trips'() {

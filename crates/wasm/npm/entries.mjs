@@ -28,18 +28,19 @@ copy('ota_error.js', 'node/ota_error.cjs', (t) => toCommonJs(t, ['OtaError']));
  * exports from the module; `webSetup`/`nodeSetup`: code run once the module's classes are
  * there; `nodeOwn`: names the Node entries define in `nodeSetup` instead of taking the module's.
  */
-function entry({ web, node, module, names, title, webImports = '', webSetup = '', nodeSetup = '', nodeOwn = [] }) {
-  for (const n of nodeOwn) if (!names.includes(n)) throw new Error(`exports.json lost ${n}`);
+function entry({ web, node, module, names, title, webImports = '', webSetup = '', nodeSetup = '', nodeOwn = [], own = [] }) {
+  for (const n of [...nodeOwn, ...own]) if (!names.includes(n)) throw new Error(`exports.json lost ${n}`);
   const list = (indent) => names.map((n) => `${indent}${n},`).join('\n');
+  const fromModule = names.filter((n) => !own.includes(n)).map((n) => `  ${n},`).join('\n');
   writeFileSync(path.join(out, `web/${web}`), `${header}// ${title}: browsers and bundlers; call the default export \`init()\` once before anything else.
 import wasmInit, { initSync as wasmInitSync, __setErrorClass } from './${module}.js';
 import { OtaError } from './ota_error.js';
 ${webImports}
 export {
-${list('  ')}
+${fromModule}
 } from './${module}.js';
 export { OtaError };
-${webSetup}
+${webSetup}${own.length ? `export { ${own.join(', ')} };\n` : ''}
 let ready;
 
 /** Loads the WebAssembly module (from next to this file, or from \`input\`: URL, Response, bytes or Module). */
@@ -70,7 +71,7 @@ async function init() {}
 function initSync() {}
 
 module.exports = {
-${names.map((n) => `  ${n}: ${nodeOwn.includes(n) ? n : `wasm.${n}`},`).join('\n')}
+${names.map((n) => `  ${n}: ${nodeOwn.includes(n) || own.includes(n) ? n : `wasm.${n}`},`).join('\n')}
   OtaError,
   init,
   initSync,
@@ -99,11 +100,16 @@ entry({
 
 // The simulation. Scenario TOML is read and written by smol-toml (vendored beside the entries
 // by scripts/build-npm: web/toml/, node/toml.cjs), as in the page.
+// SimulatedDevice, Cloud and mqttJsAdapter are JavaScript (sim_driver.js) over the module's
+// sans-IO DeviceMachine and CloudMachine.
 copy('sim_toml.js', 'web/sim_toml.js');
 copy('sim_toml.js', 'node/sim_toml.cjs', (t) => toCommonJs(t, ['withToml']));
+copy('sim_driver.js', 'web/sim_driver.js');
+copy('sim_driver.js', 'node/sim_driver.cjs', (t) => toCommonJs(t, ['simDrivers']));
+const drivers = ['SimulatedDevice', 'Cloud', 'mqttJsAdapter'];
 entry({
-  title: 'otalab/sim', web: 'sim.js', node: 'sim', module: 'otalab_sim', names: exportsList.sim,
-  webImports: "import * as toml from './toml/index.js';\nimport { withToml } from './sim_toml.js';\nimport { Scenario as ScenarioClass } from './otalab_sim.js';\n",
-  webSetup: '\nwithToml(ScenarioClass, toml, OtaError);\n',
-  nodeSetup: "require('./sim_toml.cjs').withToml(wasm.Scenario, require('./toml.cjs'), OtaError);\n",
+  title: 'otalab/sim', web: 'sim.js', node: 'sim', module: 'otalab_sim', names: exportsList.sim, own: drivers,
+  webImports: "import * as toml from './toml/index.js';\nimport { withToml } from './sim_toml.js';\nimport { simDrivers } from './sim_driver.js';\nimport * as simWasm from './otalab_sim.js';\n",
+  webSetup: `\nwithToml(simWasm.Scenario, toml, OtaError);\nconst { ${drivers.join(', ')} } = simDrivers(simWasm, OtaError);\n`,
+  nodeSetup: `require('./sim_toml.cjs').withToml(wasm.Scenario, require('./toml.cjs'), OtaError);\nconst { ${drivers.join(', ')} } = require('./sim_driver.cjs').simDrivers(wasm, OtaError);\n`,
 });

@@ -111,7 +111,156 @@ export class SimReport {
   free(): void;
 }
 
-export { OtaError } from './index.js';
+/** A fault injected into a simulated device (the scenario format's `fault`). */
+export type Fault =
+  | { kind: 'none' }
+  | { kind: 'fail'; failure: 'upgrade' | 'download' | 'verify' | 'flash'; at_percent: number }
+  | { kind: 'wrongVersion'; version: string }
+  | { kind: 'stall'; at_percent: number }
+  | { kind: 'offline'; at_percent: number; for_ms: number };
+
+/** How a simulated device behaves; the defaults are the dashboard's and the runner's. */
+export interface DeviceOptions {
+  productKey: string;
+  deviceName: string;
+  /** The default module's version (default `1.0.0`). */
+  version?: string;
+  /** Other modules and their versions. */
+  modules?: Record<string, string>;
+  /** Report progress every this many percent, 1..100 (default 5). */
+  cadencePercent?: number;
+  /** How long flashing takes, ms (default 1500). */
+  flashMs?: number;
+  /** How long the reboot takes, ms (default 1000). */
+  rebootMs?: number;
+  /** Start downloading when a notice arrives (default true); otherwise call `upgrade()`. */
+  autoUpgrade?: boolean;
+  /** Resumes of a broken HTTP download before -2 (default 3). */
+  maxResumes?: number;
+  /** Bytes per block over MQTT (default 5120), seconds per block (default 10 s), re-sends (default 3). */
+  blockSize?: number;
+  blockTimeoutMs?: number;
+  maxBlockRetries?: number;
+  fault?: Fault;
+}
+
+/** Your MQTT client, as the simulation needs it. */
+export interface MqttAdapter {
+  /** Publishes; may return a promise (a rejection is recorded in `errors`). */
+  publish(topic: string, payload: string | Uint8Array, options: { qos: 0 | 1; retain: boolean }): void | Promise<unknown>;
+  /** Subscribes to topic filters; resolves once the broker granted them. */
+  subscribe(filters: string[]): void | Promise<unknown>;
+  /** Registers the handler every incoming message goes to. */
+  onMessage(handler: (topic: string, payload: Uint8Array | string) => void): void;
+  /** A simulated reboot: closes the connection (optional: without it the device only goes quiet). */
+  disconnect?(): void | Promise<unknown>;
+  /** Opens it again after a reboot (optional). */
+  connect?(): void | Promise<unknown>;
+}
+
+/** Time as the simulation sees it: `Date.now` and `setTimeout` unless given (tests drive it by hand). */
+export interface Clock {
+  now(): number;
+  setTimeout(fn: () => void, ms: number): unknown;
+  clearTimeout(handle: unknown): void;
+}
+
+/** The I/O of a driver. */
+export interface SimIo {
+  mqtt: MqttAdapter;
+  clock?: Clock;
+  /** HTTP(S) downloads (default `globalThis.fetch`); Range requests to resume. */
+  fetch?: (url: string, init: { headers: Record<string, string>; signal?: AbortSignal }) => Promise<Response>;
+}
+
+/** What a simulated device is doing. */
+export interface DeviceState {
+  key: string;
+  phase: 'idle' | 'notified' | 'downloading' | 'flashing' | 'rebooting' | 'upgraded' | 'failed' | 'stalled' | 'offline';
+  percent: number | null;
+  versions: Record<string, string>;
+  steps: { atMs: number; step: number; desc: string }[];
+}
+
+/** A simulated OTA device on your MQTT client: the dashboard's and the runner's device. */
+export class SimulatedDevice {
+  /** Throws OtaError `INVALID_ARGUMENT` (with `path`) for a bad option or adapter. */
+  constructor(options: DeviceOptions, io: SimIo);
+  /** `productKey/deviceName`. */
+  readonly key: string;
+  readonly state: DeviceState;
+  /** Malformed messages and failed publishes (the device carries on). */
+  readonly errors: OtaError[];
+  /** Subscribes to its topics and reports its versions. */
+  start(): Promise<void>;
+  /** Starts the notified upgrade (with `autoUpgrade: false`). */
+  upgrade(): void;
+  /** Calls `listener` after every change; returns the function that stops it. */
+  onChange(listener: (state: DeviceState) => void): () => boolean;
+  /** No more timers, downloads or publishes. */
+  stop(): void;
+}
+
+/** The firmware a cloud pushes. */
+export interface Package {
+  name: string;
+  url: string;
+  size: number;
+  md5: string;
+  sha256: string;
+  version: string;
+}
+
+/** Notice kinds: a correct one, or a deliberately wrong one. */
+export type NoticeKind = 'correct' | 'bad_digest' | 'wrong_size' | 'expired_url' | 'missing_url' | 'flaky_url' | 'slow_url'
+  | 'over_mqtt' | 'mqtt_bad_crc' | 'mqtt_wrong_offset' | 'mqtt_drop_reply' | 'mqtt_error_reply';
+
+/** A batch with its counts. */
+export interface BatchStatus {
+  id: number;
+  [more: string]: unknown;
+}
+
+/** The sandbox cloud on your MQTT client: pushes, answers pulls, serves blocks, judges, reports. */
+export class Cloud {
+  constructor(options: { firstId?: number } | undefined, io: SimIo);
+  /** Describes a firmware file (http or https URL) from its bytes. */
+  static describe(url: string, version: string, bytes: Uint8Array): Package;
+  /** Subscribes to every device's OTA topics. */
+  start(): Promise<void>;
+  stop(): void;
+  /** Devices heard from (`productKey/deviceName`). */
+  readonly devices: string[];
+  readonly errors: OtaError[];
+  onChange(listener: () => void): () => boolean;
+  /** Keeps a package's bytes so that MQTT notice kinds can serve it. */
+  serve(pkg: Package, bytes: Uint8Array): number;
+  /** Where the broken-URL kinds point. */
+  setFaultUrls(urls: { flaky: string; expired: string; missing: string; slow?: string }): void;
+  /** Pushes a notice to devices; returns the batch id. Throws OtaError (`NO_DEVICES`, `INVALID_PACKAGE`, `PACKAGE_NOT_LOADED`, ...). */
+  push(devices: string[], pkg: Package, options?: { kind?: NoticeKind; signMethod?: 'MD5' | 'SHA256'; module?: string }): number;
+  cancel(batch: number): number;
+  retryFailed(batch: number): number;
+  verdict(device: string): Verdict;
+  batches(): BatchStatus[];
+  /** Resolves once every job is final or quiet for `quietMs`. */
+  whenSettled(options?: { quietMs?: number; timeoutMs?: number }): Promise<true>;
+  /** The report of `devices` (default: every device heard from). */
+  report(devices?: string[]): SimReport;
+}
+
+/** An adapter for an MQTT.js client (Node or browser). */
+export function mqttJsAdapter(client: {
+  publish(topic: string, payload: string | Uint8Array, options: object, callback: (error?: Error) => void): unknown;
+  subscribe(filters: string[], options: object, callback: (error: Error | null, granted?: { topic: string; qos: number }[]) => void): unknown;
+  on(event: 'message', handler: (topic: string, payload: Uint8Array) => void): unknown;
+  end(force: boolean, options: object, callback: () => void): unknown;
+  once(event: string, handler: (...args: any[]) => void): unknown;
+  reconnect(): unknown;
+}): MqttAdapter;
+
+import { OtaError } from './index.js';
+export { OtaError };
 
 /** Accepted by `init`. */
 export type InitInput = RequestInfo | URL | Response | BufferSource | WebAssembly.Module;

@@ -27,8 +27,12 @@ fn scenario_error(error: ScenarioError) -> JsValue {
     ota_error(error.code(), &error.to_string(), details)
 }
 
+mod machines;
+
+pub use machines::{JsCloudMachine, JsDeviceMachine};
+
 /// Serde JSON text handed to JavaScript as plain objects.
-fn json_value<T: Serialize>(value: &T) -> JsResult<JsValue> {
+pub(crate) fn json_value<T: Serialize>(value: &T) -> JsResult<JsValue> {
     let text = serde_json::to_string(value)
         .map_err(|e| ota_error("INTERNAL", &format!("cannot convert: {e}"), Vec::new()))?;
     JSON::parse(&text)
@@ -204,6 +208,17 @@ pub struct JsSimReport {
     report: Report,
     stats: WorldStats,
     title: String,
+}
+
+impl JsSimReport {
+    /// A report titled `title` (the in-memory world's counts left at zero).
+    pub(crate) fn new(report: Report, title: String) -> Self {
+        Self {
+            report,
+            stats: WorldStats::default(),
+            title,
+        }
+    }
 }
 
 #[wasm_bindgen(js_class = SimReport)]

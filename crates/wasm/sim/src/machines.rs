@@ -1,0 +1,472 @@
+//! The sans-IO device and cloud of `otalab/sim` for the entry's JavaScript drivers
+//! (`SimulatedDevice`, `Cloud` in `sim_driver.js`): messages, bytes and times in, what to publish,
+//! fetch or wait for out, as plain objects. The drivers do the I/O with the user's MQTT client.
+
+use std::collections::BTreeMap;
+
+use js_sys::{Array, JSON, Uint8Array};
+use otalab_js::{JsResult, bad_argument, ota_error, string_arg, type_name};
+use otalab_protocol::{Module, SignMethod, Topic, TopicKind, Version};
+use otalab_sim::{
+    Action, Cloud, CloudError, Device, DeviceConfig, DeviceKey, Fault, FaultUrls, NoticeKind,
+    Outgoing, Package, Qos,
+};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+
+use crate::{JsSimReport, json_value};
+
+/// Reads an options object (or JSON text) into `T`; unknown or mistyped fields name the place.
+fn options<T: DeserializeOwned>(argument: &str, value: &JsValue) -> JsResult<T> {
+    let text: String = if let Some(text) = value.as_string() {
+        text
+    } else if value.is_object() && !Array::is_array(value) {
+        JSON::stringify(value)
+            .map_err(|_| bad_argument(argument, "cannot be written as JSON"))?
+            .into()
+    } else {
+        return Err(bad_argument(
+            argument,
+            format!("expected an object, found {}", type_name(value)),
+        ));
+    };
+    serde_json::from_str(&text).map_err(|e| bad_argument(argument, e))
+}
+
+/// A time argument (ms since 1970, a non-negative integer).
+fn time(argument: &str, value: f64) -> JsResult<u64> {
+    if value.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&value) {
+        Ok(value as u64)
+    } else {
+        Err(bad_argument(
+            argument,
+            format!("expected a time in ms (a non-negative integer), found {value}"),
+        ))
+    }
+}
+
+/// A payload: text or bytes.
+fn payload(value: &JsValue) -> JsResult<Vec<u8>> {
+    if let Some(text) = value.as_string() {
+        Ok(text.into_bytes())
+    } else if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
+        Ok(bytes.to_vec())
+    } else {
+        Err(bad_argument(
+            "payload",
+            format!(
+                "expected a string or a Uint8Array, found {}",
+                type_name(value)
+            ),
+        ))
+    }
+}
+
+fn device_key(argument: &str, text: &str) -> JsResult<DeviceKey> {
+    text.parse::<DeviceKey>()
+        .map_err(|e| ota_error(e.code(), &format!("{argument}: {e}"), Vec::new()))
+}
+
+/// How a simulated device behaves: `new SimulatedDevice(options)`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DeviceOptions {
+    product_key: String,
+    device_name: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    modules: BTreeMap<String, String>,
+    #[serde(default)]
+    cadence_percent: Option<u8>,
+    #[serde(default)]
+    flash_ms: Option<u64>,
+    #[serde(default)]
+    reboot_ms: Option<u64>,
+    #[serde(default)]
+    auto_upgrade: Option<bool>,
+    #[serde(default)]
+    max_resumes: Option<u32>,
+    #[serde(default)]
+    block_size: Option<u64>,
+    #[serde(default)]
+    block_timeout_ms: Option<u64>,
+    #[serde(default)]
+    max_block_retries: Option<u32>,
+    #[serde(default)]
+    fault: Option<Fault>,
+}
+
+impl DeviceOptions {
+    fn config(self) -> JsResult<DeviceConfig> {
+        Topic::new(TopicKind::Inform, &self.product_key, &self.device_name).map_err(|e| {
+            ota_error(
+                e.code(),
+                &format!("options: {e}"),
+                vec![("path", "options.deviceName".into())],
+            )
+        })?;
+        let version = self.version.unwrap_or_else(|| "1.0.0".to_owned());
+        let mut config = DeviceConfig::new(&self.product_key, &self.device_name, &version);
+        config.modules.extend(self.modules);
+        for (module, version) in &config.modules {
+            let place = format!("options.modules.{module}");
+            Module::parse(module).map_err(|e| bad_argument(&place, e))?;
+            Version::parse(version).map_err(|e| bad_argument(&place, e))?;
+        }
+        if let Some(cadence) = self.cadence_percent {
+            if !(1..=100).contains(&cadence) {
+                return Err(bad_argument(
+                    "options.cadencePercent",
+                    format!("expected 1 to 100, found {cadence}"),
+                ));
+            }
+            config.cadence_percent = cadence;
+        }
+        config.flash_ms = self.flash_ms.unwrap_or(config.flash_ms);
+        config.reboot_ms = self.reboot_ms.unwrap_or(config.reboot_ms);
+        config.auto_upgrade = self.auto_upgrade.unwrap_or(config.auto_upgrade);
+        config.max_resumes = self.max_resumes.unwrap_or(config.max_resumes);
+        config.block_size = self.block_size.unwrap_or(config.block_size).max(1);
+        config.block_timeout_ms = self.block_timeout_ms.unwrap_or(config.block_timeout_ms);
+        config.max_block_retries = self.max_block_retries.unwrap_or(config.max_block_retries);
+        config.fault = self.fault.unwrap_or(Fault::None);
+        Ok(config)
+    }
+}
+
+/// The device's actions as plain objects, `{ kind, ... }`.
+fn actions(actions: Vec<Action>) -> JsResult<JsValue> {
+    let list: Vec<Value> = actions
+        .into_iter()
+        .map(|action| match action {
+            Action::Publish { topic, payload } => {
+                json!({ "kind": "publish", "topic": topic, "payload": payload, "qos": 1 })
+            }
+            Action::RequestBlock { topic, payload } => {
+                json!({ "kind": "publish", "topic": topic, "payload": payload, "qos": 0 })
+            }
+            Action::Fetch { url, offset } => {
+                json!({ "kind": "fetch", "url": url, "offset": offset })
+            }
+            Action::AbortFetch => json!({ "kind": "abortFetch" }),
+            Action::Disconnect => json!({ "kind": "disconnect" }),
+            Action::Connect => json!({ "kind": "connect" }),
+            Action::WakeAt(at) => json!({ "kind": "wakeAt", "at": at }),
+        })
+        .collect();
+    json_value(&list)
+}
+
+/// The sans-IO simulated device under `SimulatedDevice`.
+#[wasm_bindgen(js_name = DeviceMachine)]
+pub struct JsDeviceMachine {
+    device: Device,
+}
+
+#[wasm_bindgen(js_class = DeviceMachine)]
+impl JsDeviceMachine {
+    /// A device from its options (see `SimulatedDevice` in `sim.d.ts`).
+    #[wasm_bindgen(constructor)]
+    pub fn new(options: JsValue) -> JsResult<JsDeviceMachine> {
+        let options: DeviceOptions = self::options("options", &options)?;
+        Ok(Self {
+            device: Device::new(options.config()?),
+        })
+    }
+
+    /// `productKey/deviceName`.
+    #[wasm_bindgen(getter)]
+    pub fn key(&self) -> String {
+        let config = self.device.config();
+        format!("{}/{}", config.product_key, config.device_name)
+    }
+
+    /// The topics it listens on.
+    pub fn subscriptions(&self) -> Vec<String> {
+        self.device.subscriptions()
+    }
+
+    /// The connection is up (first time, after a reboot or an outage): reports its versions.
+    pub fn connected(&mut self, now: f64) -> JsResult<JsValue> {
+        actions(self.device.connected(time("now", now)?))
+    }
+
+    /// A message on one of its topics; throws the payload's `OtaError` for a malformed one.
+    pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
+        let topic = string_arg("topic", &topic)?;
+        let body = payload(&body)?;
+        match self.device.message(&topic, &body, time("now", now)?) {
+            Ok(out) => actions(out.unwrap_or_default()),
+            Err(e) => Err(ota_error(
+                e.code(),
+                &format!("{topic}: {e}"),
+                vec![("topic", topic.as_str().into())],
+            )),
+        }
+    }
+
+    /// Starts the upgrade it was notified of (with `autoUpgrade: false`).
+    pub fn start(&mut self, now: f64) -> JsResult<JsValue> {
+        actions(self.device.start(time("now", now)?))
+    }
+
+    /// Bytes of the download under way.
+    pub fn data(&mut self, bytes: Uint8Array, now: f64) -> JsResult<JsValue> {
+        actions(self.device.data(&bytes.to_vec(), time("now", now)?))
+    }
+
+    /// The download's body ended.
+    #[wasm_bindgen(js_name = fetchEnded)]
+    pub fn fetch_ended(&mut self, now: f64) -> JsResult<JsValue> {
+        actions(self.device.fetch_ended(time("now", now)?))
+    }
+
+    /// The download failed: an HTTP status (or none for a network error) and why.
+    #[wasm_bindgen(js_name = fetchFailed)]
+    pub fn fetch_failed(
+        &mut self,
+        status: Option<u16>,
+        message: String,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        actions(
+            self.device
+                .fetch_failed(status, &message, time("now", now)?),
+        )
+    }
+
+    /// A wake-up it asked for is due.
+    pub fn tick(&mut self, now: f64) -> JsResult<JsValue> {
+        actions(self.device.tick(time("now", now)?))
+    }
+
+    /// `{ key, phase, percent, versions, steps }`: where it is and what it reported.
+    #[wasm_bindgen(getter)]
+    pub fn state(&self) -> JsResult<JsValue> {
+        json_value(&json!({
+            "key": self.key(),
+            "phase": self.device.phase().name(),
+            "percent": self.device.percent(),
+            "versions": self.device.config().modules,
+            "steps": self.device.history(),
+        }))
+    }
+}
+
+/// A message for the driver to publish, `{ topic, payload, qos }` (payload text, or bytes for a
+/// block frame).
+fn outgoing(out: Vec<Outgoing>) -> JsValue {
+    let list = Array::new();
+    for message in out {
+        let item = js_sys::Object::new();
+        let binary =
+            Topic::parse(&message.topic).is_ok_and(|t| t.kind == TopicKind::FileDownloadReply);
+        let body: JsValue = match String::from_utf8(message.payload) {
+            Ok(text) if !binary => text.into(),
+            Ok(text) => Uint8Array::from(text.as_bytes()).into(),
+            Err(e) => Uint8Array::from(e.as_bytes()).into(),
+        };
+        let qos = match message.qos {
+            Qos::AtMostOnce => 0,
+            Qos::AtLeastOnce => 1,
+        };
+        let _ = js_sys::Reflect::set(&item, &"topic".into(), &message.topic.into());
+        let _ = js_sys::Reflect::set(&item, &"payload".into(), &body);
+        let _ = js_sys::Reflect::set(&item, &"qos".into(), &qos.into());
+        list.push(&item);
+    }
+    list.into()
+}
+
+fn cloud_error(error: CloudError) -> JsValue {
+    ota_error(error.code(), &error.to_string(), Vec::new())
+}
+
+/// `push(...)`'s options.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PushOptions {
+    #[serde(default)]
+    kind: Option<NoticeKind>,
+    #[serde(default)]
+    sign_method: Option<String>,
+    #[serde(default)]
+    module: Option<String>,
+}
+
+/// The sans-IO sandbox cloud under `Cloud`.
+#[wasm_bindgen(js_name = CloudMachine)]
+pub struct JsCloudMachine {
+    cloud: Cloud,
+}
+
+#[wasm_bindgen(js_class = CloudMachine)]
+impl JsCloudMachine {
+    /// A cloud whose notice ids start at `firstId`.
+    #[wasm_bindgen(constructor)]
+    pub fn new(first_id: f64) -> JsCloudMachine {
+        Self {
+            cloud: Cloud::new(first_id.max(1.0) as u64),
+        }
+    }
+
+    /// The topic filters it listens on (every device's T1, T3, T4 and T6).
+    pub fn subscriptions() -> Vec<String> {
+        Cloud::subscriptions(None)
+    }
+
+    /// Describes a firmware file from its bytes (its `url` must be http or https):
+    /// `{ name, url, size, md5, sha256, version }`.
+    pub fn describe(url: JsValue, version: JsValue, bytes: Uint8Array) -> JsResult<JsValue> {
+        let url = string_arg("url", &url)?;
+        otalab_protocol::check_http_url(&url).map_err(|e| bad_argument("url", e))?;
+        let version = string_arg("version", &version)?;
+        Version::parse(&version).map_err(|e| bad_argument("version", e))?;
+        json_value(&Package::describe(&url, &version, &bytes.to_vec()))
+    }
+
+    /// Keeps a package's bytes to serve it over MQTT; returns its stream id.
+    #[wasm_bindgen(js_name = addStream)]
+    pub fn add_stream(&mut self, package: JsValue, bytes: Uint8Array) -> JsResult<f64> {
+        let package: Package = options("package", &package)?;
+        self.cloud
+            .add_stream(&package, bytes.to_vec())
+            .map(|id| id as f64)
+            .map_err(cloud_error)
+    }
+
+    /// Where the broken-URL notice kinds point: `{ flaky, expired, missing, slow }`.
+    #[wasm_bindgen(js_name = setFaultUrls)]
+    pub fn set_fault_urls(&mut self, urls: JsValue) -> JsResult<()> {
+        let urls: FaultUrls = options("urls", &urls)?;
+        self.cloud.set_fault_urls(Some(urls));
+        Ok(())
+    }
+
+    /// Pushes `package` to `devices` (`"pk/dn"`): `{ kind, signMethod, module }`. Returns what to
+    /// publish.
+    pub fn push(
+        &mut self,
+        devices: Vec<String>,
+        package: JsValue,
+        how: JsValue,
+        now: f64,
+    ) -> JsResult<JsValue> {
+        let keys = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| device_key(&format!("devices[{i}]"), d))
+            .collect::<JsResult<Vec<_>>>()?;
+        let package: Package = options("package", &package)?;
+        let how: PushOptions = if how.is_undefined() || how.is_null() {
+            PushOptions {
+                kind: None,
+                sign_method: None,
+                module: None,
+            }
+        } else {
+            options("options", &how)?
+        };
+        let method = match &how.sign_method {
+            Some(m) => SignMethod::parse(m).map_err(|e| bad_argument("options.signMethod", e))?,
+            None => SignMethod::Md5,
+        };
+        let module = match &how.module {
+            Some(m) => Module::parse(m).map_err(|e| bad_argument("options.module", e))?,
+            None => Module::default(),
+        };
+        let out = self
+            .cloud
+            .push_module(
+                &keys,
+                &package,
+                how.kind.unwrap_or(NoticeKind::Correct),
+                method,
+                &module,
+                time("now", now)?,
+            )
+            .map_err(cloud_error)?;
+        Ok(outgoing(out))
+    }
+
+    /// A message from a device; returns what to publish (answers to pulls, block frames, and
+    /// notices pushed again).
+    pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
+        let topic = string_arg("topic", &topic)?;
+        let body = payload(&body)?;
+        Ok(outgoing(self.cloud.message(
+            &topic,
+            &body,
+            time("now", now)?,
+        )))
+    }
+
+    /// Cancels batch `id`: the number of jobs cancelled.
+    pub fn cancel(&mut self, id: u32, now: f64) -> JsResult<u32> {
+        self.cloud
+            .cancel(id, time("now", now)?)
+            .map(|n| n as u32)
+            .map_err(cloud_error)
+    }
+
+    /// Pushes batch `id` again to its failed devices: `{ batch, messages }`.
+    #[wasm_bindgen(js_name = retryFailed)]
+    pub fn retry_failed(&mut self, id: u32, now: f64) -> JsResult<JsValue> {
+        let (batch, out) = self
+            .cloud
+            .retry_failed(id, time("now", now)?)
+            .map_err(cloud_error)?;
+        let result = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&result, &"batch".into(), &batch.into());
+        let _ = js_sys::Reflect::set(&result, &"messages".into(), &outgoing(out));
+        Ok(result.into())
+    }
+
+    /// When the cloud next needs `handleTimeout` (ms), if ever.
+    #[wasm_bindgen(js_name = pollTimeout)]
+    pub fn poll_timeout(&self) -> Option<f64> {
+        self.cloud.poll_timeout().map(|t| t as f64)
+    }
+
+    /// Its timers are due: what to publish.
+    #[wasm_bindgen(js_name = handleTimeout)]
+    pub fn handle_timeout(&mut self, now: f64) -> JsResult<JsValue> {
+        Ok(outgoing(self.cloud.handle_timeout(time("now", now)?)))
+    }
+
+    /// A device's verdict: `pending`, `upgrading`, `succeeded`, `failed` or `cancelled`.
+    pub fn verdict(&self, device: String) -> JsResult<String> {
+        let key = device_key("device", &device)?;
+        let verdict = serde_json::to_value(self.cloud.verdict(&key)).unwrap_or_default();
+        Ok(verdict.as_str().unwrap_or_default().to_owned())
+    }
+
+    /// The batches so far, with their counts and grouped failures.
+    pub fn batches(&self) -> JsResult<JsValue> {
+        json_value(&self.cloud.batch_statuses())
+    }
+
+    /// Whether every job is final, or quiet for `quietMs`.
+    pub fn settled(&self, now: f64, quiet_ms: f64) -> JsResult<bool> {
+        Ok(self
+            .cloud
+            .settled(time("now", now)?, time("quietMs", quiet_ms)?))
+    }
+
+    /// The report of `devices` (`"pk/dn"`) at `now`.
+    pub fn report(&self, devices: Vec<String>, now: f64) -> JsResult<JsSimReport> {
+        let keys = devices
+            .iter()
+            .enumerate()
+            .map(|(i, d)| device_key(&format!("devices[{i}]"), d))
+            .collect::<JsResult<Vec<_>>>()?;
+        Ok(JsSimReport::new(
+            self.cloud.report(&keys, time("now", now)?),
+            "otalab".to_owned(),
+        ))
+    }
+}
