@@ -122,12 +122,12 @@ describe('the tarball', () => {
   });
 
   // 290 KB with scenarios only; the device and cloud drivers (options, actions, reports of a live
-  // cloud) added 21 KB. The target stays 300 KB.
-  test('the simulation wasm (otalab/sim) is at most 315 KB gzipped', () => {
+  // cloud) added 21 KB, the conformance suite 8 KB. The target stays 300 KB.
+  test('the simulation wasm (otalab/sim) is at most 325 KB gzipped', () => {
     const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-tar-'));
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
     const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_sim_bg.wasm')]).length;
-    assert.ok(gz <= 315_000, `sim wasm is ${gz} bytes gzipped`);
+    assert.ok(gz <= 325_000, `sim wasm is ${gz} bytes gzipped`);
   });
 });
 

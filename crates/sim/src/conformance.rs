@@ -306,9 +306,9 @@ impl ConformanceReport {
     }
 }
 
-/// Time limits of the suite.
+/// Time limits of the suite (a limit left out when read is its default).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default, deny_unknown_fields)]
 pub struct SuiteOptions {
     /// Longest a case may take (ms).
     pub case_timeout_ms: u64,

@@ -100,13 +100,13 @@ entry({
 
 // The simulation. Scenario TOML is read and written by smol-toml (vendored beside the entries
 // by scripts/build-npm: web/toml/, node/toml.cjs), as in the page.
-// SimulatedDevice, Cloud and mqttJsAdapter are JavaScript (sim_driver.js) over the module's
-// sans-IO DeviceMachine and CloudMachine.
+// SimulatedDevice, Cloud, ConformanceSuite and mqttJsAdapter are JavaScript (sim_driver.js) over
+// the module's sans-IO DeviceMachine, CloudMachine and SuiteMachine.
 copy('sim_toml.js', 'web/sim_toml.js');
 copy('sim_toml.js', 'node/sim_toml.cjs', (t) => toCommonJs(t, ['withToml']));
 copy('sim_driver.js', 'web/sim_driver.js');
 copy('sim_driver.js', 'node/sim_driver.cjs', (t) => toCommonJs(t, ['simDrivers']));
-const drivers = ['SimulatedDevice', 'Cloud', 'mqttJsAdapter'];
+const drivers = ['SimulatedDevice', 'Cloud', 'ConformanceSuite', 'mqttJsAdapter'];
 entry({
   title: 'otalab/sim', web: 'sim.js', node: 'sim', module: 'otalab_sim', names: exportsList.sim, own: drivers,
   webImports: "import * as toml from './toml/index.js';\nimport { withToml } from './sim_toml.js';\nimport { simDrivers } from './sim_driver.js';\nimport * as simWasm from './otalab_sim.js';\n",

@@ -249,6 +249,69 @@ export class Cloud {
   report(devices?: string[]): SimReport;
 }
 
+/** A conformance case's name. */
+export type CaseName = 'md5' | 'sha256' | 'bad_digest' | 'wrong_size' | 'expired_url' | 'missing_url' | 'flaky_url' | 'pull'
+  | 'repeat' | 'second_module' | 'mqtt' | 'mqtt_bad_crc' | 'mqtt_wrong_offset' | 'mqtt_drop_reply' | 'mqtt_error_reply';
+
+/** One case's outcome on the report card. */
+export interface CaseResult {
+  case: CaseName;
+  grade: 'pass' | 'degraded' | 'fail' | 'not_applicable';
+  expected: string;
+  observed: string;
+  version: string;
+  startedAtMs: number;
+  endedAtMs: number;
+  evidence: string[];
+}
+
+/** The conformance report card. */
+export interface ConformanceReport {
+  productKey: string;
+  deviceName: string;
+  startedAt: string;
+  cases: CaseResult[];
+  /** No case failed. */
+  passed: boolean;
+}
+
+/** What the suite says while it runs. */
+export type SuiteEvent =
+  | { kind: 'version'; version: string }
+  | { kind: 'noVersion'; waitedMs: number }
+  | { kind: 'caseStarted'; case: CaseName }
+  | { kind: 'caseJudged'; result: CaseResult }
+  | { kind: 'finished' };
+
+/** Grades one device on the broker behind `io.mqtt`, as `otalab conformance` and the dashboard do. */
+export class ConformanceSuite {
+  /** Every case, in the order the suite runs them. */
+  static readonly cases: CaseName[];
+  /**
+   * `firmware` (the package's bytes) is needed for the MQTT cases, `faultUrls` for the
+   * broken-URL ones; `limits` in ms (defaults: case 120 s, reaction 20 s, settle 3 s, gap 1 s, quiet 2 s).
+   */
+  constructor(options: {
+    device: string;
+    package: Package;
+    firmware?: Uint8Array;
+    cases?: CaseName[];
+    limits?: { caseTimeoutMs?: number; reactionMs?: number; settleMs?: number; gapMs?: number; quietMs?: number };
+    faultUrls?: { flaky: string; expired: string; missing: string; slow?: string };
+    /** How long to wait for the device's first version report (default 60 s). */
+    waitMs?: number;
+  }, io: SimIo);
+  onEvent(listener: (event: SuiteEvent) => void): () => boolean;
+  readonly errors: OtaError[];
+  /** Runs every case; rejects with OtaError `NO_VERSION` when the device never reports its version. */
+  run(): Promise<ConformanceReport>;
+  /** The report card so far. */
+  report(): ConformanceReport;
+  /** The report card as JUnit XML. */
+  junit(): string;
+  stop(): void;
+}
+
 /** An adapter for an MQTT.js client (Node or browser). */
 export function mqttJsAdapter(client: {
   publish(topic: string, payload: string | Uint8Array, options: object, callback: (error?: Error) => void): unknown;

@@ -1,6 +1,7 @@
 /**
- * The JavaScript drivers of `otalab/sim`: `SimulatedDevice` and `Cloud` run the engine's sans-IO
- * device and cloud (`DeviceMachine`, `CloudMachine` in the WebAssembly module) on the user's own
+ * The JavaScript drivers of `otalab/sim`: `SimulatedDevice`, `Cloud` and `ConformanceSuite` run
+ * the engine's sans-IO device, cloud and suite (`DeviceMachine`, `CloudMachine`, `SuiteMachine`
+ * in the WebAssembly module) on the user's own
  * MQTT client through a small adapter, with `fetch` for HTTP downloads and a clock that defaults
  * to `Date.now`/`setTimeout` and can be driven by hand. `mqttJsAdapter` wraps an MQTT.js client.
  * Every decision is the engine's; this file only moves messages, bytes and timers.
@@ -372,6 +373,119 @@ export function simDrivers(wasm, OtaError) {
   }
 
   /**
+   * The conformance suite: grades one device (real or simulated, connected to the broker behind
+   * `io.mqtt`) against the platform's OTA rules, case by case, with the cases, limits, evidence
+   * and report card of `otalab conformance` and the dashboard.
+   */
+  class ConformanceSuite {
+    #machine;
+    #io;
+    #timer = null;
+    #running = null;
+    #events = new Listeners();
+    #errors = [];
+
+    /** Every case's name, in the order the suite runs them. */
+    static get cases() {
+      return wasm.SuiteMachine.cases();
+    }
+
+    /**
+     * `options`: `{ device: 'pk/dn', package, firmware?, cases?, limits?, faultUrls?, waitMs? }`;
+     * `firmware` (the package's bytes) for the MQTT cases, `faultUrls` for the broken-URL ones.
+     */
+    constructor(options, ioOptions) {
+      if (options === null || typeof options !== 'object') throw refuse('options', `expected { device, package, ... }, found ${kind(options)}`);
+      const { firmware, ...settings } = options;
+      if (firmware !== undefined && !(firmware instanceof Uint8Array)) throw refuse('options.firmware', `expected a Uint8Array, found ${kind(firmware)}`);
+      this.#io = io(ioOptions, false);
+      this.#machine = new wasm.SuiteMachine(settings, firmware, this.#now());
+      this.#io.mqtt.onMessage((topic, payload) => {
+        if (!this.#running) return;
+        try {
+          this.#send(this.#machine.message(topic, payload, this.#now()));
+        } catch (error) {
+          this.#errors.push(error);
+        }
+      });
+    }
+
+    /** Calls `listener(event)` for each event: `version`, `noVersion`, `caseStarted`, `caseJudged` (with `result`), `finished`. */
+    onEvent(listener) {
+      return this.#events.add(listener);
+    }
+
+    /** Failed publishes and malformed messages, as OtaErrors. */
+    get errors() {
+      return [...this.#errors];
+    }
+
+    /**
+     * Runs every case; resolves with the report card `{ productKey, deviceName, startedAt, cases,
+     * passed }` (each case `{ case, grade, expected, observed, evidence, ... }`). Rejects with
+     * `NO_VERSION` when the device reports no version within `waitMs`.
+     */
+    run() {
+      if (this.#running) return this.#running.promise;
+      let resolve;
+      let reject;
+      const promise = new Promise((yes, no) => { resolve = yes; reject = no; });
+      this.#running = { promise, resolve, reject };
+      Promise.resolve(this.#io.mqtt.subscribe(wasm.SuiteMachine.subscriptions()))
+        .then(() => this.#tick())
+        .catch((error) => { this.stop(); reject(error); });
+      return promise;
+    }
+
+    /** The report card so far. */
+    report() {
+      const report = this.#machine.report();
+      return { ...report, passed: report.cases.every((c) => c.grade !== 'fail') };
+    }
+
+    /** The report card as JUnit XML. */
+    junit() {
+      return this.#machine.reportJunit();
+    }
+
+    /** Stops the timers (a pending `run()` stays pending). */
+    stop() {
+      if (this.#timer !== null) this.#io.clock.clearTimeout(this.#timer);
+      this.#timer = null;
+    }
+
+    #now() {
+      return Math.floor(this.#io.clock.now());
+    }
+
+    #send(messages) {
+      for (const { topic, payload, qos } of messages) {
+        Promise.resolve(this.#io.mqtt.publish(topic, payload, { qos, retain: false })).catch((e) => this.#errors.push(e));
+      }
+    }
+
+    #tick() {
+      const { messages, events } = this.#machine.handleTimeout(this.#now());
+      this.#send(messages);
+      for (const event of events) {
+        this.#events.emit(event);
+        if (event.kind === 'noVersion') {
+          this.stop();
+          this.#running.reject(new OtaError(`${this.#machine.report().productKey}/${this.#machine.report().deviceName} reported no version within ${event.waitedMs} ms: is it connected to the broker?`, 'NO_VERSION'));
+          return;
+        }
+        if (event.kind === 'finished') {
+          this.stop();
+          this.#running.resolve(this.report());
+          return;
+        }
+      }
+      const due = this.#machine.pollTimeout(this.#now());
+      if (due !== undefined) this.#timer = this.#io.clock.setTimeout(() => this.#tick(), Math.max(0, due - this.#now()));
+    }
+  }
+
+  /**
    * An adapter for an MQTT.js client (Node or browser): publish and subscribe resolve when
    * the broker acknowledged them (a refused subscription rejects with `SUBSCRIBE_REFUSED`),
    * messages arrive as `Uint8Array`s, and a simulated reboot ends and reconnects the client.
@@ -401,5 +515,5 @@ export function simDrivers(wasm, OtaError) {
     };
   }
 
-  return { SimulatedDevice, Cloud, mqttJsAdapter };
+  return { SimulatedDevice, Cloud, ConformanceSuite, mqttJsAdapter };
 }

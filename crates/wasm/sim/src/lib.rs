@@ -29,7 +29,7 @@ fn scenario_error(error: ScenarioError) -> JsValue {
 
 mod machines;
 
-pub use machines::{JsCloudMachine, JsDeviceMachine};
+pub use machines::{JsCloudMachine, JsDeviceMachine, JsSuiteMachine};
 
 /// Serde JSON text handed to JavaScript as plain objects.
 pub(crate) fn json_value<T: Serialize>(value: &T) -> JsResult<JsValue> {

@@ -1,5 +1,5 @@
-//! The sans-IO device and cloud of `otalab/sim` for the entry's JavaScript drivers
-//! (`SimulatedDevice`, `Cloud` in `sim_driver.js`): messages, bytes and times in, what to publish,
+//! The sans-IO device, cloud and conformance suite of `otalab/sim` for the entry's JavaScript
+//! drivers (`SimulatedDevice`, `Cloud`, `ConformanceSuite` in `sim_driver.js`): messages, bytes and times in, what to publish,
 //! fetch or wait for out, as plain objects. The drivers do the I/O with the user's MQTT client.
 
 use std::collections::BTreeMap;
@@ -8,8 +8,8 @@ use js_sys::{Array, JSON, Uint8Array};
 use otalab_js::{JsResult, bad_argument, ota_error, string_arg, type_name};
 use otalab_protocol::{Module, SignMethod, Topic, TopicKind, Version};
 use otalab_sim::{
-    Action, Cloud, CloudError, Device, DeviceConfig, DeviceKey, Fault, FaultUrls, NoticeKind,
-    Outgoing, Package, Qos,
+    Action, Case, Cloud, CloudError, Device, DeviceConfig, DeviceKey, Fault, FaultUrls, NoticeKind,
+    Outgoing, Package, Qos, Suite, SuiteEvent, SuiteOptions,
 };
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
@@ -468,5 +468,165 @@ impl JsCloudMachine {
             self.cloud.report(&keys, time("now", now)?),
             "otalab".to_owned(),
         ))
+    }
+}
+
+/// `new ConformanceSuite(options)`'s settings, as the machine takes them.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SuiteSettings {
+    device: String,
+    package: Package,
+    #[serde(default)]
+    cases: Option<Vec<Case>>,
+    #[serde(default)]
+    limits: Option<SuiteOptions>,
+    #[serde(default)]
+    fault_urls: Option<FaultUrls>,
+    #[serde(default = "default_wait_ms")]
+    wait_ms: u64,
+}
+
+fn default_wait_ms() -> u64 {
+    60_000
+}
+
+/// The sans-IO conformance suite under `ConformanceSuite`, with the cloud it pushes through.
+#[wasm_bindgen(js_name = SuiteMachine)]
+pub struct JsSuiteMachine {
+    suite: Suite,
+    cloud: Cloud,
+}
+
+#[wasm_bindgen(js_class = SuiteMachine)]
+impl JsSuiteMachine {
+    /// A suite for `settings.device` from `now`; `firmware` (bytes of the package) is needed for
+    /// the MQTT cases.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        settings: JsValue,
+        firmware: Option<Uint8Array>,
+        now: f64,
+    ) -> JsResult<JsSuiteMachine> {
+        let settings: SuiteSettings = options("options", &settings)?;
+        let now = time("now", now)?;
+        let device = device_key("options.device", &settings.device)?;
+        let cases = settings.cases.unwrap_or_else(|| Case::ALL.to_vec());
+        if cases.is_empty() {
+            return Err(bad_argument("options.cases", "no case to run"));
+        }
+        let mut cloud = Cloud::new(now);
+        if let Some(urls) = settings.fault_urls {
+            cloud.set_fault_urls(Some(urls));
+        } else if let Some(case) = cases
+            .iter()
+            .find(|c| matches!(c, Case::ExpiredUrl | Case::MissingUrl | Case::FlakyUrl))
+        {
+            return Err(bad_argument(
+                "options.faultUrls",
+                format!(
+                    "case {} needs the broken URLs ({{ flaky, expired, missing }}, as the sandbox serves them); give them or leave the case out",
+                    case.name()
+                ),
+            ));
+        }
+        let over_mqtt = cases.iter().any(|c| c.name().starts_with("mqtt"));
+        match firmware {
+            Some(bytes) if over_mqtt => {
+                cloud
+                    .add_stream(&settings.package, bytes.to_vec())
+                    .map_err(cloud_error)?;
+            }
+            None if over_mqtt => {
+                return Err(bad_argument(
+                    "firmware",
+                    "the MQTT cases serve the package's bytes: give them (or leave the cases out)",
+                ));
+            }
+            _ => {}
+        }
+        let mut suite = Suite::new(
+            device,
+            settings.package,
+            &cases,
+            settings.limits.unwrap_or_default(),
+            now,
+        );
+        suite.wait_for_version(now + settings.wait_ms);
+        Ok(Self { suite, cloud })
+    }
+
+    /// The topic filters it listens on.
+    pub fn subscriptions() -> Vec<String> {
+        Cloud::subscriptions(None)
+    }
+
+    /// Every case's name, in the order the suite runs them.
+    pub fn cases() -> Vec<String> {
+        Case::ALL.iter().map(|c| c.name().to_owned()).collect()
+    }
+
+    /// A message from the device under test: the suite sees it, then the cloud answers. What to
+    /// publish. Other devices' messages are left alone (other suites may be grading them).
+    pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
+        let topic = string_arg("topic", &topic)?;
+        let DeviceKey(pk, dn) = self.suite.device();
+        if !Topic::parse(&topic).is_ok_and(|t| t.product_key == *pk && t.device_name == *dn) {
+            return Ok(Array::new().into());
+        }
+        let body = payload(&body)?;
+        let now = time("now", now)?;
+        Ok(outgoing(self.suite.handle_message(
+            &mut self.cloud,
+            &topic,
+            &body,
+            now,
+        )))
+    }
+
+    /// When `handleTimeout` is next due (ms), or nothing once the suite is over.
+    #[wasm_bindgen(js_name = pollTimeout)]
+    pub fn poll_timeout(&self, now: f64) -> JsResult<Option<f64>> {
+        Ok(self.suite.poll_timeout(time("now", now)?).map(|t| t as f64))
+    }
+
+    /// Time passed: `{ messages, events }`, events as `{ kind: 'version' | 'noVersion' |
+    /// 'caseStarted' | 'caseJudged' | 'finished', ... }`.
+    #[wasm_bindgen(js_name = handleTimeout)]
+    pub fn handle_timeout(&mut self, now: f64) -> JsResult<JsValue> {
+        let now = time("now", now)?;
+        self.suite.handle_timeout(&mut self.cloud, now);
+        let messages: Vec<Outgoing> = std::iter::from_fn(|| self.suite.poll_transmit()).collect();
+        let mut events = Vec::new();
+        while let Some(event) = self.suite.poll_event() {
+            events.push(match event {
+                SuiteEvent::DeviceVersion { version } => {
+                    json!({ "kind": "version", "version": version })
+                }
+                SuiteEvent::NoVersion { waited_ms } => {
+                    json!({ "kind": "noVersion", "waitedMs": waited_ms })
+                }
+                SuiteEvent::CaseStarted(case) => {
+                    json!({ "kind": "caseStarted", "case": case.name() })
+                }
+                SuiteEvent::CaseJudged(result) => json!({ "kind": "caseJudged", "result": result }),
+                SuiteEvent::Finished(_) => json!({ "kind": "finished" }),
+            });
+        }
+        let result = js_sys::Object::new();
+        let _ = js_sys::Reflect::set(&result, &"messages".into(), &outgoing(messages));
+        let _ = js_sys::Reflect::set(&result, &"events".into(), &json_value(&events)?);
+        Ok(result.into())
+    }
+
+    /// The report card so far: `{ productKey, deviceName, startedAt, cases }`.
+    pub fn report(&self) -> JsResult<JsValue> {
+        json_value(&self.suite.report())
+    }
+
+    /// The report card as JUnit XML (a failure per failed case, with its evidence).
+    #[wasm_bindgen(js_name = reportJunit)]
+    pub fn report_junit(&self) -> String {
+        self.suite.report().to_junit()
     }
 }
