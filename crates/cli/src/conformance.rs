@@ -91,6 +91,7 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
             owned: Arc::new(HashSet::from([opts.device.clone()])),
             cloud: cloud.clone(),
             suite: Some(suite.clone()),
+            external: Arc::default(),
         },
         cloud_rx,
         sub_tx,

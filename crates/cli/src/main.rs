@@ -158,6 +158,11 @@ enum Command {
         /// included (0: as fast as --connecting allows).
         #[arg(long, default_value_t = 0)]
         connect_rate: u32,
+        /// This fleet device (productKey/deviceName) is not simulated here: a real device or
+        /// another tool logs in with its identity, and the sandbox cloud counts it, pushes to
+        /// it and judges it like the others (repeatable; sandbox-cloud scenarios).
+        #[arg(long, value_parser = parse_device, conflicts_with = "in_memory")]
+        external: Vec<DeviceKey>,
     },
     /// Reports.
     Report {
@@ -492,6 +497,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             bind,
             connecting,
             connect_rate,
+            external,
         } => {
             let shard = shard_of(shard, job_index.as_deref(), job_completions.as_deref())?;
             if in_memory {
@@ -512,6 +518,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
                 bind,
                 connecting: connecting as usize,
                 connect_rate,
+                external,
             };
             let report = runtime(threads)?.block_on(run::run(options))?;
             outputs(&report, &files, csv.as_deref(), html.as_deref())?;

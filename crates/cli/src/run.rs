@@ -50,6 +50,9 @@ pub struct RunOptions {
     pub connecting: usize,
     /// Device connection attempts started per second (0: no pacing).
     pub connect_rate: u32,
+    /// Fleet devices run elsewhere (a real device, another tool): not started here, counted
+    /// as connected when the sandbox cloud hears from them, pushed to and judged by it.
+    pub external: Vec<DeviceKey>,
 }
 
 /// How progress is shown.
@@ -109,6 +112,43 @@ pub(crate) struct CloudClient {
     pub(crate) cloud: Arc<Mutex<Cloud>>,
     /// A conformance suite that sees each message first (and sets the pull package).
     pub(crate) suite: Option<Arc<Mutex<otalab_sim::Suite>>>,
+    /// Fleet devices run elsewhere, counted when the cloud first hears from them.
+    pub(crate) external: Arc<External>,
+}
+
+/// Fleet devices that `otalab run` does not start (`--external`): a real device on the bench or
+/// another tool logs in with their identities. The sandbox cloud counts one as connected when it
+/// first hears from it (its version report), then pushes to it and judges it like the others.
+#[derive(Default)]
+pub(crate) struct External {
+    keys: HashSet<DeviceKey>,
+    heard: Mutex<HashSet<DeviceKey>>,
+    count: AtomicUsize,
+}
+
+impl External {
+    /// These devices are run elsewhere.
+    pub(crate) fn new(keys: impl IntoIterator<Item = DeviceKey>) -> Self {
+        Self {
+            keys: keys.into_iter().collect(),
+            ..Self::default()
+        }
+    }
+
+    /// The cloud heard from `key`.
+    fn heard_from(&self, key: &DeviceKey) {
+        if self.keys.contains(key)
+            && let Ok(mut heard) = self.heard.lock()
+            && heard.insert(key.clone())
+        {
+            self.count.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How many of them the cloud has heard from.
+    fn connected(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
 }
 
 pub(crate) async fn run_cloud(
@@ -124,6 +164,7 @@ pub(crate) async fn run_cloud(
         owned,
         cloud,
         suite,
+        external,
     } = client;
     let mut link = MqttLink::new(options, endpoint).read_chunk(64 * 1024);
     link.start();
@@ -147,12 +188,14 @@ pub(crate) async fn run_cloud(
                     }
                     Event::Message(message) => {
                         // Another shard's devices are that shard's cloud's business.
-                        let ours = Topic::parse(&message.topic).is_ok_and(|t| {
-                            owned.contains(&DeviceKey(t.product_key, t.device_name))
-                        });
-                        if !ours {
+                        let Some(key) = Topic::parse(&message.topic)
+                            .ok()
+                            .map(|t| DeviceKey(t.product_key, t.device_name))
+                            .filter(|key| owned.contains(key))
+                        else {
                             continue;
-                        }
+                        };
+                        external.heard_from(&key);
                         let now = now_ms();
                         let answers = match cloud.lock() {
                             Ok(mut c) => match suite.as_ref().map(|s| s.lock()) {
@@ -224,9 +267,28 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         .iter()
         .map(|d| DeviceKey::new(d.spec.product_key.clone(), d.spec.device_name.clone()))
         .collect();
-    let mine: Vec<usize> = (0..fleet.len())
+    let shard: Vec<usize> = (0..fleet.len())
         .filter(|i| opts.shard.contains(*i))
         .collect();
+    for key in &opts.external {
+        if !names.contains(key) {
+            return Err(setup(format!(
+                "--external {key}: not a device of the fleet"
+            )));
+        }
+        if !shard.iter().any(|i| names[*i] == *key) {
+            return Err(setup(format!(
+                "--external {key}: not a device of this shard"
+            )));
+        }
+    }
+    // The devices this process starts; every device of the shard is the cloud's.
+    let mine: Vec<usize> = shard
+        .iter()
+        .copied()
+        .filter(|i| !opts.external.contains(&names[*i]))
+        .collect();
+    let external = Arc::new(External::new(opts.external.iter().cloned()));
 
     // Where to connect, and the firmware.
     let mut fault_urls: Option<FaultUrls> = None;
@@ -234,6 +296,11 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
     // Without the sandbox cloud (Alibaba Cloud, or another cloud on a broker), each device
     // judges its own upgrade by the same rule.
     let device_judged = !scenario.sandbox_cloud();
+    if device_judged && !opts.external.is_empty() {
+        return Err(setup(
+            "--external needs the sandbox cloud: this scenario's devices judge themselves",
+        ));
+    }
     let broker: Option<Endpoint> = match &scenario.connection {
         Connection::Sandbox { url } => {
             let server = opts
@@ -292,7 +359,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         options.max_outbox = usize::MAX;
         apply_login(&scenario.connection, &mut options)?;
         let (sub_tx, mut sub_rx) = watch::channel(0);
-        let owned: HashSet<DeviceKey> = mine.iter().map(|i| names[*i].clone()).collect();
+        let owned: HashSet<DeviceKey> = shard.iter().map(|i| names[*i].clone()).collect();
         // One shard of many listens to its own devices only (the broker does not copy every
         // device's messages to every shard's cloud); a whole fleet uses the wildcards.
         let filters: Vec<String> = if opts.shard.count > 1 {
@@ -311,6 +378,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
             owned: Arc::new(owned),
             cloud: cloud.clone(),
             suite: None,
+            external: external.clone(),
         };
         cloud_task = Some(tokio::spawn(run_cloud(
             client,
@@ -327,6 +395,14 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
                 endpoint.host, endpoint.port
             )));
         }
+    }
+
+    if !opts.external.is_empty() {
+        let keys: Vec<String> = opts.external.iter().map(ToString::to_string).collect();
+        eprintln!(
+            "otalab: the cloud is listening: start the external devices now ({})",
+            keys.join(", ")
+        );
     }
 
     // The devices of this shard.
@@ -357,7 +433,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         };
         tasks.push(tokio::spawn(device::run(run, shared.clone())));
     }
-    let display = Display::new(opts.progress, mine.len());
+    let display = Display::new(opts.progress, shard.len());
 
     // The executor is otalab-sim's: this loop only feeds it the time, the devices' counts
     // and the cloud, and carries out what it asks for.
@@ -365,7 +441,7 @@ pub async fn run(opts: RunOptions) -> Result<Report, SetupError> {
         let now = now_ms();
         let load = |counter: &AtomicUsize| counter.load(Ordering::Relaxed);
         let (upgraded, failed) = (load(&shared.upgraded), load(&shared.failed));
-        exec.handle_connected(load(&shared.connected), now);
+        exec.handle_connected(load(&shared.connected) + external.connected(), now);
         exec.handle_device_final(upgraded + failed);
         if let Ok(mut c) = cloud.lock()
             && exec.poll_timeout(&c).is_some_and(|at| at <= now)
