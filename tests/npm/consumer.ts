@@ -11,6 +11,7 @@ import init, {
 } from 'otalab';
 import simInit, {
   Scenario, SimReport, OtaError as SimOtaError, initSync as simInitSync, SimulatedDevice, Cloud, mqttJsAdapter,
+  ConformanceSuite, type CaseName, type CaseResult, type ConformanceReport, type SuiteEvent,
   type ReportJson, type DeviceReport, type Verdict, type RunInMemoryOptions, type MqttAdapter, type DeviceState,
   type Package,
 } from 'otalab/sim';
@@ -34,6 +35,29 @@ export async function drive(adapter: MqttAdapter, bytes: Uint8Array): Promise<st
     publish: () => 0, subscribe: () => 0, on: () => 0, end: () => 0, once: () => 0, reconnect: () => 0,
   });
   return [state.phase, String(batch), verdict, String(cloud.report().passed), String(fromMqttJs.disconnect !== undefined)];
+}
+
+/** The conformance suite on an adapter: its report card, events and JUnit. */
+export async function grade(adapter: MqttAdapter, pkg: Package, firmware: Uint8Array): Promise<string[]> {
+  const cases: CaseName[] = ConformanceSuite.cases.filter((c) => c.startsWith('mqtt'));
+  const suite = new ConformanceSuite({ device: 'pk/dn', package: pkg, firmware, cases, limits: { reactionMs: 5000 }, waitMs: 10_000 }, { mqtt: adapter });
+  const kinds: string[] = [];
+  const stopListening: () => boolean = suite.onEvent((e: SuiteEvent) => {
+    kinds.push(e.kind === 'caseJudged' ? `${e.result.case}:${e.result.grade}` : e.kind);
+  });
+  const card: ConformanceReport = await suite.run();
+  const first: CaseResult = card.cases[0];
+  const evidence: string[] = first.evidence;
+  const junit: string = suite.junit();
+  const errors: OtaError[] = suite.errors;
+  suite.stop();
+  // @ts-expect-error: not a case
+  new ConformanceSuite({ device: 'pk/dn', package: pkg, cases: ['sideways'] }, { mqtt: adapter });
+  // @ts-expect-error: the package is required
+  new ConformanceSuite({ device: 'pk/dn' }, { mqtt: adapter });
+  // @ts-expect-error: grades are named
+  const grade: CaseResult['grade'] = 'maybe';
+  return [String(card.passed), first.grade, ...evidence, junit, String(errors.length), String(stopListening()), ...kinds, grade];
 }
 
 /** The simulation entry: a scenario run in memory and its report. */

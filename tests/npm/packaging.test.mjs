@@ -163,6 +163,23 @@ ${RUNNER}
     checkCases(run('node', ['run.cjs'], cjs), 'CJS');
   });
 
+  test('Scenario.runInMemory runs in a worker thread', () => {
+    writeFileSync(path.join(esm, 'thread.mjs'), `
+import { Worker, isMainThread, parentPort } from 'node:worker_threads';
+if (isMainThread) {
+  const worker = new Worker(new URL(import.meta.url));
+  worker.on('message', (m) => { console.log(JSON.stringify(m)); worker.terminate(); });
+  worker.on('error', (e) => { console.error(e); process.exit(1); });
+} else {
+  const { Scenario } = await import('otalab/sim');
+  const { HALF_BAD } = await import('./sim_suite.mjs');
+  const report = Scenario.parse(HALF_BAD).runInMemory({ seed: 3 });
+  parentPort.postMessage({ passed: report.passed, summary: report.toJSON().summary, main: isMainThread });
+}`);
+    const result = JSON.parse(run('node', ['thread.mjs'], esm).trim());
+    assert.deepEqual([result.passed, result.main, result.summary.succeeded, result.summary.failed], [true, false, 5, 5]);
+  });
+
   test('ESM and CJS entries share one instance and one OtaError class', () => {
     writeFileSync(path.join(esm, 'same.mjs'), `
 import { OtaError, topic } from 'otalab';
@@ -261,5 +278,34 @@ try {
     run('node', [path.join(repo, 'node_modules/vite/bin/vite.js'), 'build'], dir);
     assert.ok(readFileSync(path.join(dir, 'dist/index.html'), 'utf8').includes('<script type="module"'));
     await runPage(path.join(dir, 'dist'), '/index.html');
+  });
+
+  test('Scenario.runInMemory runs in a module worker and posts its report to the page', async () => {
+    const dir = project('consumer-worker', { type: 'module' });
+    writeFileSync(path.join(dir, 'worker.js'), `
+import init, { Scenario } from './node_modules/otalab/web/sim.js';
+import { HALF_BAD } from './sim_suite.mjs';
+await init();
+const report = Scenario.parse(HALF_BAD).runInMemory({ seed: 3 });
+postMessage({ passed: report.passed, summary: report.toJSON().summary, virtualMs: report.stats.virtualMs, inWorker: typeof document === 'undefined' });`);
+    writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
+<script type="module">
+const worker = new Worker('./worker.js', { type: 'module' });
+worker.onmessage = (e) => { window.__worker = e.data; };
+worker.onerror = (e) => { window.__worker = { error: String(e.message) }; };
+</script>`);
+    const server = await startStaticServer({ root: dir });
+    try {
+      const page = await browser.newPage();
+      await page.goto(`${server.url}/index.html`);
+      await page.waitForFunction(() => window.__worker !== undefined, null, { timeout: 120_000 });
+      const result = await page.evaluate(() => window.__worker);
+      await page.close();
+      assert.equal(result.error, undefined);
+      assert.deepEqual([result.passed, result.inWorker, result.summary.succeeded, result.summary.failed], [true, true, 5, 5]);
+      assert.ok(result.virtualMs >= 600_000, `virtual time ${result.virtualMs}`);
+    } finally {
+      await server.close();
+    }
   });
 });

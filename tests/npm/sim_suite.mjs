@@ -203,6 +203,42 @@ export function simCases(sim, core) {
       cloud.stop();
     },
 
+    async 'sim: a ConformanceSuite grades a SimulatedDevice on your own adapter'() {
+      const connect = bus();
+      const firmware = new Uint8Array(20_000).map((_, i) => (i * 13) & 0xff);
+      const url = 'https://firmware.example.invalid/fw.bin';
+      const fetch = async () => new Response(firmware, { status: 200 });
+      const pkg = sim.Cloud.describe(url, '2.0.0', firmware);
+      const cases = ['md5', 'bad_digest', 'mqtt', 'mqtt_bad_crc'];
+      const grade = async (fault) => {
+        const suite = new sim.ConformanceSuite({
+          device: 'a1Suite/dut', package: pkg, firmware, cases,
+          limits: { caseTimeoutMs: 10_000, reactionMs: 3000, settleMs: 50, gapMs: 10, quietMs: 100 }, waitMs: 5000,
+        }, { mqtt: connect() });
+        const events = [];
+        suite.onEvent((e) => events.push(e.kind));
+        const card = suite.run();
+        const device = new sim.SimulatedDevice({ productKey: 'a1Suite', deviceName: 'dut', flashMs: 10, rebootMs: 10, blockSize: 4096, fault }, { mqtt: connect(), fetch });
+        await device.start();
+        try {
+          return { card: await card, events, junit: suite.junit(), errors: suite.errors };
+        } finally {
+          device.stop();
+          suite.stop();
+        }
+      };
+      const good = await grade(undefined);
+      same(good.card.cases.map((c) => [c.case, c.grade]), cases.map((c) => [c, 'pass']), 'a correct device passes');
+      check(good.card.passed && good.events[0] === 'version' && good.events.at(-1) === 'finished', `events ${good.events}`);
+      check(good.junit.includes(`tests="${cases.length}"`) && good.junit.includes('failures="0"'), 'JUnit');
+      same(good.errors, [], 'no errors');
+      // A device whose every verification "fails" fails the upgrades and passes the refusal.
+      const bad = await grade({ kind: 'fail', failure: 'verify', at_percent: 100 });
+      same(bad.card.cases.map((c) => [c.case, c.grade]), [['md5', 'fail'], ['bad_digest', 'pass'], ['mqtt', 'fail'], ['mqtt_bad_crc', 'fail']], 'a device that fails verification');
+      check(!bad.card.passed && bad.card.cases[0].evidence.length > 0, 'evidence');
+      throwsCode(core, () => new sim.ConformanceSuite({ device: 'a1Suite/dut', package: pkg, cases: ['mqtt'] }, { mqtt: connect() }), 'INVALID_ARGUMENT', 'MQTT cases need the firmware');
+    },
+
     'sim: JSON and TOML round trips'() {
       const scenario = Scenario.parse(HALF_BAD);
       const json = scenario.toJSON();

@@ -431,7 +431,7 @@ export function simDrivers(wasm, OtaError) {
       let reject;
       const promise = new Promise((yes, no) => { resolve = yes; reject = no; });
       this.#running = { promise, resolve, reject };
-      Promise.resolve(this.#io.mqtt.subscribe(wasm.SuiteMachine.subscriptions()))
+      Promise.resolve(this.#io.mqtt.subscribe(this.#machine.subscriptions()))
         .then(() => this.#tick())
         .catch((error) => { this.stop(); reject(error); });
       return promise;

@@ -556,9 +556,9 @@ impl JsSuiteMachine {
         Ok(Self { suite, cloud })
     }
 
-    /// The topic filters it listens on.
-    pub fn subscriptions() -> Vec<String> {
-        Cloud::subscriptions(None)
+    /// The topics it listens on: its own device's only, so that suites share a broker.
+    pub fn subscriptions(&self) -> Vec<String> {
+        Cloud::subscriptions(Some(self.suite.device()))
     }
 
     /// Every case's name, in the order the suite runs them.
