@@ -3,32 +3,18 @@
 // the cloud over plain MQTT: it pushes an upgrade notice and checks what the bridge reports.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
 import { startMosquitto } from '../../sandbox/mosquitto.mjs';
+import { installTarball } from '../support/npm.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../..');
-const version = JSON.parse(readFileSync(path.join(repo, 'crates/wasm/npm/package.json'), 'utf8')).version;
-const tarball = path.resolve(process.env.OTALAB_TARBALL ?? path.join(repo, `target/npm/otalab-${version}.tgz`));
 
 let broker;
 let lib;
 const clients = [];
 
 before(async () => {
-  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'otalab-bridge-')), 'consumer');
-  mkdirSync(dir);
-  writeFileSync(path.join(dir, 'package.json'), '{"name":"consumer","private":true}');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: dir, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  lib = createRequire(path.join(dir, 'index.js'))('otalab');
+  lib = installTarball('bridge')('otalab');
   broker = await startMosquitto();
 });
 

@@ -5,24 +5,18 @@
 // independent device of tests/support/ota-device.mjs, and an MQTT.js observer reads the wire.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
 import { startMosquitto } from '../../sandbox/mosquitto.mjs';
+import { installTarball } from '../support/npm.mjs';
 import { startStaticServer } from '../../sandbox/static-server.mjs';
 import { startDevice } from '../support/ota-device.mjs';
 import { until } from '../support/until.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const repo = path.resolve(here, '../..');
-const version = JSON.parse(readFileSync(path.join(repo, 'crates/wasm/npm/package.json'), 'utf8')).version;
-const tarball = path.resolve(process.env.OTALAB_TARBALL ?? path.join(repo, `target/npm/otalab-${version}.tgz`));
 
 let sim;
 let broker;
@@ -32,12 +26,7 @@ const clients = [];
 const stops = [];
 
 before(async () => {
-  const dir = path.join(mkdtempSync(path.join(os.tmpdir(), 'otalab-sim-broker-')), 'consumer');
-  mkdirSync(dir);
-  writeFileSync(path.join(dir, 'package.json'), '{"name":"consumer","private":true}');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error', tarball], { cwd: dir, encoding: 'utf8' });
-  assert.equal(r.status, 0, r.stderr);
-  sim = createRequire(path.join(dir, 'index.js'))('otalab/sim');
+  sim = installTarball('sim-broker')('otalab/sim');
   broker = await startMosquitto();
   const root = mkdtempSync(path.join(os.tmpdir(), 'otalab-sim-fw-'));
   firmware = randomBytes(300 * 1024);
