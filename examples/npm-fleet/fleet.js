@@ -1,19 +1,29 @@
 // The fleet tool of index.html: everything it does goes through otalab/sim's public API.
 import init, { SimulatedDevice, Cloud, mqttJsAdapter } from 'otalab/sim';
+import mqttInit, { MqttClient } from 'otalab/mqtt';
 import mqtt from 'mqtt';
 
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 $('broker').value = params.get('broker') ?? 'ws://127.0.0.1:9001';
 $('firmware').value = params.get('firmware') ?? '';
+$('client').value = params.get('client') ?? 'otalab';
 let cloud;
 let devices = [];
 
-/** An MQTT.js client over WebSocket, connected. */
+/**
+ * A connected MQTT client over WebSocket, as the adapter otalab/sim takes: otalab's own
+ * (`otalab/mqtt`, an adapter as it is) or MQTT.js (through `mqttJsAdapter`).
+ */
 async function connect(clientId) {
+  if ($('client').value === 'otalab') {
+    const client = new MqttClient({ url: $('broker').value, clientId });
+    await client.connect();
+    return client;
+  }
   const client = mqtt.connect($('broker').value, { clientId, protocolVersion: 4, reconnectPeriod: 0 });
   await new Promise((resolve, reject) => { client.once('connect', resolve); client.once('error', reject); });
-  return client;
+  return mqttJsAdapter(client);
 }
 
 /** Redraws the rows and the status once per frame, whatever changed (a device or the cloud). */
@@ -62,15 +72,15 @@ $('setup').addEventListener('submit', async (event) => {
   event.preventDefault();
   $('start').disabled = true;
   try {
-    await init();
-    cloud = new Cloud({}, { mqtt: mqttJsAdapter(await connect('fleet-cloud')) });
+    await Promise.all([init(), mqttInit()]);
+    cloud = new Cloud({}, { mqtt: await connect('fleet-cloud') });
     await cloud.start();
     cloud.onChange(redraw); // verdicts change when the cloud hears from a device
     const count = Number($('count').value);
     for (let i = 1; i <= count; i++) {
       const name = `unit-${String(i).padStart(3, '0')}`;
       const device = new SimulatedDevice({ productKey: 'a1Fleet', deviceName: name, flashMs: 500, rebootMs: 300, cadencePercent: 10 },
-        { mqtt: mqttJsAdapter(await connect(`fleet-${name}`)) });
+        { mqtt: await connect(`fleet-${name}`) });
       device.onChange(redraw);
       devices.push(device);
       await device.start();

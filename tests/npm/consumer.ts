@@ -15,6 +15,30 @@ import simInit, {
   type ReportJson, type DeviceReport, type Verdict, type RunInMemoryOptions, type MqttAdapter, type DeviceState,
   type Package,
 } from 'otalab/sim';
+import mqttInit, { MqttClient, OtaError as MqttOtaError, type MqttClientEvent, type MqttClientState } from 'otalab/mqtt';
+
+/** otalab's MQTT client, handed to the simulation as its adapter as it is. */
+export async function overWebSocket(): Promise<string[]> {
+  await mqttInit();
+  const client = new MqttClient({ url: 'ws://127.0.0.1:8688', clientId: 'ts', keepAliveSecs: 30, reconnect: true });
+  const kinds: string[] = [];
+  client.onEvent((e: MqttClientEvent) => { kinds.push(e.kind === 'disconnected' ? e.code : e.kind); });
+  client.onMessage((topic: string, payload: Uint8Array) => { kinds.push(`${topic}:${payload.length}`); });
+  await client.connect();
+  const granted: number[] = await client.subscribe(['a/#', 'b/+'], { qos: 1 });
+  await client.publish('a/1', new Uint8Array(2), { qos: 0, retain: true });
+  const state: MqttClientState = client.state;
+  const adapter: MqttAdapter = client;
+  const device = new SimulatedDevice({ productKey: 'pk', deviceName: 'dn' }, { mqtt: client });
+  client.disconnect();
+  // @ts-expect-error: QoS 2 is not spoken
+  client.publish('a/1', 'x', { qos: 2 });
+  // @ts-expect-error: the URL is required
+  new MqttClient({ clientId: 'x' });
+  // @ts-expect-error: not a state
+  const wrong: MqttClientState = 'open';
+  return [...kinds, String(granted), state, String(adapter === client), device.key, String(MqttOtaError === SimOtaError), wrong, String(client.pending)];
+}
 
 /** The drivers on an adapter of one's own. */
 export async function drive(adapter: MqttAdapter, bytes: Uint8Array): Promise<string[]> {

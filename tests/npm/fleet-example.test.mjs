@@ -1,7 +1,8 @@
 // examples/npm-fleet: the small web tool built on otalab/sim, in headless Chromium, against a
 // real mosquitto over WebSocket, with firmware over HTTP: 20 devices connect, a push gives a
 // correct notice to half and a bad digest to the others, and the page's table, status and CSV
-// say so. An MQTT.js observer in Node checks the wire independently.
+// say so, on otalab's own MQTT client (otalab/mqtt) and on MQTT.js. An MQTT.js observer in Node
+// checks the wire independently.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -20,6 +21,8 @@ let broker;
 let server;
 let browser;
 let observer;
+/** Devices the wire says failed with -3, in the current test. */
+let failures = new Set();
 
 before(async () => {
   assert.ok(existsSync(path.join(repo, 'target/npm/otalab/web/sim.js')), 'run scripts/build-npm first');
@@ -29,6 +32,10 @@ before(async () => {
   server = await startStaticServer({ root: repo, mounts: { '/firmware/': firmwareDir } });
   browser = await launchChromium();
   observer = await mqtt.connectAsync(broker.url, { clientId: 'fleet-observer', protocolVersion: 4 });
+  await observer.subscribeAsync('/ota/device/progress/#', { qos: 1 });
+  observer.on('message', (topic, payload) => {
+    if (String(JSON.parse(payload.toString()).params.step) === '-3') failures.add(topic.split('/').at(-1));
+  });
 });
 
 after(async () => {
@@ -38,17 +45,14 @@ after(async () => {
   await broker?.stop();
 });
 
-test('the fleet page: 20 devices, half upgraded and half failing with -3, in the table, the status and the CSV', async () => {
-  const failures = new Set();
-  await observer.subscribeAsync('/ota/device/progress/#', { qos: 1 });
-  observer.on('message', (topic, payload) => {
-    if (String(JSON.parse(payload.toString()).params.step) === '-3') failures.add(topic.split('/').at(-1));
-  });
+
+for (const client of ['otalab', 'mqttjs']) test(`the fleet page on ${client === 'otalab' ? "otalab's own MQTT client" : 'MQTT.js'}: 20 devices, half upgraded and half failing with -3, in the table, the status and the CSV`, async () => {
+  failures = new Set();
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
   const errors = [];
   page.on('pageerror', (e) => errors.push(String(e)));
   page.on('console', (m) => { if (m.type() === 'error') errors.push(m.text()); });
-  const query = new URLSearchParams({ broker: broker.wsUrl, firmware: `${server.url}/firmware/fw-2.0.0.bin` });
+  const query = new URLSearchParams({ broker: broker.wsUrl, firmware: `${server.url}/firmware/fw-2.0.0.bin`, client });
   await page.goto(`${server.url}/examples/npm-fleet/index.html?${query}`);
   await page.click('#start');
   await page.waitForFunction(() => document.querySelectorAll('#rows tr').length === 20 && !document.querySelector('#push').disabled, null, { timeout: 60_000 });
@@ -62,7 +66,8 @@ test('the fleet page: 20 devices, half upgraded and half failing with -3, in the
   assert.ok(csv.startsWith('productKey,deviceName,') && csv.includes(',-3,'), csv.slice(0, 200));
   // The wire, read by MQTT.js: the second half said -3.
   assert.deepEqual([...failures].sort(), Array.from({ length: 10 }, (_, i) => `unit-${String(i + 11).padStart(3, '0')}`));
-  await page.screenshot({ path: path.join(repo, 'docs/screenshots/npm-fleet.png') });
+  assert.equal(await page.inputValue('#client'), client);
+  if (client === 'otalab') await page.screenshot({ path: path.join(repo, 'docs/screenshots/npm-fleet.png') });
   await page.close();
   assert.deepEqual(errors, []);
 });

@@ -55,7 +55,7 @@ function checkCases(output, where) {
 // Every case of both entries: \`lib\` is \`otalab\`, \`sim\` is \`otalab/sim\`.
 const RUNNER = `
 const out = [];
-for (const [name, fn] of Object.entries({ ...cases(lib, reference), ...simCases(sim, lib) })) {
+for (const [name, fn] of Object.entries({ ...cases(lib, reference), ...simCases(sim, lib, mqttLib) })) {
   try { await fn(); out.push({ name }); } catch (e) { out.push({ name, error: String(e && e.stack || e) }); }
 }
 console.log(JSON.stringify(out));
@@ -79,7 +79,9 @@ describe('the tarball', () => {
       'package/node/index.cjs', 'package/node/index.mjs', 'package/node/otalab_wasm.js', 'package/node/otalab_wasm_bg.wasm',
       'package/sim.d.ts', 'package/sim.d.mts', 'package/web/sim.js', 'package/web/otalab_sim.js', 'package/web/otalab_sim_bg.wasm',
       'package/web/toml/index.js', 'package/web/toml/LICENSE', 'package/node/sim.cjs', 'package/node/sim.mjs',
-      'package/node/otalab_sim.js', 'package/node/otalab_sim_bg.wasm', 'package/node/toml.cjs']) {
+      'package/node/otalab_sim.js', 'package/node/otalab_sim_bg.wasm', 'package/node/toml.cjs',
+      'package/mqtt.d.ts', 'package/mqtt.d.mts', 'package/web/mqtt.js', 'package/web/otalab_mqtt_bg.wasm',
+      'package/node/mqtt.cjs', 'package/node/mqtt.mjs', 'package/node/otalab_mqtt_bg.wasm']) {
       assert.ok(list.includes(file), `${file} missing from ${list.join(', ')}`);
     }
     assert.ok(list.every((f) => !f.includes('.rs') && !f.includes('target/')), list.join(', '));
@@ -90,7 +92,7 @@ describe('the tarball', () => {
     execFileSync('tar', ['-xzf', tarball, '-C', dir]);
     const pkg = path.join(dir, 'package');
     const list = JSON.parse(readFileSync(path.join(repo, 'crates/wasm/npm/exports.json'), 'utf8'));
-    for (const [names, entry, types] of [[list.wasm, 'index', 'index.d.ts'], [list.sim, 'sim', 'sim.d.ts']]) {
+    for (const [names, entry, types] of [[list.wasm, 'index', 'index.d.ts'], [list.sim, 'sim', 'sim.d.ts'], [list.mqtt, 'mqtt', 'mqtt.d.ts']]) {
       const want = [...names, ...list.entry].sort();
       // Node ESM and the browser entry (its module graph loads in Node without fetching the wasm).
       const esm = Object.keys(await import(path.join(pkg, `node/${entry}.mjs`))).sort();
@@ -129,6 +131,13 @@ describe('the tarball', () => {
     const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_sim_bg.wasm')]).length;
     assert.ok(gz <= 325_000, `sim wasm is ${gz} bytes gzipped`);
   });
+  // The client over WebSocket and its session; the MQTT codec (mqtt-protocol-core) is most of it.
+  test('the MQTT client wasm (otalab/mqtt) is at most 100 KB gzipped', () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'otalab-tar-'));
+    execFileSync('tar', ['-xzf', tarball, '-C', dir]);
+    const gz = execFileSync('gzip', ['-9', '-c', path.join(dir, 'package/web/otalab_mqtt_bg.wasm')]).length;
+    assert.ok(gz <= 100_000, `mqtt wasm is ${gz} bytes gzipped`);
+  });
 });
 
 describe('Node', () => {
@@ -141,6 +150,7 @@ describe('Node', () => {
     writeFileSync(path.join(esm, 'run.mjs'), `
 import * as lib from 'otalab';
 import * as sim from 'otalab/sim';
+import * as mqttLib from 'otalab/mqtt';
 import { cases } from './suite.mjs';
 import { simCases } from './sim_suite.mjs';
 import { createRequire } from 'node:module';
@@ -155,6 +165,7 @@ ${RUNNER}`);
     writeFileSync(path.join(cjs, 'run.cjs'), `
 const lib = require('otalab');
 const sim = require('otalab/sim');
+const mqttLib = require('otalab/mqtt');
 const reference = ${JSON.stringify(reference)};
 if (typeof lib.default !== 'function' || typeof lib.OtaError !== 'function') throw new Error('exports');
 Promise.all([import('./suite.mjs'), import('./sim_suite.mjs')]).then(async ([{ cases }, { simCases }]) => {
@@ -252,9 +263,10 @@ import { simCases } from './sim_suite.mjs';
 try {
   await init();
   await simInit();
+  await mqttInit();
   const reference = JSON.parse(decodeURIComponent(location.hash.slice(1)));
   const out = [];
-  for (const [name, fn] of Object.entries({ ...cases(lib, reference), ...simCases(sim, lib) })) {
+  for (const [name, fn] of Object.entries({ ...cases(lib, reference), ...simCases(sim, lib, mqttLib) })) {
     try { await fn(); out.push({ name }); } catch (e) { out.push({ name, error: String(e && e.stack || e) }); }
   }
   window.__results = out;
@@ -265,7 +277,7 @@ try {
   test('a <script type="module"> page runs every case', async () => {
     const dir = project('consumer-page', { type: 'module' });
     writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
-<script type="module">${PAGE_SCRIPT("import init, * as lib from './node_modules/otalab/web/index.js';\nimport simInit, * as sim from './node_modules/otalab/web/sim.js';")}</script>`);
+<script type="module">${PAGE_SCRIPT("import init, * as lib from './node_modules/otalab/web/index.js';\nimport simInit, * as sim from './node_modules/otalab/web/sim.js';\nimport mqttInit, * as mqttLib from './node_modules/otalab/web/mqtt.js';")}</script>`);
     await runPage(dir, '/index.html');
   });
 
@@ -273,7 +285,7 @@ try {
     const dir = project('consumer-vite', { type: 'module' });
     writeFileSync(path.join(dir, 'index.html'), `<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">
 <script type="module" src="./main.js"></script>`);
-    writeFileSync(path.join(dir, 'main.js'), PAGE_SCRIPT("import init, * as lib from 'otalab';\nimport simInit, * as sim from 'otalab/sim';"));
+    writeFileSync(path.join(dir, 'main.js'), PAGE_SCRIPT("import init, * as lib from 'otalab';\nimport simInit, * as sim from 'otalab/sim';\nimport mqttInit, * as mqttLib from 'otalab/mqtt';"));
     writeFileSync(path.join(dir, 'vite.config.mjs'), 'export default { logLevel: "error", build: { target: "es2022" } };');
     run('node', [path.join(repo, 'node_modules/vite/bin/vite.js'), 'build'], dir);
     assert.ok(readFileSync(path.join(dir, 'dist/index.html'), 'utf8').includes('<script type="module"'));

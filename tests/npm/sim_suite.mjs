@@ -94,10 +94,22 @@ async function settle(fn, turns = 2000) {
   return fn();
 }
 
-/** The cases: `sim` is the `otalab/sim` entry, `core` the `otalab` entry. */
-export function simCases(sim, core) {
+/** The cases: `sim` is the `otalab/sim` entry, `core` the `otalab` entry, `mqtt` the `otalab/mqtt` entry. */
+export function simCases(sim, core, mqtt) {
   const { Scenario } = sim;
   return {
+    'mqtt: the client checks its options and opens nothing before connect()'() {
+      check(mqtt.OtaError === core.OtaError, 'one OtaError class for every entry');
+      const url = throwsCode(core, () => new mqtt.MqttClient({ url: 'mqtt://127.0.0.1:1883', clientId: 'x' }), 'MQTT_BAD_URL', 'not WebSocket');
+      same(url.path, 'options.url', 'path');
+      same(throwsCode(core, () => new mqtt.MqttClient({ url: 'ws://127.0.0.1:1', clientId: 'x', qos: 1 }), 'INVALID_ARGUMENT', 'unknown option').path, 'options.qos', 'path');
+      same(throwsCode(core, () => new mqtt.MqttClient({ url: 'ws://127.0.0.1:1' }), 'INVALID_ARGUMENT', 'no client id').path, 'options.clientId', 'path');
+      const client = new mqtt.MqttClient({ url: 'ws://127.0.0.1:1', clientId: 'nobody-home' });
+      same(client.state, 'idle', 'nothing opened yet');
+      // Connections are tested against mosquitto: tests/npm/mqtt-client.test.mjs (Node) and
+      // tests/npm/fleet-example.test.mjs (Chromium).
+    },
+
     'sim: a scenario runs in memory on a virtual clock and reports'() {
       check(sim.OtaError === core.OtaError, 'one OtaError class for both entries');
       const scenario = Scenario.parse(HALF_BAD);

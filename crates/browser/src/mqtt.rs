@@ -168,12 +168,23 @@ struct Socket {
     _on_close: Closure<dyn FnMut()>,
 }
 
+thread_local! {
+    /// The error handler of every socket. A failed connection is reported by the close event
+    /// that follows; the error event is still handled, also after the socket is dropped, so that
+    /// WebSocket implementations which throw unhandled errors (Node's `ws`) do not.
+    static IGNORE_ERROR: Closure<dyn FnMut()> = Closure::new(|| {});
+}
+
+fn ignore_errors(ws: &WebSocket) {
+    IGNORE_ERROR.with(|noop| ws.set_onerror(Some(noop.as_ref().unchecked_ref())));
+}
+
 impl Drop for Socket {
     fn drop(&mut self) {
         self.ws.set_onopen(None);
         self.ws.set_onmessage(None);
         self.ws.set_onclose(None);
-        self.ws.set_onerror(None);
+        ignore_errors(&self.ws);
         let _ = self.ws.close();
     }
 }
@@ -272,11 +283,26 @@ impl MqttClient {
         payload: &[u8],
         qos: QoS,
     ) -> impl std::future::Future<Output = Result<(), ClientError>> + 'static {
+        self.publish_with(topic, payload, qos, false)
+    }
+
+    /// [`publish`](Self::publish) with the RETAIN flag: the broker keeps the message for
+    /// later subscribers.
+    pub fn publish_with(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> impl std::future::Future<Output = Result<(), ClientError>> + 'static {
         let (tx, rx) = oneshot::channel();
         let mut waiter = Some(tx);
         let mut result = Err(ClientError::Stopped);
         drive(&self.inner, |inner| {
-            match inner.session.publish(topic, payload, qos, now_ms()) {
+            match inner
+                .session
+                .publish_retained(topic, payload, qos, retain, now_ms())
+            {
                 Ok((token, out)) => {
                     // Registered before the outputs are applied: a QoS 0 publish is done
                     // within this very step.
@@ -579,6 +605,7 @@ impl Inner {
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ignore_errors(&ws);
         Ok(Socket {
             ws,
             _on_open: on_open,

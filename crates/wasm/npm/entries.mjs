@@ -1,8 +1,9 @@
 // Writes the package's entries from the one export list (exports.json) and the one OtaError
-// (ota_error.js), for each of its two WebAssembly modules: the core (`otalab`: web/index.js,
-// node/index.cjs, node/index.mjs) and the simulation (`otalab/sim`: web/sim.js, node/sim.cjs,
-// node/sim.mjs). Browsers and bundlers call init(); Node CommonJS loads the WebAssembly
-// synchronously and Node ESM re-exports the same instance. Both modules throw the same OtaError.
+// (ota_error.js), for each of its three WebAssembly modules: the core (`otalab`: web/index.js,
+// node/index.cjs, node/index.mjs), the simulation (`otalab/sim`: web/sim.js, node/sim.cjs,
+// node/sim.mjs) and the MQTT client (`otalab/mqtt`: web/mqtt.js, node/mqtt.cjs, node/mqtt.mjs).
+// Browsers and bundlers call init(); Node CommonJS loads the WebAssembly synchronously and Node
+// ESM re-exports the same instance. Every module throws the same OtaError.
 // Usage (from scripts/build-npm): node crates/wasm/npm/entries.mjs OUT_DIR
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -113,3 +114,6 @@ entry({
   webSetup: `\nwithToml(simWasm.Scenario, toml, OtaError);\nconst { ${drivers.join(', ')} } = simDrivers(simWasm, OtaError);\n`,
   nodeSetup: `require('./sim_toml.cjs').withToml(wasm.Scenario, require('./toml.cjs'), OtaError);\nconst { ${drivers.join(', ')} } = require('./sim_driver.cjs').simDrivers(wasm, OtaError);\n`,
 });
+
+// otalab's MQTT client over WebSocket (the dashboard's), an adapter for otalab/sim as it is.
+entry({ title: 'otalab/mqtt', web: 'mqtt.js', node: 'mqtt', module: 'otalab_mqtt', names: exportsList.mqtt });
