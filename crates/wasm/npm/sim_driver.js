@@ -33,6 +33,36 @@ export function simDrivers(wasm, OtaError) {
     return { mqtt, clock, fetch };
   }
 
+  /** Publishes the engine's messages; a failed publish goes to `errors` and the driver carries on. */
+  function publishAll(mqtt, messages, errors) {
+    for (const { topic, payload, qos } of messages) {
+      Promise.resolve(mqtt.publish(topic, payload, { qos, retain: false })).catch((e) => errors.push(e));
+    }
+  }
+
+  /** One timer on `clock`: `set(at, fn)` replaces it and calls `fn` once the clock reaches `at`. */
+  class Alarm {
+    #clock;
+    #handle = null;
+    constructor(clock) {
+      this.#clock = clock;
+    }
+    set(at, fn) {
+      this.clear();
+      const now = () => Math.floor(this.#clock.now());
+      this.#handle = this.#clock.setTimeout(() => {
+        this.#handle = null;
+        // Timers may fire a little early (or a hand-driven clock may not have moved): wait again.
+        if (now() < at) this.set(at, fn);
+        else fn();
+      }, Math.max(0, at - now()));
+    }
+    clear() {
+      if (this.#handle !== null) this.#clock.clearTimeout(this.#handle);
+      this.#handle = null;
+    }
+  }
+
   /** Calls `listener` for each change until the returned function is called. */
   class Listeners {
     #set = new Set();
@@ -57,7 +87,7 @@ export function simDrivers(wasm, OtaError) {
     #topics;
     #online = false;
     #stopped = false;
-    #timer = null;
+    #alarm;
     #download = 0;
     #abort = null;
     #errors = [];
@@ -66,6 +96,7 @@ export function simDrivers(wasm, OtaError) {
     constructor(options, ioOptions) {
       this.#machine = new wasm.DeviceMachine(options);
       this.#io = io(ioOptions, true);
+      this.#alarm = new Alarm(this.#io.clock);
       this.#topics = new Set(this.#machine.subscriptions());
       this.#io.mqtt.onMessage((topic, payload) => {
         if (this.#online && !this.#stopped && this.#topics.has(topic)) this.#step(() => this.#machine.message(topic, payload, this.#now()));
@@ -108,7 +139,7 @@ export function simDrivers(wasm, OtaError) {
     stop() {
       this.#stopped = true;
       this.#online = false;
-      if (this.#timer !== null) this.#io.clock.clearTimeout(this.#timer);
+      this.#alarm.clear();
       this.#abort?.abort();
     }
 
@@ -168,15 +199,9 @@ export function simDrivers(wasm, OtaError) {
       }
     }
 
-    /** Calls the machine's `tick` once the clock reaches `at` (timers may fire a little early). */
+    /** Calls the machine's `tick` once the clock reaches `at`. */
     #wake(at) {
-      const { clock } = this.#io;
-      if (this.#timer !== null) clock.clearTimeout(this.#timer);
-      this.#timer = clock.setTimeout(() => {
-        this.#timer = null;
-        if (this.#now() < at) this.#wake(at);
-        else this.#step(() => this.#machine.tick(this.#now()));
-      }, Math.max(0, at - this.#now()));
+      this.#alarm.set(at, () => this.#step(() => this.#machine.tick(this.#now())));
     }
 
     /** GET `url` from `offset` (Range), streaming the body into the machine. */
@@ -221,7 +246,7 @@ export function simDrivers(wasm, OtaError) {
     #machine;
     #io;
     #devices = new Set();
-    #timer = null;
+    #alarm;
     #stopped = false;
     #errors = [];
     #changes = new Listeners();
@@ -234,6 +259,7 @@ export function simDrivers(wasm, OtaError) {
       if (!Number.isSafeInteger(firstId) || firstId < 1) throw refuse('options.firstId', `expected a positive integer, found ${firstId}`);
       this.#machine = new wasm.CloudMachine(firstId);
       this.#io = io(ioOptions, false);
+      this.#alarm = new Alarm(this.#io.clock);
       this.#io.mqtt.onMessage((topic, payload) => {
         if (this.#stopped) return;
         const parts = topic.split('/');
@@ -265,7 +291,7 @@ export function simDrivers(wasm, OtaError) {
     /** Stops its timers; it handles no more messages. */
     stop() {
       this.#stopped = true;
-      if (this.#timer !== null) this.#io.clock.clearTimeout(this.#timer);
+      this.#alarm.clear();
     }
 
     /** The devices heard from so far (`productKey/deviceName`), in order. */
@@ -352,23 +378,18 @@ export function simDrivers(wasm, OtaError) {
     }
 
     #send(messages) {
-      for (const { topic, payload, qos } of messages) {
-        Promise.resolve(this.#io.mqtt.publish(topic, payload, { qos, retain: false })).catch((e) => this.#errors.push(e));
-      }
+      publishAll(this.#io.mqtt, messages, this.#errors);
     }
 
     /** Wakes up for the engine's timers (upgrade-job re-pushes and retries). */
     #arm() {
-      const { clock } = this.#io;
-      if (this.#timer !== null) clock.clearTimeout(this.#timer);
-      this.#timer = null;
+      this.#alarm.clear();
       const due = this.#machine.pollTimeout();
       if (due === undefined || this.#stopped) return;
-      this.#timer = clock.setTimeout(() => {
-        this.#timer = null;
-        if (this.#now() >= due) this.#send(this.#machine.handleTimeout(this.#now()));
+      this.#alarm.set(due, () => {
+        this.#send(this.#machine.handleTimeout(this.#now()));
         this.#arm();
-      }, Math.max(0, due - this.#now()));
+      });
     }
   }
 
@@ -380,7 +401,7 @@ export function simDrivers(wasm, OtaError) {
   class ConformanceSuite {
     #machine;
     #io;
-    #timer = null;
+    #alarm;
     #running = null;
     #events = new Listeners();
     #errors = [];
@@ -399,6 +420,7 @@ export function simDrivers(wasm, OtaError) {
       const { firmware, ...settings } = options;
       if (firmware !== undefined && !(firmware instanceof Uint8Array)) throw refuse('options.firmware', `expected a Uint8Array, found ${kind(firmware)}`);
       this.#io = io(ioOptions, false);
+      this.#alarm = new Alarm(this.#io.clock);
       this.#machine = new wasm.SuiteMachine(settings, firmware, this.#now());
       this.#io.mqtt.onMessage((topic, payload) => {
         if (!this.#running) return;
@@ -450,8 +472,7 @@ export function simDrivers(wasm, OtaError) {
 
     /** Stops the timers (a pending `run()` stays pending). */
     stop() {
-      if (this.#timer !== null) this.#io.clock.clearTimeout(this.#timer);
-      this.#timer = null;
+      this.#alarm.clear();
     }
 
     #now() {
@@ -459,9 +480,7 @@ export function simDrivers(wasm, OtaError) {
     }
 
     #send(messages) {
-      for (const { topic, payload, qos } of messages) {
-        Promise.resolve(this.#io.mqtt.publish(topic, payload, { qos, retain: false })).catch((e) => this.#errors.push(e));
-      }
+      publishAll(this.#io.mqtt, messages, this.#errors);
     }
 
     #tick() {
@@ -481,7 +500,7 @@ export function simDrivers(wasm, OtaError) {
         }
       }
       const due = this.#machine.pollTimeout(this.#now());
-      if (due !== undefined) this.#timer = this.#io.clock.setTimeout(() => this.#tick(), Math.max(0, due - this.#now()));
+      if (due !== undefined) this.#alarm.set(due, () => this.#tick());
     }
   }
 
