@@ -18,6 +18,7 @@ import { XMLParser } from 'fast-xml-parser';
 
 import { startSandbox } from '../../sandbox/sandbox.mjs';
 import { startDevice } from '../support/ota-device.mjs';
+import { ALL, variants } from '../support/conformance-variants.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
@@ -55,22 +56,6 @@ function conformance(pk, dn, extra, ready) {
   });
 }
 
-const MQTT = ['mqtt', 'mqtt_bad_crc', 'mqtt_wrong_offset', 'mqtt_drop_reply', 'mqtt_error_reply'];
-const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', ...MQTT];
-const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module'];
-
-// The device variants and the cases each must fail; everything else passes, or is not
-// applicable (`na`: the device without MQTT download support skips the MQTT cases).
-const variants = [
-  { name: 'correct', defects: [], fails: [], na: MQTT },
-  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest'], na: MQTT },
-  { name: 'noResume', defects: ['noResume'], fails: ['flaky_url'], na: MQTT },
-  { name: 'rebootOld', defects: ['rebootOld'], fails: UPGRADES, na: MQTT },
-  { name: 'ignorePulls', defects: ['ignorePulls'], fails: ['pull'], na: MQTT },
-  { name: 'downloadTwice', defects: ['downloadTwice'], fails: ['repeat'], na: MQTT },
-  // Link SDK C as it ships: no SUBSCRIBE, core_http's rules, MQTT download: every case applies.
-  { name: 'stock', stock: true, defects: [], fails: [], na: [] },
-];
 
 describe('otalab conformance', () => {
   test('grades the independent device all-pass and each defective variant failing exactly what its defect breaks', async () => {

@@ -16,6 +16,7 @@ import { XMLParser } from 'fast-xml-parser';
 
 import { startSandbox } from '../../sandbox/sandbox.mjs';
 import { startDevice } from '../support/ota-device.mjs';
+import { ALL, variants } from '../support/conformance-variants.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const entry = path.join(repo, 'target/npm/otalab/node/sim.cjs');
@@ -34,18 +35,6 @@ after(async () => {
   await sandbox?.stop();
 });
 
-const MQTT = ['mqtt', 'mqtt_bad_crc', 'mqtt_wrong_offset', 'mqtt_drop_reply', 'mqtt_error_reply'];
-const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', ...MQTT];
-const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module'];
-const variants = [
-  { name: 'correct', defects: [], fails: [], na: MQTT },
-  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest'], na: MQTT },
-  { name: 'noResume', defects: ['noResume'], fails: ['flaky_url'], na: MQTT },
-  { name: 'rebootOld', defects: ['rebootOld'], fails: UPGRADES, na: MQTT },
-  { name: 'ignorePulls', defects: ['ignorePulls'], fails: ['pull'], na: MQTT },
-  { name: 'downloadTwice', defects: ['downloadTwice'], fails: ['repeat'], na: MQTT },
-  { name: 'stock', stock: true, defects: [], fails: [], na: [] },
-];
 
 async function info() {
   return (await fetch(`${sandbox.url}/sandbox.json`)).json();
