@@ -88,6 +88,20 @@ pub enum State {
     Stopped,
 }
 
+impl State {
+    /// The state's name as the JavaScript clients spell it: `idle`, `connecting`, `connected`,
+    /// `waiting` (to reconnect) or `stopped`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Idle => "idle",
+            Self::Connecting => "connecting",
+            Self::Connected => "connected",
+            Self::Waiting { .. } => "waiting",
+            Self::Stopped => "stopped",
+        }
+    }
+}
+
 /// What the driver must do or may show, in order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {

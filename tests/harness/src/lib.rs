@@ -6,7 +6,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 
 use js_sys::{Array, Promise};
-use otalab_browser::{Backoff, ClientEvent, ClientOptions, Event, MqttClient, Options, QoS, State};
+use otalab_browser::{Backoff, ClientEvent, ClientOptions, Event, MqttClient, Options, QoS};
 use serde_json::json;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
@@ -16,16 +16,6 @@ fn qos(value: u8) -> Result<QoS, JsValue> {
         0 => Ok(QoS::AtMostOnce),
         1 => Ok(QoS::AtLeastOnce),
         _ => Err(JsValue::from_str("qos must be 0 or 1")),
-    }
-}
-
-fn state_name(state: State) -> &'static str {
-    match state {
-        State::Idle => "idle",
-        State::Connecting => "connecting",
-        State::Connected => "connected",
-        State::Waiting { .. } => "waiting",
-        State::Stopped => "stopped",
     }
 }
 
@@ -78,7 +68,7 @@ impl Harness {
         client.on_event(move |event| {
             let mut log = sink.borrow_mut();
             let entry = match event {
-                ClientEvent::State(s) => json!({"type": "state", "state": state_name(*s)}),
+                ClientEvent::State(s) => json!({"type": "state", "state": s.name()}),
                 ClientEvent::Session(Event::Connected { .. }) => json!({"type": "connected"}),
                 ClientEvent::Session(Event::Disconnected(reason)) => {
                     json!({"type": "disconnected", "code": reason.code(), "message": reason.to_string()})
@@ -124,7 +114,7 @@ impl Harness {
 
     /// `idle`, `connecting`, `connected`, `waiting` or `stopped`.
     pub fn state(&self) -> String {
-        state_name(self.client.state()).into()
+        self.client.state().name().into()
     }
 
     /// Messages waiting in the outbox.

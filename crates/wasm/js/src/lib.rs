@@ -8,6 +8,7 @@
 use std::cell::RefCell;
 
 use js_sys::{Array, Function, Object, Reflect};
+use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 thread_local! {
@@ -66,6 +67,24 @@ pub fn string_arg(argument: &str, value: &JsValue) -> JsResult<String> {
             format!("expected a string, found {}", type_name(value)),
         )
     })
+}
+
+/// A payload argument: text (as UTF-8) or a `Uint8Array`; anything else is an
+/// `INVALID_ARGUMENT` naming `argument`.
+pub fn payload_arg(argument: &str, value: &JsValue) -> JsResult<Vec<u8>> {
+    if let Some(text) = value.as_string() {
+        Ok(text.into_bytes())
+    } else if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
+        Ok(bytes.to_vec())
+    } else {
+        Err(bad_argument(
+            argument,
+            format!(
+                "expected a string or a Uint8Array, found {}",
+                type_name(value)
+            ),
+        ))
+    }
 }
 
 /// `typeof`-style name of a value, for error messages.

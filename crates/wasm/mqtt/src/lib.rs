@@ -20,7 +20,7 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 pub use otalab_js::set_error_class;
-use otalab_js::{JsResult, bad_argument, ota_error, string_arg, type_name};
+use otalab_js::{JsResult, bad_argument, ota_error, payload_arg, string_arg, type_name};
 
 /// The options `new MqttClient(options)` knows.
 const OPTIONS: [&str; 8] = [
@@ -83,23 +83,6 @@ fn number_option(options: &JsValue, name: &str, max: u32) -> JsResult<Option<u32
         .transpose()
 }
 
-/// A payload: text (sent as UTF-8) or bytes.
-fn payload_arg(value: &JsValue) -> JsResult<Vec<u8>> {
-    if let Some(text) = value.as_string() {
-        Ok(text.into_bytes())
-    } else if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-        Ok(bytes.to_vec())
-    } else {
-        Err(bad_argument(
-            "payload",
-            format!(
-                "expected a string or a Uint8Array, found {}",
-                type_name(value)
-            ),
-        ))
-    }
-}
-
 /// `0` or `1` (otalab speaks MQTT QoS 0 and 1, as Alibaba Cloud IoT does).
 fn qos_arg(argument: &str, value: Option<JsValue>) -> JsResult<QoS> {
     match value.as_ref().and_then(JsValue::as_f64) {
@@ -107,17 +90,6 @@ fn qos_arg(argument: &str, value: Option<JsValue>) -> JsResult<QoS> {
         Some(0.0) => Ok(QoS::AtMostOnce),
         Some(1.0) => Ok(QoS::AtLeastOnce),
         _ => Err(bad_argument(argument, "expected 0 or 1")),
-    }
-}
-
-/// The state's name.
-fn state_name(state: State) -> &'static str {
-    match state {
-        State::Idle => "idle",
-        State::Connecting => "connecting",
-        State::Connected => "connected",
-        State::Waiting { .. } => "waiting",
-        State::Stopped => "stopped",
     }
 }
 
@@ -135,10 +107,9 @@ fn object(pairs: &[(&str, JsValue)]) -> JsValue {
 /// SUBACKs go to `onMessage` and the promises).
 fn event_object(event: &ClientEvent) -> Option<JsValue> {
     Some(match event {
-        ClientEvent::State(state) => object(&[
-            ("kind", "state".into()),
-            ("state", state_name(*state).into()),
-        ]),
+        ClientEvent::State(state) => {
+            object(&[("kind", "state".into()), ("state", state.name().into())])
+        }
         ClientEvent::Session(Event::Connected { session_present }) => object(&[
             ("kind", "connected".into()),
             ("sessionPresent", (*session_present).into()),
@@ -324,7 +295,7 @@ impl JsMqttClient {
     pub fn publish(&self, topic: JsValue, payload: JsValue, options: JsValue) -> Promise {
         let checked = (|| {
             let topic = string_arg("topic", &topic)?;
-            let payload = payload_arg(&payload)?;
+            let payload = payload_arg("payload", &payload)?;
             let qos = qos_arg("options.qos", field(&options, "qos"))?;
             let retain = field(&options, "retain").is_some_and(|v| v.is_truthy());
             Ok::<_, JsValue>((topic, payload, qos, retain))
@@ -398,7 +369,7 @@ impl JsMqttClient {
     /// `idle`, `connecting`, `connected`, `waiting` (to reconnect) or `stopped`.
     #[wasm_bindgen(getter)]
     pub fn state(&self) -> String {
-        state_name(self.client.state()).to_owned()
+        self.client.state().name().to_owned()
     }
 
     /// Messages waiting for a connection or an acknowledgement.

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use js_sys::{Array, JSON, Uint8Array};
-use otalab_js::{JsResult, bad_argument, ota_error, string_arg, type_name};
+use otalab_js::{JsResult, bad_argument, ota_error, payload_arg, string_arg, type_name};
 use otalab_protocol::{Module, SignMethod, Topic, TopicKind, Version};
 use otalab_sim::{
     Action, Case, Cloud, CloudError, Device, DeviceConfig, DeviceKey, Fault, FaultUrls, NoticeKind,
@@ -14,7 +14,6 @@ use otalab_sim::{
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::{JsSimReport, json_value};
@@ -44,23 +43,6 @@ fn time(argument: &str, value: f64) -> JsResult<u64> {
         Err(bad_argument(
             argument,
             format!("expected a time in ms (a non-negative integer), found {value}"),
-        ))
-    }
-}
-
-/// A payload: text or bytes.
-fn payload(value: &JsValue) -> JsResult<Vec<u8>> {
-    if let Some(text) = value.as_string() {
-        Ok(text.into_bytes())
-    } else if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-        Ok(bytes.to_vec())
-    } else {
-        Err(bad_argument(
-            "payload",
-            format!(
-                "expected a string or a Uint8Array, found {}",
-                type_name(value)
-            ),
         ))
     }
 }
@@ -198,7 +180,7 @@ impl JsDeviceMachine {
     /// A message on one of its topics; throws the payload's `OtaError` for a malformed one.
     pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
-        let body = payload(&body)?;
+        let body = payload_arg("payload", &body)?;
         match self.device.message(&topic, &body, time("now", now)?) {
             Ok(out) => actions(out.unwrap_or_default()),
             Err(e) => Err(ota_error(
@@ -397,7 +379,7 @@ impl JsCloudMachine {
     /// notices pushed again).
     pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
-        let body = payload(&body)?;
+        let body = payload_arg("payload", &body)?;
         Ok(outgoing(self.cloud.message(
             &topic,
             &body,
@@ -574,7 +556,7 @@ impl JsSuiteMachine {
         if !Topic::parse(&topic).is_ok_and(|t| t.product_key == *pk && t.device_name == *dn) {
             return Ok(Array::new().into());
         }
-        let body = payload(&body)?;
+        let body = payload_arg("payload", &body)?;
         let now = time("now", now)?;
         Ok(outgoing(self.suite.handle_message(
             &mut self.cloud,
