@@ -3,16 +3,18 @@
 // not applicable (`na`: the device without MQTT download support skips the MQTT cases). Used by
 // the tests of `otalab conformance` and of the npm ConformanceSuite, which must agree.
 export const MQTT = ['mqtt', 'mqtt_bad_crc', 'mqtt_wrong_offset', 'mqtt_drop_reply', 'mqtt_error_reply'];
-export const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', ...MQTT];
-export const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module'];
+export const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', ...MQTT, 'retry'];
+export const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module', 'retry'];
 
 export const variants = [
   { name: 'correct', defects: [], fails: [], na: MQTT },
-  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest'], na: MQTT },
+  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest', 'retry'], na: MQTT },
   { name: 'noResume', defects: ['noResume'], fails: ['flaky_url'], na: MQTT },
   { name: 'rebootOld', defects: ['rebootOld'], fails: UPGRADES, na: MQTT },
   { name: 'ignorePulls', defects: ['ignorePulls'], fails: ['pull'], na: MQTT },
   { name: 'downloadTwice', defects: ['downloadTwice'], fails: ['repeat'], na: MQTT },
+  // After bad_digest fails, every later upgrade hashes on from its bytes.
+  { name: 'keepDigest', defects: ['keepDigest'], fails: ['flaky_url', 'pull', 'repeat', 'second_module', 'retry'], na: MQTT },
   // Link SDK C as it ships: no SUBSCRIBE, core_http's rules, MQTT download: every case applies.
   { name: 'stock', stock: true, defects: [], fails: [], na: [] },
 ];

@@ -28,6 +28,8 @@
 //   rebootOld     reports 100, reboots, and comes back on its old version
 //   ignorePulls   asks for upgrades (T4) but ignores the answers
 //   downloadTwice keeps a notice repeated mid-download and downloads it again after upgrading
+//   keepDigest    does not reset its digest after a failed verification: the next update hashes
+//                 on from the failed one's bytes and fails too (a known Link SDK C bug)
 //
 // Run as a process: node tests/support/ota-device.mjs --broker mqtt://127.0.0.1:1883 \
 //   --pk a1Dev --dn board-1 [--version 1.0.0] [--module mcu=1.0.0] [--defect ignoreDigest]
@@ -147,6 +149,9 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
 
   /** After a verified download: flash, reboot (the link goes down and comes back on the new
    * image) and report it. */
+  /** keepDigest: the hash of the last failed verification, which the next update continues. */
+  let staleHash = null;
+
   async function flashAndReboot(module, data) {
     await new Promise((r) => setTimeout(r, 200));
     if (!has('rebootOld')) versions[module] = data.version;
@@ -302,7 +307,8 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
   async function upgrade(module, data) {
     const method = String(data.signMethod ?? (data.md5 ? 'Md5' : '')).toLowerCase();
     const sign = String(data.sign ?? data.md5 ?? '').toLowerCase();
-    const hash = createHash(method === 'sha256' ? 'sha256' : 'md5');
+    // keepDigest: a failed verification's state is used again until an update succeeds.
+    const hash = (has('keepDigest') && staleHash) || createHash(method === 'sha256' ? 'sha256' : 'md5');
     const size = Number(data.size);
     let received = 0;
     let reported = -STEP;
@@ -324,9 +330,18 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
       attempts += 1;
       if (has('noResume') || attempts > 3) return report(module, -2, `download broken at byte ${received}`);
     }
+    // keepDigest: the state is kept, not reset, when verification fails.
+    const kept = has('keepDigest') ? hash.copy() : null;
     const digest = hash.digest('hex');
-    if (received !== size) return report(module, -3, `size ${received}, expected ${size}`);
-    if (digest !== sign && !has('ignoreDigest')) return report(module, -3, `${method} mismatch`);
+    if (received !== size) {
+      staleHash = kept;
+      return report(module, -3, `size ${received}, expected ${size}`);
+    }
+    if (digest !== sign && !has('ignoreDigest')) {
+      staleHash = kept;
+      return report(module, -3, `${method} mismatch`);
+    }
+    staleHash = null;
     report(module, 100, 'downloaded and verified');
     await flashAndReboot(module, data);
   }

@@ -182,7 +182,8 @@ enum Command {
 /// The cases of the conformance suite, by name.
 fn parse_case(name: &str) -> Result<otalab_sim::Case, String> {
     otalab_sim::Case::ALL
-        .into_iter()
+        .iter()
+        .copied()
         .find(|c| c.name() == name)
         .ok_or_else(|| {
             let names: Vec<&str> = otalab_sim::Case::ALL.iter().map(|c| c.name()).collect();

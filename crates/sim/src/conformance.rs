@@ -76,11 +76,17 @@ pub enum Case {
     MqttDropReply,
     /// Over MQTT, answered with an error frame.
     MqttErrorReply,
+    /// A first notice that fails verification (a wrong digest: -3), then the notice again,
+    /// correct, as the platform's retry policy pushes it: the device must take it and upgrade.
+    /// Catches devices that keep the digest state of a failed update (a known Link SDK C bug)
+    /// or stay failed until rebooted. Part of the upgrade-job model (the `jobs` feature).
+    #[cfg(feature = "jobs")]
+    Retry,
 }
 
 impl Case {
     /// Every case, in the order the suite runs them.
-    pub const ALL: [Case; 15] = [
+    pub const ALL: &'static [Case] = &[
         Case::Md5,
         Case::Sha256,
         Case::BadDigest,
@@ -96,6 +102,8 @@ impl Case {
         Case::MqttWrongOffset,
         Case::MqttDropReply,
         Case::MqttErrorReply,
+        #[cfg(feature = "jobs")]
+        Case::Retry,
     ];
 
     /// The case's name (`bad_digest`, …).
@@ -116,6 +124,8 @@ impl Case {
             Case::MqttWrongOffset => "mqtt_wrong_offset",
             Case::MqttDropReply => "mqtt_drop_reply",
             Case::MqttErrorReply => "mqtt_error_reply",
+            #[cfg(feature = "jobs")]
+            Case::Retry => "retry",
         }
     }
 
@@ -148,6 +158,10 @@ impl Case {
             Case::MqttErrorReply => {
                 "-4 (as Link SDK C) or -2 after an error frame, and the old version kept"
             }
+            #[cfg(feature = "jobs")]
+            Case::Retry => {
+                "-3 for the first notice (a wrong digest), then the retried correct notice taken: the new version reported on T1"
+            }
         }
     }
 
@@ -155,6 +169,8 @@ impl Case {
     fn kind(self) -> NoticeKind {
         match self {
             Case::BadDigest => NoticeKind::BadDigest,
+            #[cfg(feature = "jobs")]
+            Case::Retry => NoticeKind::BadDigest,
             Case::WrongSize => NoticeKind::WrongSize,
             Case::ExpiredUrl => NoticeKind::Expired,
             Case::MissingUrl => NoticeKind::Missing,
@@ -364,6 +380,9 @@ enum Seen {
     Block,
     /// The suite sent the notice again.
     Repeated,
+    /// The suite retried the failed notice with a correct one (the `retry` case).
+    #[cfg(feature = "jobs")]
+    Retried,
     /// The cloud answered a pull (T5), as sent.
     Answered(String),
     /// A version report of an earlier case's version (not counted for this case).
@@ -413,6 +432,9 @@ struct Running {
     failed_at: Option<u64>,
     /// The pull answers already in the evidence (the time of the last one).
     answered_at: Option<u64>,
+    /// When the `retry` case pushed its second, correct notice.
+    #[cfg(feature = "jobs")]
+    retried_at: Option<u64>,
 }
 
 /// The suite for one device.
@@ -726,7 +748,36 @@ impl Suite {
         }
         let mut out = Vec::new();
         let device = self.device.clone();
+        #[cfg(feature = "jobs")]
+        let settle_ms = self.options.settle_ms;
+        #[cfg(feature = "jobs")]
+        let package = self.package.clone();
         if let Some(run) = &mut self.current {
+            // The retry: once the first (wrong) notice failed and the device settled, the same
+            // version again with a correct notice, as the platform's retry policy pushes it.
+            #[cfg(feature = "jobs")]
+            if run.case == Case::Retry
+                && !run.repeated
+                && run
+                    .failed_at
+                    .is_some_and(|t| now.saturating_sub(t) >= settle_ms)
+                && let Ok(o) = cloud.push_module(
+                    std::slice::from_ref(&device),
+                    &Package {
+                        version: run.version.clone(),
+                        ..package
+                    },
+                    NoticeKind::Correct,
+                    SignMethod::Md5,
+                    &Module::parse(&run.module).unwrap_or_default(),
+                    now,
+                )
+            {
+                run.repeated = true;
+                run.retried_at = Some(now);
+                out.extend(o);
+                run.seen.push((now, Seen::Retried));
+            }
             // What the cloud answered the pull with, as it was sent.
             if let Some(answer) = cloud
                 .last_pull(&device)
@@ -865,6 +916,8 @@ impl Suite {
             seen: Vec::new(),
             failed_at: None,
             answered_at: None,
+            #[cfg(feature = "jobs")]
+            retried_at: None,
         };
         self.pushed.push((module.clone(), version.clone(), case));
         let mut out = Vec::new();
@@ -940,6 +993,8 @@ impl Suite {
             | Seen::Answered(_)
             | Seen::LateVersion { .. }
             | Seen::StillTalking { .. } => false,
+            #[cfg(feature = "jobs")]
+            Seen::Retried => false,
         };
         let steps: Vec<(i64, &str)> = run
             .seen
@@ -1064,6 +1119,85 @@ impl Suite {
                     steps_text()
                 ),
             );
+        }
+        #[cfg(feature = "jobs")]
+        if case == Case::Retry {
+            let Some(retried_at) = run.retried_at else {
+                // The first notice carries a wrong digest: it must fail with -3.
+                if new_version || verdict == Some(Verdict::Succeeded) {
+                    return result(
+                        Grade::Fail,
+                        format!(
+                            "installed the first notice's package although its digest was wrong; {}",
+                            steps_text()
+                        ),
+                    );
+                }
+                return match failure {
+                    Some((code, desc)) if code != -3 => result(
+                        Grade::Fail,
+                        format!(
+                            "reported {code} {desc:?} for a wrong digest, not -3; {}",
+                            steps_text()
+                        ),
+                    ),
+                    // Failed as it should: the retry follows once the device settled.
+                    Some(_) => None,
+                    None => give_up("no failure code for the first notice"),
+                };
+            };
+            let after: Vec<(i64, &str)> = run
+                .seen
+                .iter()
+                .filter(|(at, _)| *at >= retried_at)
+                .filter_map(|(_, s)| match s {
+                    Seen::Step { module, step, desc } if *module == run.module => {
+                        Some((step.value(), desc.as_str()))
+                    }
+                    _ => None,
+                })
+                .collect();
+            let after_text = || steps_list(after.iter().map(|(s, _)| *s));
+            if let Some((code, desc)) = after.iter().find(|(s, _)| *s < 0) {
+                return result(
+                    Grade::Fail,
+                    format!(
+                        "the retried notice was correct, yet it reported {code} {desc:?} (state kept from the failed update?); {}",
+                        after_text()
+                    ),
+                );
+            }
+            if verdict == Some(Verdict::Failed) {
+                let back = self.versions.get(&run.module).cloned().unwrap_or_default();
+                return result(
+                    Grade::Fail,
+                    format!(
+                        "took the retry, then came back on {back}, not {}; {}",
+                        run.version,
+                        after_text()
+                    ),
+                );
+            }
+            if verdict == Some(Verdict::Succeeded) && new_version {
+                return result(
+                    Grade::Pass,
+                    format!(
+                        "-3 for the wrong digest, then {} after the retry: {}",
+                        run.version,
+                        after_text()
+                    ),
+                );
+            }
+            if after.is_empty() && now.saturating_sub(retried_at) >= self.options.reaction_ms {
+                return result(
+                    Grade::Fail,
+                    format!(
+                        "no reaction to the retried notice within {} s",
+                        self.options.reaction_ms / 1000
+                    ),
+                );
+            }
+            return give_up("not upgraded after the retry");
         }
         if case.expects_success() {
             if let Some((code, desc)) = failure {
@@ -1222,6 +1356,8 @@ fn seen_text(seen: &Seen) -> String {
         Seen::Pull => "T4 pull".to_owned(),
         Seen::Block => "T6 block request".to_owned(),
         Seen::Repeated => "the same notice sent again, mid-download".to_owned(),
+        #[cfg(feature = "jobs")]
+        Seen::Retried => "the notice sent again, correct (the platform's retry)".to_owned(),
         Seen::Answered(answer) => format!("T5 pull answered with {answer}"),
         Seen::LateVersion {
             module,

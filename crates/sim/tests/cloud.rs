@@ -650,7 +650,7 @@ fn grades(world: &mut World) -> Vec<(&'static str, Grade)> {
     let mut suite = Suite::new(
         world.keys()[0].clone(),
         package,
-        &Case::ALL,
+        Case::ALL,
         options,
         world.now,
     );
@@ -674,32 +674,39 @@ fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_t
     use Grade::*;
     let mut world = World::new(vec![Fault::None]);
     let got = grades(&mut world);
-    assert_eq!(
-        got,
-        vec![
-            ("md5", Pass),
-            ("sha256", Pass),
-            ("bad_digest", Pass),
-            ("wrong_size", Pass),
-            ("expired_url", Pass),
-            ("missing_url", Pass),
-            ("flaky_url", Pass),
-            // The simulated device pulls only when told to.
-            ("pull", NotApplicable),
-            ("repeat", Pass),
-            // It reports the default module only.
-            ("second_module", NotApplicable),
-            ("mqtt", Pass),
-            ("mqtt_bad_crc", Pass),
-            ("mqtt_wrong_offset", Pass),
-            ("mqtt_drop_reply", Pass),
-            ("mqtt_error_reply", Pass),
-        ]
-    );
-    // Each case used a fresh, higher version: 1.0.1 … 1.0.14 (second_module made none); the
-    // last one that installed is mqtt_drop_reply's.
+    let mut want = vec![
+        ("md5", Pass),
+        ("sha256", Pass),
+        ("bad_digest", Pass),
+        ("wrong_size", Pass),
+        ("expired_url", Pass),
+        ("missing_url", Pass),
+        ("flaky_url", Pass),
+        // The simulated device pulls only when told to.
+        ("pull", NotApplicable),
+        ("repeat", Pass),
+        // It reports the default module only.
+        ("second_module", NotApplicable),
+        ("mqtt", Pass),
+        ("mqtt_bad_crc", Pass),
+        ("mqtt_wrong_offset", Pass),
+        ("mqtt_drop_reply", Pass),
+        ("mqtt_error_reply", Pass),
+    ];
+    // -3 for the wrong digest, then the retried correct notice installed.
+    if cfg!(feature = "jobs") {
+        want.push(("retry", Pass));
+    }
+    assert_eq!(got, want);
+    // Each case used a fresh, higher version: 1.0.1 … (second_module made none); the last one
+    // that installed is retry's (1.0.15), or without upgrade jobs mqtt_drop_reply's (1.0.13).
+    let last = if cfg!(feature = "jobs") {
+        "1.0.15"
+    } else {
+        "1.0.13"
+    };
     let d0 = &world.report().devices[0];
-    assert_eq!(d0.final_version.as_deref(), Some("1.0.13"), "{d0:?}");
+    assert_eq!(d0.final_version.as_deref(), Some(last), "{d0:?}");
 
     let mut world = World::new(vec![Fault::WrongVersion {
         version: "1.0.0".into(),
@@ -720,7 +727,9 @@ fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_t
             "mqtt",
             "mqtt_bad_crc",
             "mqtt_wrong_offset",
-            "mqtt_drop_reply"
+            "mqtt_drop_reply",
+            #[cfg(feature = "jobs")]
+            "retry",
         ]
     );
 }
@@ -1049,5 +1058,93 @@ fn the_cloud_says_what_changed_only_when_asked() {
             device: keys[0].clone(),
             verdict: None
         })
+    );
+}
+
+#[cfg(feature = "jobs")]
+#[test]
+fn retry_pushes_a_correct_notice_after_the_wrong_digest_failed_and_grades_what_follows() {
+    let sign = |payload: &str| -> String {
+        let v: serde_json::Value = serde_json::from_str(payload).unwrap();
+        v["data"]["sign"].as_str().unwrap_or_default().to_owned()
+    };
+    // A device that fails the wrong digest and takes the retry passes.
+    let mut b = Bench::new(&[Case::Retry]);
+    b.tick(100);
+    assert_eq!(b.notices(), 1);
+    for s in [0, 50] {
+        b.device(200, "T3", &step(s));
+    }
+    b.device(200, "T3", &step(-3));
+    b.tick(1_000);
+    assert_eq!(b.notices(), 1, "the retry waits until the device settled");
+    b.tick(1_200);
+    assert_eq!(b.notices(), 2, "retried once the device settled");
+    let (first, second) = (sign(&b.sent[0].1), sign(&b.sent[1].1));
+    assert_ne!(first, second, "the retried notice carries the right digest");
+    assert!(
+        b.sent[1].1.contains("\"version\":\"1.0.1\""),
+        "{}",
+        b.sent[1].1
+    );
+    for s in [0, 50, 100] {
+        b.device(200, "T3", &step(s));
+    }
+    b.device(500, "T1", &version("1.0.1"));
+    b.tick(3_000);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Pass, "{r:?}");
+    assert!(
+        r.evidence
+            .iter()
+            .any(|l| l.contains("the notice sent again, correct (the platform's retry)")),
+        "{:?}",
+        r.evidence
+    );
+
+    // A device that keeps the failed update's digest state fails the retried notice too.
+    let mut b = Bench::new(&[Case::Retry]);
+    b.tick(100);
+    b.device(200, "T3", &step(0));
+    b.device(200, "T3", &step(-3));
+    b.tick(2_500);
+    assert_eq!(b.notices(), 2);
+    b.device(200, "T3", &step(0));
+    b.device(200, "T3", &step(-3));
+    b.tick(500);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
+    assert!(
+        r.observed.contains("the retried notice was correct"),
+        "{}",
+        r.observed
+    );
+
+    // A device that installs the package of the wrong digest fails, without a retry.
+    let mut b = Bench::new(&[Case::Retry]);
+    b.tick(100);
+    for s in [0, 100] {
+        b.device(200, "T3", &step(s));
+    }
+    b.device(500, "T1", &version("1.0.1"));
+    b.tick(500);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
+    assert_eq!(b.notices(), 1);
+    assert!(r.observed.contains("digest was wrong"), "{}", r.observed);
+
+    // A device that ignores the retried notice fails when the reaction time is over.
+    let mut b = Bench::new(&[Case::Retry]);
+    b.tick(100);
+    b.device(200, "T3", &step(-3));
+    b.tick(2_500);
+    assert_eq!(b.notices(), 2);
+    b.tick(10_500);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
+    assert!(
+        r.observed.contains("no reaction to the retried notice"),
+        "{}",
+        r.observed
     );
 }

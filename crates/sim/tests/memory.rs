@@ -87,7 +87,7 @@ fn the_conformance_suite_runs_in_memory_through_its_events() {
     let mut suite = Suite::new(
         DeviceKey::new("pk", "dev"),
         package,
-        &Case::ALL,
+        Case::ALL,
         options,
         world.now(),
     );

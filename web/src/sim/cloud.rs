@@ -211,7 +211,7 @@ impl SandboxCloud {
             if driver.client.is_none() {
                 return Some(Err("the sandbox cloud is not connected".to_owned()));
             }
-            let mut suite = Suite::new(device, package, &Case::ALL, options, now_ms());
+            let mut suite = Suite::new(device, package, Case::ALL, options, now_ms());
             for (module, version) in &versions {
                 suite.knows_version(module, version);
             }
