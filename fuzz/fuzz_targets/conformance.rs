@@ -40,7 +40,7 @@ fuzz_target!(|data: &[u8]| {
         gap_ms: 10,
         quiet_ms: 100,
     };
-    let mut suite = Suite::new(DeviceKey::new("pk", "dn"), package, &Case::ALL, options, 0);
+    let mut suite = Suite::new(DeviceKey::new("pk", "dn"), package, Case::ALL, options, 0);
     let mut now = 0;
     for chunk in data.split(|b| *b == 0xff) {
         let Some((&selector, payload)) = chunk.split_first() else {
