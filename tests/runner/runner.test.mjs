@@ -360,6 +360,37 @@ describe('upgrade jobs over sockets', () => {
   });
 });
 
+describe('late joiners (device.join) over sockets', () => {
+  test('the joiners stay offline until their time (seen by MQTT.js), and a dynamic job upgrades them as they come', async () => {
+    const watcher = mqtt.connect(sandbox.brokerUrl, { clientId: 'join-watcher', reconnectPeriod: 0 });
+    await new Promise((resolve, reject) => { watcher.once('connect', resolve); watcher.once('error', reject); });
+    const informed = new Map();
+    const notified = new Map();
+    watcher.on('message', (topic, payload) => {
+      const dn = topic.split('/').at(-1);
+      const seen = topic.startsWith('/ota/device/inform/') ? informed : notified;
+      if (!seen.has(dn)) seen.set(dn, Date.now());
+    });
+    for (const filter of ['/ota/device/inform/a1LateSock/+', '/ota/device/upgrade/a1LateSock/+']) {
+      await new Promise((resolve, reject) => watcher.subscribe(filter, { qos: 1 }, (e) => (e ? reject(e) : resolve())));
+    }
+    const report = path.join(tmp, 'late.json');
+    const result = await run(path.join(scenarios, 'late-joiners.toml'), ['--report', report]);
+    watcher.end();
+    assert.equal(result.code, 0, result.stderr);
+    const json = JSON.parse(readFileSync(report, 'utf8'));
+    assert.equal(json.summary.succeeded, 6);
+    assert.equal(json.jobs[0].target, 'DYNAMIC');
+    // The first version report of each device: the joiners' come 2, 3 and 4 s after the others'
+    // (give or take the link), each joiner's notice after its own version report.
+    const start = Math.min(...['late-1', 'late-2', 'late-3'].map((dn) => informed.get(dn)));
+    for (const [dn, after] of [['late-4', 2000], ['late-5', 3000], ['late-6', 4000]]) {
+      assert.ok(informed.get(dn) - start >= after - 300, `${dn} reported at +${informed.get(dn) - start} ms`);
+      assert.ok(notified.get(dn) >= informed.get(dn), `${dn} notified before it came online`);
+    }
+  });
+});
+
 describe('source addresses (--bind)', () => {
   test('devices connect from the addresses given, round robin: the broker (mosquitto\'s own log) sees only those', async () => {
     const broker = await startMosquitto();

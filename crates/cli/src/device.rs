@@ -117,13 +117,23 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
     for topic in r.machine.subscriptions() {
         r.link.subscribe(&topic, QoS::AtLeastOnce);
     }
-    r.link.start();
+    // A late joiner (`device.join`) stays offline until its time.
+    let mut join_at = match r.machine.config().join_after_ms {
+        0 => {
+            r.link.start();
+            None
+        }
+        after => Some(now_ms() + after),
+    };
     loop {
         Box::pin(r.drain()).await;
         if *stop.borrow() {
             break;
         }
-        let deadline = [r.link.deadline(), r.wake_at].into_iter().flatten().min();
+        let deadline = [r.link.deadline(), r.wake_at, join_at]
+            .into_iter()
+            .flatten()
+            .min();
         if r.fetch.is_some() && r.body.is_none() && r.download_permit.is_some() {
             // A resume: the download keeps its permit.
             Box::pin(r.start_fetch()).await;
@@ -141,6 +151,10 @@ pub async fn run(device: DeviceRun, shared: Arc<Shared>) -> DeviceOutcome {
             }
             _ = sleep_to(deadline) => {
                 let now = now_ms();
+                if join_at.is_some_and(|at| now >= at) {
+                    join_at = None;
+                    r.link.start();
+                }
                 r.link.tick(now);
                 if r.wake_at.is_some_and(|at| now >= at) {
                     r.wake_at = None;

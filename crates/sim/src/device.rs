@@ -105,6 +105,9 @@ pub struct DeviceConfig {
     pub max_block_retries: u32,
     /// Injected misbehaviour.
     pub fault: Fault,
+    /// When the driver first connects the device, in ms after the run starts (0: at once;
+    /// a scenario's `device.join`).
+    pub join_after_ms: u64,
 }
 
 /// Report progress every this many percent, unless told otherwise (the page, scenarios).
@@ -137,6 +140,7 @@ impl DeviceConfig {
             block_timeout_ms: DEFAULT_BLOCK_TIMEOUT_MS,
             max_block_retries: 3,
             fault: Fault::None,
+            join_after_ms: 0,
         }
     }
 }

@@ -251,8 +251,10 @@ impl World {
             cloud_ticked: None,
         };
         for i in 0..n as u32 {
+            // Spread over the ramp; a late joiner (`device.join`) after its delay.
             let delay = 1 + mix(options.seed, u64::from(i)) % options.ramp_ms.max(1);
-            world.at(delay, Event::Connect(i));
+            let join = world.devices[i as usize].config().join_after_ms;
+            world.at(join + delay, Event::Connect(i));
         }
         world
     }

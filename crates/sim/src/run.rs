@@ -196,6 +196,8 @@ pub struct ScenarioRun {
     scenario: Scenario,
     fleet: Vec<DeviceKey>,
     mine: Vec<DeviceKey>,
+    /// How many of `mine` are there from the start (the others join late).
+    present: usize,
     /// The injected fault of each device of the shard that has one (for the report).
     faults: BTreeMap<DeviceKey, String>,
     shard: Shard,
@@ -223,13 +225,18 @@ impl ScenarioRun {
     /// A run of `scenario` for the `shard` of `fleet` (the whole fleet, in order: targets such
     /// as `{ first = 10 }` are counted in it).
     pub fn new(scenario: Scenario, fleet: Vec<DeviceKey>, shard: Shard) -> Self {
-        let mine = fleet
+        let mine: Vec<DeviceKey> = fleet
             .iter()
             .enumerate()
             .filter(|(i, _)| shard.contains(*i))
             .map(|(_, k)| k.clone())
             .collect();
+        // The late joiners (the end of the fleet) are not waited for before acting.
+        let late = (0..fleet.len())
+            .filter(|i| shard.contains(*i) && scenario.join_after_ms(*i, fleet.len()) > 0)
+            .count();
         Self {
+            present: mine.len() - late,
             cloud_judges: scenario.sandbox_cloud(),
             scenario,
             fleet,
@@ -347,10 +354,19 @@ impl ScenarioRun {
     /// How many devices of the shard have connected at least once.
     pub fn handle_connected(&mut self, connected: usize, now: u64) {
         self.connected = connected;
-        if self.phase == RunPhase::Connecting && connected >= self.mine.len() {
+        if !matches!(
+            self.phase,
+            RunPhase::Connecting | RunPhase::Acting | RunPhase::Settling
+        ) {
+            return;
+        }
+        if self.all_connected_ms.is_none() && connected >= self.mine.len() {
             let after_ms = now.saturating_sub(self.started);
             self.all_connected_ms = Some(after_ms);
             self.events.push_back(RunEvent::AllConnected { after_ms });
+        }
+        // Late joiners (`device.join`) are not waited for.
+        if self.phase == RunPhase::Connecting && connected >= self.present {
             self.act_from(now);
         }
     }
@@ -609,13 +625,15 @@ impl ScenarioRun {
 
     fn check(&mut self, cloud: &Cloud, now: u64) {
         let quiet = self.scenario.expect.quiet_ms;
-        let settled = if self.cloud_judges {
-            cloud.settled_among(&self.mine, now, quiet)
-                && !cloud.jobs_busy(now)
-                && self.confirms.is_empty()
-        } else {
-            self.device_final >= self.mine.len()
-        };
+        // Nothing settles before every late joiner has come online.
+        let settled = self.connected >= self.mine.len()
+            && if self.cloud_judges {
+                cloud.settled_among(&self.mine, now, quiet)
+                    && !cloud.jobs_busy(now)
+                    && self.confirms.is_empty()
+            } else {
+                self.device_final >= self.mine.len()
+            };
         if settled {
             let all_final = !self.cloud_judges
                 || self

@@ -200,6 +200,54 @@ pub struct Behaviour {
     /// Faults given to a share (or a number) of the fleet, in fleet order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub faults: Vec<FaultShare>,
+    /// Devices that come online late (the end of the fleet), for dynamic upgrade jobs (with
+    /// the `jobs` feature: the page is built without it).
+    #[cfg(feature = "jobs")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<Join>,
+}
+
+/// Late joiners: the last `share` (or `count`) of the fleet, in fleet order, are offline when
+/// the run starts and connect for the first time one after another, evenly spaced from
+/// `from_ms` to `to_ms` after the start. The run acts once the others are connected and does
+/// not settle before every joiner has come online.
+#[cfg(feature = "jobs")]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// Fraction of the fleet (0..=1, rounded to the nearest device).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub share: Option<f64>,
+    /// Number of devices.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// When the first joiner connects, in ms after the start.
+    #[serde(default)]
+    pub from_ms: u64,
+    /// When the last joiner connects, in ms after the start (at least `from_ms`).
+    pub to_ms: u64,
+}
+
+#[cfg(feature = "jobs")]
+impl Join {
+    /// How many of a fleet of `total` devices join late.
+    pub fn joiners(&self, total: usize) -> usize {
+        portion(self.share, self.count, total)
+    }
+
+    /// When the device at `position` (0-based, fleet order) of `total` first connects, in ms
+    /// after the start (0 for the devices there from the start).
+    pub fn join_after_ms(&self, position: usize, total: usize) -> u64 {
+        let n = self.joiners(total);
+        let first = total - n;
+        if position < first {
+            return 0;
+        }
+        let k = (position - first) as u64;
+        let gaps = (n as u64).saturating_sub(1).max(1);
+        self.from_ms + (self.to_ms - self.from_ms) * k / gaps
+    }
 }
 
 fn default_cadence() -> u8 {
@@ -232,6 +280,8 @@ impl Default for Behaviour {
             block_size: default_block(),
             block_timeout_ms: default_block_timeout(),
             faults: Vec::new(),
+            #[cfg(feature = "jobs")]
+            join: None,
         }
     }
 }
@@ -618,6 +668,8 @@ pub struct FleetDevice {
     pub spec: DeviceSpec,
     /// Its fault (from `device.faults`).
     pub fault: Fault,
+    /// When it first connects, in ms after the start (`device.join`; 0: at once).
+    pub join_after_ms: u64,
 }
 
 /// A deterministic slice of the fleet: shard `index` (1-based) of `count`.
@@ -764,6 +816,24 @@ impl Scenario {
                     ));
                 }
                 _ => {}
+            }
+        }
+        #[cfg(feature = "jobs")]
+        if let Some(join) = &b.join {
+            if join.share.is_some() == join.count.is_some() {
+                return Err(ScenarioError::invalid(
+                    "device.join",
+                    "give one of share or count",
+                ));
+            }
+            if join.share.is_some_and(|s| !(0.0..=1.0).contains(&s)) {
+                return Err(ScenarioError::invalid("device.join.share", "must be 0..=1"));
+            }
+            if join.to_ms < join.from_ms {
+                return Err(ScenarioError::invalid(
+                    "device.join.to_ms",
+                    format!("must be at least from_ms ({})", join.from_ms),
+                ));
             }
         }
         for (key, fw) in &self.firmware {
@@ -969,7 +1039,12 @@ impl Scenario {
         Ok(specs
             .into_iter()
             .zip(faults)
-            .map(|(spec, fault)| FleetDevice { spec, fault })
+            .enumerate()
+            .map(|(i, (spec, fault))| FleetDevice {
+                spec,
+                fault,
+                join_after_ms: self.join_after_ms(i, total),
+            })
             .collect())
     }
 
@@ -992,7 +1067,19 @@ impl Scenario {
         config.block_size = b.block_size;
         config.block_timeout_ms = b.block_timeout_ms;
         config.fault = device.fault.clone();
+        config.join_after_ms = device.join_after_ms;
         config
+    }
+
+    /// When the device at `position` (fleet order) of `total` first connects, in ms after the
+    /// start: 0 unless it is a late joiner (`device.join`, with upgrade jobs).
+    pub fn join_after_ms(&self, position: usize, total: usize) -> u64 {
+        #[cfg(feature = "jobs")]
+        if let Some(join) = &self.device.join {
+            return join.join_after_ms(position, total);
+        }
+        let _ = (position, total);
+        0
     }
 }
 

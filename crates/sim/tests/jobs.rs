@@ -852,3 +852,46 @@ fn a_job_action_is_checked_when_the_scenario_is_read() {
         );
     }
 }
+
+#[test]
+fn a_dynamic_job_catches_the_late_joiners_as_they_come_online() {
+    let path = job_examples()
+        .into_iter()
+        .find(|p| p.ends_with("dynamic-late-joiners.toml"))
+        .unwrap();
+    let scenario = otalab_sim::Scenario::parse(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let join = scenario.device.join.clone().unwrap();
+    let report = run_example(&path);
+    assert!(report.passed(), "{:#?}", report.expectations);
+    assert_eq!(report.devices.len(), 30);
+    let origin = otalab_sim::memory::ORIGIN_MS;
+    for (i, device) in report.devices.iter().enumerate() {
+        let first = device.steps.first().map(|s| s.at_ms - origin).unwrap();
+        let joined = join.join_after_ms(i, 30);
+        if i < 10 {
+            assert_eq!(joined, 0);
+            // Online from the start: upgraded in the first minute.
+            assert!(
+                first < MINUTE_MS,
+                "{}: first step at {first} ms",
+                device.device_name
+            );
+        } else {
+            // Offline until its time (3 minutes, then every 3 minutes), upgraded right after.
+            assert_eq!(joined, 180_000 + (i as u64 - 10) * 180_000);
+            assert!(
+                first >= joined,
+                "{}: step at {first} before joining at {joined}",
+                device.device_name
+            );
+            assert!(
+                first < joined + MINUTE_MS,
+                "{}: step at {first}, joined at {joined}",
+                device.device_name
+            );
+        }
+    }
+    // Every device was the job's: one task each, all succeeded.
+    let job = &report.jobs[0];
+    assert_eq!(job.total(), 30);
+}
