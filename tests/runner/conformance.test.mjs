@@ -19,9 +19,9 @@ import { XMLParser } from 'fast-xml-parser';
 import { startSandbox } from '../../sandbox/sandbox.mjs';
 import { startDevice } from '../support/ota-device.mjs';
 import { ALL, variants } from '../support/conformance-variants.mjs';
+import { bin } from '../support/otalab.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-conformance-'));
 
 let sandbox;

@@ -5,7 +5,6 @@
 // Usage: node --test tests/runner/npm-external.test.mjs   (after scripts/build-npm, cargo build -p otalab-cli)
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
@@ -14,9 +13,9 @@ import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 
 import { startSandbox } from '../../sandbox/sandbox.mjs';
+import { bin, otalab } from '../support/otalab.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
 const entry = path.join(repo, 'target/npm/otalab/node/sim.cjs');
 const scenario = path.join(repo, 'tests/runner/scenarios/external-npm.toml');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-npm-external-'));
@@ -24,18 +23,6 @@ let sandbox;
 let sim;
 const clients = [];
 const devices = [];
-
-/** Runs the binary; resolves `{ code, stderr }`. `onErr` sees stderr as it grows. */
-function otalab(args, onErr = () => {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; onErr(stderr); });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`otalab ${args.join(' ')} took over 120 s\n${stderr}`)); }, 120_000);
-    child.on('error', reject);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stderr }); });
-  });
-}
 
 before(async () => {
   assert.ok(existsSync(bin), `${bin} is missing: cargo build -p otalab-cli`);
@@ -56,9 +43,9 @@ test('otalab run --external: the runner\'s cloud upgrades npm devices and judges
   let listening;
   const heard = new Promise((resolve) => { listening = resolve; });
   const running = otalab(['run', scenario, '--sandbox', sandbox.url, '--progress', 'plain', '--report', report,
-    '--external', 'a1Ext/meter-3', '--external', 'a1Ext/meter-4'], (err) => {
+    '--external', 'a1Ext/meter-3', '--external', 'a1Ext/meter-4'], { onStderr: (err) => {
     if (err.includes('the cloud is listening: start the external devices now (a1Ext/meter-3, a1Ext/meter-4)')) listening();
-  });
+  } });
   // Devices report their version once, when they start: the npm devices log in once the
   // runner's cloud listens, and it waits for them.
   await Promise.race([heard, running.then(({ stderr }) => { throw new Error(`otalab ended first: ${stderr}`); })]);

@@ -11,9 +11,9 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { bin } from '../support/otalab.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
 const entry = path.join(repo, 'target/npm/otalab/node/sim.cjs');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-npm-sim-'));
 

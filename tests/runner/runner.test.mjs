@@ -4,7 +4,6 @@
 // with independent parsers (smol-toml, Ajv for the JSON Schema, fast-xml-parser for JUnit).
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, existsSync } from 'node:fs';
 import os from 'node:os';
@@ -18,29 +17,15 @@ import { parse as parseToml } from 'smol-toml';
 
 import { freePort, startMosquitto } from '../../sandbox/mosquitto.mjs';
 import { startSandbox } from '../../sandbox/sandbox.mjs';
+import { bin, otalab } from '../support/otalab.mjs';
 import { until } from '../support/until.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
-const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
 const examples = path.join(repo, 'examples/scenarios');
 const scenarios = path.join(repo, 'tests/runner/scenarios');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-runner-'));
 
 let sandbox;
-
-/** Runs the binary; resolves `{ code, stdout, stderr }`. */
-function otalab(args, { env = {}, timeout = 120_000 } = {}) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => { stdout += d; });
-    child.stderr.on('data', (d) => { stderr += d; });
-    const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new Error(`otalab ${args.join(' ')} took over ${timeout} ms\n${stderr}`)); }, timeout);
-    child.on('error', reject);
-    child.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
-}
 
 const run = (scenario, extra = [], options) =>
   otalab(['run', scenario, '--sandbox', sandbox.url, '--progress', 'plain', ...extra], options);
