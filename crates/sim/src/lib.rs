@@ -55,6 +55,6 @@ pub use report::{
 pub use run::{FirmwareWanted, RunError, RunEvent, RunPhase, RunProgress, ScenarioRun};
 pub use scenario::{
     Behaviour, CloudAction, Connection, FaultShare, FirmwareSpec, FleetDevice, FleetSpec,
-    JobAction, JobTargetKind, ListedDevice, Scenario, ScenarioError, Shard, Target,
+    JobAction, JobCancel, JobTargetKind, ListedDevice, Scenario, ScenarioError, Shard, Target,
 };
 pub use verdict::{DeviceJudge, Job, VersionOutcome};

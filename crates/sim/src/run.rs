@@ -217,8 +217,20 @@ pub struct ScenarioRun {
     all_settled_ms: Option<u64>,
     transmit: VecDeque<Outgoing>,
     events: VecDeque<RunEvent>,
-    /// Jobs whose waiting tasks the run confirms, and when.
-    confirms: Vec<(u64, u32)>,
+    /// What the run does to its jobs later (confirm, cancel, upgrade again), when and to which.
+    job_steps: Vec<(u64, u32, JobStep)>,
+}
+
+/// An operator's call on a job that a scenario schedules.
+#[derive(Debug, Clone, Copy)]
+#[cfg_attr(not(feature = "jobs"), allow(dead_code))]
+enum JobStep {
+    /// `ConfirmOTATask` of the job's `CONFIRM` tasks.
+    Confirm,
+    /// `CancelOTATaskByJob`.
+    Cancel(crate::jobs::CancelTasks),
+    /// `ReupgradeOTATask` of the job's `FAILED` and `CANCELED` tasks.
+    Reupgrade,
 }
 
 impl ScenarioRun {
@@ -258,7 +270,7 @@ impl ScenarioRun {
             all_settled_ms: None,
             transmit: VecDeque::new(),
             events: VecDeque::new(),
-            confirms: Vec::new(),
+            job_steps: Vec::new(),
         }
     }
 
@@ -439,9 +451,9 @@ impl ScenarioRun {
         }
     }
 
-    /// When the cloud's job timers or a confirmation fall due (`u64::MAX`: never).
+    /// When the cloud's job timers or one of the run's job steps fall due (`u64::MAX`: never).
     fn jobs_due(&self, cloud_due: Option<u64>) -> u64 {
-        let confirm = self.confirms.iter().map(|(at, _)| *at).min();
+        let confirm = self.job_steps.iter().map(|(at, _, _)| *at).min();
         cloud_due
             .into_iter()
             .chain(confirm)
@@ -449,28 +461,55 @@ impl ScenarioRun {
             .unwrap_or(u64::MAX)
     }
 
-    /// The cloud's job timers and the run's confirmations due at `now`.
+    /// The cloud's job timers and the run's job steps due at `now`, in the order they fall due.
     fn jobs(&mut self, cloud: &mut Cloud, now: u64) {
         if cloud.poll_timeout().is_some_and(|due| due <= now) {
             self.transmit.extend(cloud.handle_timeout(now));
         }
         #[cfg(feature = "jobs")]
-        while let Some(index) = self.confirms.iter().position(|(at, _)| *at <= now) {
-            let (_, job) = self.confirms.remove(index);
-            let waiting: Vec<u64> = cloud
-                .upgrade_jobs()
-                .iter()
-                .filter(|j| j.id == job)
-                .flat_map(|j| j.tasks.iter().copied())
-                .filter(|t| {
-                    cloud
-                        .task(*t)
-                        .is_some_and(|t| t.status == crate::jobs::TaskStatus::Confirm)
-                })
-                .collect();
-            for ids in waiting.chunks(crate::jobs::MAX_TASK_IDS) {
-                if let Ok(out) = cloud.confirm_tasks(ids, now) {
-                    self.transmit.extend(out);
+        while let Some(index) = self
+            .job_steps
+            .iter()
+            .enumerate()
+            .filter(|(_, (at, _, _))| *at <= now)
+            .min_by_key(|(_, (at, _, _))| *at)
+            .map(|(i, _)| i)
+        {
+            let (_, job, step) = self.job_steps.remove(index);
+            let tasks_of = |cloud: &Cloud, wanted: fn(&crate::jobs::Task) -> bool| -> Vec<u64> {
+                cloud
+                    .upgrade_jobs()
+                    .iter()
+                    .filter(|j| j.id == job)
+                    .flat_map(|j| j.tasks.iter().copied())
+                    .filter(|t| cloud.task(*t).is_some_and(wanted))
+                    .collect()
+            };
+            match step {
+                JobStep::Confirm => {
+                    let waiting = tasks_of(cloud, |t| t.status == crate::jobs::TaskStatus::Confirm);
+                    for ids in waiting.chunks(crate::jobs::MAX_TASK_IDS) {
+                        if let Ok(out) = cloud.confirm_tasks(ids, now) {
+                            self.transmit.extend(out);
+                        }
+                    }
+                }
+                JobStep::Cancel(what) => {
+                    // Refused only for a job that has ended or a `scheduled` cancel of a job
+                    // already started: nothing to do then, as in the console.
+                    let _ = cloud.cancel_tasks(job, what, now);
+                    self.transmit.extend(cloud.handle_timeout(now));
+                }
+                JobStep::Reupgrade => {
+                    use crate::jobs::TaskStatus::{Canceled, Failed};
+                    let ended = tasks_of(cloud, |t| {
+                        matches!(t.status, Failed | Canceled) && t.is_final()
+                    });
+                    for ids in ended.chunks(crate::jobs::MAX_TASK_IDS) {
+                        if let Ok(out) = cloud.reupgrade_tasks(job, ids, now) {
+                            self.transmit.extend(out);
+                        }
+                    }
                 }
             }
         }
@@ -566,9 +605,18 @@ impl ScenarioRun {
                                 job: id,
                                 at_ms: now,
                             });
-                            if let Some(after) = job.confirm_after_ms {
-                                self.confirms.push((now + after, id));
-                            }
+                            let steps = [
+                                job.confirm_after_ms.map(|after| (after, JobStep::Confirm)),
+                                job.cancel.map(|c| (c.after_ms, JobStep::Cancel(c.tasks()))),
+                                job.reupgrade_after_ms
+                                    .map(|after| (after, JobStep::Reupgrade)),
+                            ];
+                            self.job_steps.extend(
+                                steps
+                                    .into_iter()
+                                    .flatten()
+                                    .map(|(after, step)| (now + after, id, step)),
+                            );
                         }
                         Ok(None) => {}
                         Err(source) => {
@@ -630,7 +678,7 @@ impl ScenarioRun {
             && if self.cloud_judges {
                 cloud.settled_among(&self.mine, now, quiet)
                     && !cloud.jobs_busy(now)
-                    && self.confirms.is_empty()
+                    && self.job_steps.is_empty()
             } else {
                 self.device_final >= self.mine.len()
             };

@@ -393,6 +393,44 @@ pub enum JobTargetKind {
     Dynamic,
 }
 
+/// `CancelOTATaskByJob` in a scenario: when, and which of the job's tasks (the platform's
+/// `Cancel*` switches, in snake case; at least one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
+#[serde(deny_unknown_fields)]
+pub struct JobCancel {
+    /// How long after creating the job.
+    pub after_ms: u64,
+    /// `CancelScheduled`: the job itself while it is still `PLANNED`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub scheduled: bool,
+    /// `CancelQueued`: `QUEUED` tasks (and `CONFIRM` ones unless `unconfirmed = false`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub queued: bool,
+    /// `CancelNotified`: `NOTIFIED` tasks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub notified: bool,
+    /// `CancelInProgress`: `IN_PROGRESS` tasks.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub in_progress: bool,
+    /// `CancelUnconfirmedTask`: `CONFIRM` tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unconfirmed: Option<bool>,
+}
+
+impl JobCancel {
+    /// The cloud's switches.
+    pub fn tasks(&self) -> crate::jobs::CancelTasks {
+        crate::jobs::CancelTasks {
+            scheduled: self.scheduled,
+            queued: self.queued,
+            notified: self.notified,
+            in_progress: self.in_progress,
+            unconfirmed: self.unconfirmed,
+        }
+    }
+}
+
 /// An upgrade job as a scenario writes it: the fields of the platform's
 /// `CreateOTAStaticUpgradeJob` / `CreateOTADynamicUpgradeJob`, in snake case, times relative to
 /// the action. Every value is checked against the platform's limits when the scenario is read.
@@ -457,6 +495,14 @@ pub struct JobAction {
     /// time) this long after creating the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_after_ms: Option<u64>,
+    /// `CancelOTATaskByJob` this long after creating the job, as an operator would:
+    /// `{ after_ms = 60000, queued = true, in_progress = true }`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cancel: Option<JobCancel>,
+    /// `ReupgradeOTATask` this long after creating the job (and after any `cancel`): the run
+    /// upgrades the job's `FAILED` and `CANCELED` tasks again, 10 ids a call.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reupgrade_after_ms: Option<u64>,
     /// `DownloadProtocol`: `HTTPS` (default) or `MQTT`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub download: Option<crate::jobs::DownloadProtocol>,
@@ -558,6 +604,21 @@ impl JobAction {
             return Err((
                 "confirm_after_ms",
                 "only with need_confirm = true".to_owned(),
+            ));
+        }
+        if self.cancel.is_some_and(|c| c.tasks().is_empty()) {
+            return Err((
+                "cancel",
+                "ask for at least one of scheduled, queued, notified, in_progress, unconfirmed"
+                    .to_owned(),
+            ));
+        }
+        if let (Some(cancel), Some(after)) = (self.cancel, self.reupgrade_after_ms)
+            && after <= cancel.after_ms
+        {
+            return Err((
+                "reupgrade_after_ms",
+                format!("{after}: after cancel.after_ms ({})", cancel.after_ms),
             ));
         }
         spec.download = self.download.unwrap_or_default();

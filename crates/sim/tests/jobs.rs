@@ -853,6 +853,145 @@ fn a_job_action_is_checked_when_the_scenario_is_read() {
     }
 }
 
+/// Runs `example` with `from` replaced by `to` (each must change the file) and returns the report.
+fn run_changed(example: &str, edits: &[(&str, &str)]) -> otalab_sim::Report {
+    let path = job_examples()
+        .into_iter()
+        .find(|p| p.ends_with(example))
+        .unwrap();
+    let mut text = std::fs::read_to_string(&path).unwrap();
+    for (from, to) in edits {
+        let changed = text.replacen(from, to, 1);
+        assert_ne!(changed, text, "{from}");
+        text = changed;
+    }
+    let dir = std::env::temp_dir().join(format!(
+        "otalab-jobs-{}-{}",
+        std::process::id(),
+        example.len() + edits.len()
+    ));
+    std::fs::create_dir_all(&dir).unwrap();
+    let changed = dir.join(example);
+    std::fs::write(&changed, text).unwrap();
+    let report = run_example(&changed);
+    let _ = std::fs::remove_dir_all(&dir);
+    report
+}
+
+#[test]
+fn a_scenario_cancels_queued_tasks_and_upgrades_them_again() {
+    // As written: every device ends upgraded (the example's own expectations).
+    let full = run_example(
+        &job_examples()
+            .into_iter()
+            .find(|p| p.ends_with("cancel-then-reupgrade.toml"))
+            .unwrap(),
+    );
+    assert!(full.passed(), "{:#?}", full.expectations);
+    let job = &full.jobs[0];
+    assert_eq!(job.counts[&otalab_sim::TaskStatus::Succeeded], 30);
+    // Every device was told once: the cancelled tasks had never been notified.
+    assert_eq!(job.pushes, 30);
+    let origin = otalab_sim::memory::ORIGIN_MS;
+    let late = full
+        .devices
+        .iter()
+        .filter(|d| {
+            d.steps
+                .first()
+                .is_some_and(|s| s.at_ms - origin >= 5 * MINUTE_MS)
+        })
+        .count();
+    assert_eq!(
+        late, 20,
+        "the 20 cancelled devices start after the re-upgrade"
+    );
+
+    // Without the re-upgrade, the 20 queued tasks stay CANCELED and their devices on 1.0.0.
+    let cancelled = run_changed(
+        "cancel-then-reupgrade.toml",
+        &[(", reupgrade_after_ms = 300000", "")],
+    );
+    let job = &cancelled.jobs[0];
+    assert_eq!(job.counts[&otalab_sim::TaskStatus::Canceled], 20);
+    assert_eq!(job.counts[&otalab_sim::TaskStatus::Succeeded], 10);
+    assert_eq!(cancelled.summary.succeeded, 10);
+    let failed: Vec<&str> = cancelled
+        .expectations
+        .iter()
+        .filter(|e| !e.held)
+        .map(|e| e.name.as_str())
+        .collect();
+    assert_eq!(
+        failed,
+        [
+            "succeeded: exactly 30",
+            "tasks succeeded: exactly 30",
+            "tasks canceled: exactly 0"
+        ]
+    );
+
+    // Cancelling notified and in-progress tasks too, at 61 s, with a 30 s flash: the second
+    // minute's ten are caught mid-way, the first ten have finished.
+    let caught = run_changed(
+        "cancel-then-reupgrade.toml",
+        &[
+            ("flash_ms = 200", "flash_ms = 30000"),
+            (
+                "after_ms = 30000, queued = true",
+                "after_ms = 61000, queued = true, in_progress = true, notified = true",
+            ),
+            (", reupgrade_after_ms = 300000", ""),
+        ],
+    );
+    assert_eq!(caught.jobs[0].counts[&otalab_sim::TaskStatus::Canceled], 20);
+    assert_eq!(
+        caught.jobs[0].counts[&otalab_sim::TaskStatus::Succeeded],
+        10
+    );
+}
+
+#[test]
+fn a_scenario_cancel_or_reupgrade_is_checked_when_read() {
+    let base = std::fs::read_to_string(
+        job_examples()
+            .into_iter()
+            .find(|p| p.ends_with("cancel-then-reupgrade.toml"))
+            .unwrap(),
+    )
+    .unwrap();
+    for (from, to, path, needle) in [
+        (
+            "cancel = { after_ms = 30000, queued = true }",
+            "cancel = { after_ms = 30000 }",
+            "actions[0].job.cancel",
+            "at least one of scheduled",
+        ),
+        (
+            "reupgrade_after_ms = 300000",
+            "reupgrade_after_ms = 20000",
+            "actions[0].job.reupgrade_after_ms",
+            "after cancel.after_ms (30000)",
+        ),
+        (
+            "queued = true }",
+            "queued = true, running = true }",
+            "",
+            "unknown field `running`",
+        ),
+        ("after_ms = 30000, ", "", "", "missing field `after_ms`"),
+    ] {
+        let text = base.replacen(from, to, 1);
+        assert_ne!(text, base, "{from}");
+        let message = otalab_sim::Scenario::parse(&text).unwrap_err().to_string();
+        assert!(message.contains(needle), "{from} -> {to}: {message}");
+        assert!(
+            message.starts_with(path) || path.is_empty(),
+            "{from} -> {to}: {message}"
+        );
+    }
+}
+
 #[test]
 fn a_dynamic_job_catches_the_late_joiners_as_they_come_online() {
     let path = job_examples()
