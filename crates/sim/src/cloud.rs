@@ -284,6 +284,13 @@ pub struct Cloud {
     /// Minutes between pushes of an ignored notice (`None`: the default; 0: never).
     #[cfg(feature = "jobs")]
     repush_minutes: Option<u64>,
+    /// Every task timer (a retry, a timeout, a repush) as (due, task): a timer that falls due
+    /// touches its own task only, however many tasks the jobs hold.
+    #[cfg(feature = "jobs")]
+    timers: std::collections::BTreeSet<(u64, u64)>,
+    /// The `QUEUED` tasks as (job, task), in task order: a job's rate takes them from here.
+    #[cfg(feature = "jobs")]
+    queued: std::collections::BTreeSet<(u32, u64)>,
     /// When a job's timer is due next.
     next_due: Option<u64>,
     /// The latest time the cloud was given.
@@ -1013,17 +1020,25 @@ impl Cloud {
         #[cfg(feature = "jobs")]
         {
             let _ = now;
-            self.upgrade_jobs.iter().any(|job| match job.status {
+            let planned_or_queued = self.upgrade_jobs.iter().any(|job| match job.status {
                 JobStatus::Planned => true,
                 JobStatus::InProgress => {
-                    job.tasks.iter().filter_map(|t| self.tasks.get(t)).any(|t| {
-                        (t.status == TaskStatus::Queued && job.spec.need_push)
-                            || (t.status == TaskStatus::Failed && !t.is_final())
-                            || (t.status == TaskStatus::InProgress && t.due_ms.is_some())
-                    })
+                    job.spec.need_push
+                        && self
+                            .queued
+                            .range((job.id, 0)..=(job.id, u64::MAX))
+                            .next()
+                            .is_some()
                 }
                 JobStatus::Completed | JobStatus::Canceled => false,
-            })
+            });
+            // A retry or a timeout still to come (a repush of an ignored notice is not work).
+            planned_or_queued
+                || self.timers.iter().any(|(_, id)| {
+                    self.tasks.get(id).is_some_and(|t| {
+                        matches!(t.status, TaskStatus::Failed | TaskStatus::InProgress)
+                    })
+                })
         }
         #[cfg(not(feature = "jobs"))]
         {
@@ -1356,6 +1371,9 @@ impl Cloud {
         }
         self.task_of.insert(key, id);
         self.tasks.insert(id, task);
+        if first == TaskStatus::Queued {
+            self.queued.insert((job_id, id));
+        }
         self.upgrade_jobs[index].tasks.push(id);
         self.upgrade_jobs[index].open += 1;
     }
@@ -1442,13 +1460,10 @@ impl Cloud {
         }
         self.changed(&key, before);
         let task = self.tasks.get_mut(&id)?;
-        task.set(TaskStatus::Notified, "", now);
         task.pushes += 1;
         task.first_progress_ms = None;
-        task.due_ms = repush.map(|every| now + every);
-        if let Some(due) = task.due_ms {
-            self.wake(due);
-        }
+        self.set_task(id, TaskStatus::Notified, "", now);
+        self.set_due(id, repush.map(|every| now + every));
         Some(Outgoing {
             topic: topic.to_string(),
             payload,
@@ -1482,12 +1497,9 @@ impl Cloud {
                 if task.status == TaskStatus::Notified
                     && let Some(task) = self.tasks.get_mut(&id)
                 {
-                    task.set(TaskStatus::InProgress, "", now);
                     let first = *task.first_progress_ms.get_or_insert(now);
-                    task.due_ms = timeout.map(|m| first + u64::from(m) * MINUTE_MS);
-                    if let Some(due) = task.due_ms {
-                        self.wake(due);
-                    }
+                    self.set_task(id, TaskStatus::InProgress, "", now);
+                    self.set_due(id, timeout.map(|m| first + u64::from(m) * MINUTE_MS));
                 }
             }
             Verdict::Succeeded => {
@@ -1503,11 +1515,8 @@ impl Cloud {
                     .map(|r| now + u64::from(r.interval_minutes) * MINUTE_MS);
                 match retry_at {
                     Some(at) => {
-                        if let Some(task) = self.tasks.get_mut(&id) {
-                            task.set(TaskStatus::Failed, &reason, now);
-                            task.due_ms = Some(at);
-                        }
-                        self.wake(at);
+                        self.set_task(id, TaskStatus::Failed, &reason, now);
+                        self.set_due(id, Some(at));
                     }
                     None => {
                         self.finish_task(id, TaskStatus::Failed, &reason, now);
@@ -1526,9 +1535,9 @@ impl Cloud {
         desc: &str,
         now: u64,
     ) -> Option<DeviceKey> {
-        let task = self.tasks.get_mut(&id)?;
-        task.due_ms = None;
-        task.set(status, desc, now);
+        self.set_due(id, None);
+        self.set_task(id, status, desc, now);
+        let task = self.tasks.get(&id)?;
         let (key, job) = (task.device.clone(), task.job);
         if self.task_of.get(&key) == Some(&id) {
             self.task_of.remove(&key);
@@ -1634,7 +1643,34 @@ impl Cloud {
         self.next_due = Some(self.next_due.map_or(at, |due| due.min(at)));
     }
 
-    /// Runs the jobs' timers due at `now`; returns what to send.
+    /// Sets task `id`'s status, keeping the index of queued tasks.
+    fn set_task(&mut self, id: u64, status: TaskStatus, desc: &str, now: u64) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            task.set(status, desc, now);
+            if status == TaskStatus::Queued {
+                self.queued.insert((task.job, id));
+            } else {
+                self.queued.remove(&(task.job, id));
+            }
+        }
+    }
+
+    /// Sets (or clears) task `id`'s timer, keeping the timer index, and wakes the cloud for it.
+    fn set_due(&mut self, id: u64, due: Option<u64>) {
+        if let Some(task) = self.tasks.get_mut(&id) {
+            if let Some(old) = task.due_ms.take() {
+                self.timers.remove(&(old, id));
+            }
+            task.due_ms = due;
+            if let Some(at) = due {
+                self.timers.insert((at, id));
+                self.wake(at);
+            }
+        }
+    }
+
+    /// Runs the jobs' timers due at `now`; returns what to send. The work is the jobs, the
+    /// timers that fell due and the queued tasks the rates let out, never every task.
     fn run_jobs(&mut self, now: u64) -> Vec<Outgoing> {
         self.clock = self.clock.max(now);
         self.next_due = None;
@@ -1647,82 +1683,114 @@ impl Cloud {
                     _ => {
                         let id = job.id;
                         self.start_job(id, &[], now);
-                        self.run_job(index, now, &mut out);
                     }
                 },
-                JobStatus::InProgress => self.run_job(index, now, &mut out),
+                JobStatus::InProgress => match job.spec.finish_ms {
+                    Some(at) if at <= now => {
+                        for id in job.tasks.clone() {
+                            self.end_task(
+                                id,
+                                TaskStatus::Failed,
+                                "the job's finish time passed",
+                                now,
+                            );
+                        }
+                        self.complete(index, now);
+                    }
+                    Some(at) => self.wake(at),
+                    None => {}
+                },
                 JobStatus::Completed | JobStatus::Canceled => {}
             }
+        }
+        let repush = self.repush_ms();
+        while let Some(&(at, id)) = self.timers.first()
+            && at <= now
+        {
+            self.timers.pop_first();
+            if let Some(task) = self.tasks.get_mut(&id) {
+                task.due_ms = None;
+            }
+            self.task_timer(id, repush, now, &mut out);
+        }
+        for index in 0..self.upgrade_jobs.len() {
+            let job = &self.upgrade_jobs[index];
+            if job.status != JobStatus::InProgress {
+                continue;
+            }
+            if job.spec.need_push {
+                let (job_id, rate) = (job.id, job.spec.maximum_per_minute);
+                let (start, sent) = job.window;
+                let room = if now >= start + MINUTE_MS {
+                    rate
+                } else {
+                    rate.saturating_sub(sent)
+                };
+                // One more than the room: the one the window refuses sets the wake-up for the
+                // next minute.
+                let due: Vec<u64> = self
+                    .queued
+                    .range((job_id, 0)..=(job_id, u64::MAX))
+                    .map(|&(_, id)| id)
+                    .take(room as usize + 1)
+                    .collect();
+                for id in due {
+                    if !self.dispatch(index, id, now, &mut out) {
+                        break;
+                    }
+                }
+            }
+            let job = &self.upgrade_jobs[index];
+            if !job.spec.is_dynamic() && job.open == 0 {
+                self.complete(index, now);
+            }
+        }
+        if let Some(&(at, _)) = self.timers.first() {
+            self.wake(at);
         }
         out
     }
 
-    /// One running job's timers at `now`.
-    fn run_job(&mut self, index: usize, now: u64, out: &mut Vec<Outgoing>) {
-        let job = &self.upgrade_jobs[index];
-        if job.spec.finish_ms.is_some_and(|at| at <= now) {
-            for id in job.tasks.clone() {
-                self.end_task(id, TaskStatus::Failed, "the job's finish time passed", now);
-            }
-            self.complete(index, now);
+    /// Task `id`'s timer fell due at `now`: a retry is sent, an ignored notice pushed again, an
+    /// attempt timed out.
+    fn task_timer(&mut self, id: u64, repush: Option<u64>, now: u64, out: &mut Vec<Outgoing>) {
+        let Some(task) = self.tasks.get(&id) else {
+            return;
+        };
+        let Some(index) = self.job_index(task.job) else {
+            return;
+        };
+        if self.upgrade_jobs[index].status != JobStatus::InProgress {
             return;
         }
-        let (push, timeout, finish) = (
-            job.spec.need_push,
-            job.spec.timeout_minutes,
-            job.spec.finish_ms,
-        );
-        let tasks = job.tasks.clone();
-        if let Some(at) = finish {
-            self.wake(at);
-        }
-        let repush = self.repush_ms();
-        for id in tasks {
-            let Some(task) = self.tasks.get(&id) else {
-                continue;
-            };
-            match task.status {
-                TaskStatus::Queued if push => {
-                    let sent = self.dispatch(index, id, now, out);
-                    if !sent {
-                        continue;
-                    }
+        match task.status {
+            TaskStatus::Failed => {
+                let retries = task.retries + 1;
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    task.retries = retries;
                 }
-                TaskStatus::Failed if task.due_ms.is_some_and(|at| at <= now) => {
-                    if let Some(task) = self.tasks.get_mut(&id) {
-                        task.retries += 1;
-                        let desc = format!("retry {}", task.retries);
-                        task.set(TaskStatus::Queued, &desc, now);
-                        task.due_ms = None;
-                    }
-                    out.extend(self.attempt(id, now));
-                }
-                TaskStatus::Notified if task.due_ms.is_some_and(|at| at <= now) => {
-                    let key = task.device.clone();
-                    if let Some(cloud_job) = self.jobs.get(&key).filter(|j| j.task == Some(id)) {
-                        out.push(Outgoing {
-                            topic: reply_topic(TopicKind::Upgrade, &key),
-                            payload: cloud_job.job.notice.encode().into_bytes(),
-                            qos: Qos::AtLeastOnce,
-                        });
-                    }
-                    if let Some(task) = self.tasks.get_mut(&id) {
-                        task.pushes += 1;
-                        task.due_ms = repush.map(|every| now + every);
-                    }
-                }
-                TaskStatus::InProgress if task.due_ms.is_some_and(|at| at <= now) => {
-                    self.time_out(id, timeout.unwrap_or(0), now);
-                }
-                _ => {}
+                self.set_task(id, TaskStatus::Queued, &format!("retry {retries}"), now);
+                out.extend(self.attempt(id, now));
             }
-            if let Some(due) = self.tasks.get(&id).and_then(|t| t.due_ms) {
-                self.wake(due);
+            TaskStatus::Notified => {
+                let key = task.device.clone();
+                if let Some(cloud_job) = self.jobs.get(&key).filter(|j| j.task == Some(id)) {
+                    out.push(Outgoing {
+                        topic: reply_topic(TopicKind::Upgrade, &key),
+                        payload: cloud_job.job.notice.encode().into_bytes(),
+                        qos: Qos::AtLeastOnce,
+                    });
+                }
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    task.pushes += 1;
+                }
+                self.set_due(id, repush.map(|every| now + every));
             }
-        }
-        let job = &self.upgrade_jobs[index];
-        if !job.spec.is_dynamic() && job.open == 0 {
-            self.complete(index, now);
+            TaskStatus::InProgress => {
+                let timeout = self.upgrade_jobs[index].spec.timeout_minutes;
+                self.time_out(id, timeout.unwrap_or(0), now);
+            }
+            _ => {}
         }
     }
 
@@ -1773,9 +1841,7 @@ impl Cloud {
             "only CONFIRM tasks are confirmed",
         )?;
         for id in ids {
-            if let Some(task) = self.tasks.get_mut(id) {
-                task.set(TaskStatus::Queued, "confirmed", now);
-            }
+            self.set_task(*id, TaskStatus::Queued, "confirmed", now);
         }
         Ok(self.handle_timeout(now))
     }
@@ -1830,9 +1896,9 @@ impl Cloud {
             if let Some(task) = self.tasks.get_mut(id) {
                 task.retries = 0;
                 task.timed_out = false;
-                task.set(TaskStatus::Queued, "upgraded again", now);
                 self.task_of.insert(task.device.clone(), *id);
                 self.upgrade_jobs[index].open += 1;
+                self.set_task(*id, TaskStatus::Queued, "upgraded again", now);
             }
         }
         Ok(self.handle_timeout(now))

@@ -676,9 +676,11 @@ impl ScenarioRun {
         // Nothing settles before every late joiner has come online.
         let settled = self.connected >= self.mine.len()
             && if self.cloud_judges {
-                cloud.settled_among(&self.mine, now, quiet)
+                // The cheap tests first: while a job still has work of its own (a rate holding
+                // tasks back, a retry or a timeout to come), no device is looked at.
+                self.job_steps.is_empty()
                     && !cloud.jobs_busy(now)
-                    && self.job_steps.is_empty()
+                    && cloud.settled_among(&self.mine, now, quiet)
             } else {
                 self.device_final >= self.mine.len()
             };
