@@ -6,7 +6,7 @@
 //! [`Outgoing`] messages come out. The dashboard and the native runner each drive one over
 //! their own MQTT client.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use otalab_protocol::{
@@ -284,13 +284,16 @@ pub struct Cloud {
     /// Minutes between pushes of an ignored notice (`None`: the default; 0: never).
     #[cfg(feature = "jobs")]
     repush_minutes: Option<u64>,
-    /// Every task timer (a retry, a timeout, a repush) as (due, task): a timer that falls due
-    /// touches its own task only, however many tasks the jobs hold.
+    /// Every task timer (a retry, a timeout, a repush) as (due, task), earliest first: a timer
+    /// that falls due touches its own task only, however many tasks the jobs hold. An entry
+    /// whose task no longer has that due time is stale and skipped. (Heaps rather than ordered
+    /// sets: each B-tree type costs the wasm builds several KB.)
     #[cfg(feature = "jobs")]
-    timers: std::collections::BTreeSet<(u64, u64)>,
-    /// The `QUEUED` tasks as (job, task), in task order: a job's rate takes them from here.
+    timers: std::collections::BinaryHeap<std::cmp::Reverse<(u64, u64)>>,
+    /// Each job's `QUEUED` tasks (by job index), lowest id first: a job's rate takes them from
+    /// here. Entries of tasks no longer queued are stale and skipped.
     #[cfg(feature = "jobs")]
-    queued: std::collections::BTreeSet<(u32, u64)>,
+    queued: Vec<std::collections::BinaryHeap<std::cmp::Reverse<u64>>>,
     /// When a job's timer is due next.
     next_due: Option<u64>,
     /// The latest time the cloud was given.
@@ -1025,18 +1028,19 @@ impl Cloud {
                 JobStatus::InProgress => {
                     job.spec.need_push
                         && self
-                            .queued
-                            .range((job.id, 0)..=(job.id, u64::MAX))
-                            .next()
-                            .is_some()
+                            .job_index(job.id)
+                            .and_then(|i| self.queued.get(i))
+                            .is_some_and(|q| q.iter().any(|r| self.is_queued(r.0)))
                 }
                 JobStatus::Completed | JobStatus::Canceled => false,
             });
             // A retry or a timeout still to come (a repush of an ignored notice is not work).
             planned_or_queued
-                || self.timers.iter().any(|(_, id)| {
-                    self.tasks.get(id).is_some_and(|t| {
-                        matches!(t.status, TaskStatus::Failed | TaskStatus::InProgress)
+                || self.timers.iter().any(|r| {
+                    let (at, id) = r.0;
+                    self.tasks.get(&id).is_some_and(|t| {
+                        t.due_ms == Some(at)
+                            && matches!(t.status, TaskStatus::Failed | TaskStatus::InProgress)
                     })
                 })
         }
@@ -1110,7 +1114,9 @@ impl Cloud {
 
     /// The report for these devices (duplicates counted once), made at `now`.
     pub fn report(&self, devices: &[DeviceKey], now: u64) -> Report {
-        let unique: BTreeSet<&DeviceKey> = devices.iter().collect();
+        let mut unique: Vec<&DeviceKey> = devices.iter().collect();
+        unique.sort_unstable();
+        unique.dedup();
         let rows = unique
             .iter()
             .map(|key| {
@@ -1124,7 +1130,7 @@ impl Cloud {
         report.batches = self
             .batches
             .iter()
-            .filter(|b| b.devices.iter().any(|k| unique.contains(k)))
+            .filter(|b| b.devices.iter().any(|k| unique.binary_search(&k).is_ok()))
             .filter_map(|b| self.batch_status(b.id))
             .collect();
         #[cfg(feature = "jobs")]
@@ -1136,7 +1142,7 @@ impl Cloud {
                     j.tasks
                         .iter()
                         .filter_map(|t| self.tasks.get(t))
-                        .any(|t| unique.contains(&t.device))
+                        .any(|t| unique.binary_search(&&t.device).is_ok())
                 })
                 .filter_map(|j| self.job_view(j.id))
                 .collect();
@@ -1270,9 +1276,10 @@ impl Cloud {
                     || version.is_some_and(|v| spec.src_versions.contains(v)))
         };
         let unique = |keys: &[DeviceKey]| {
-            let mut seen = BTreeSet::new();
+            // The map type of `task_of`, rather than a set of its own: one B-tree less in wasm.
+            let mut seen: BTreeMap<DeviceKey, u64> = BTreeMap::new();
             keys.iter()
-                .filter(|k| seen.insert(*k) && eligible(k))
+                .filter(|k| seen.insert((*k).clone(), 0).is_none() && eligible(k))
                 .cloned()
                 .collect::<Vec<_>>()
         };
@@ -1372,7 +1379,7 @@ impl Cloud {
         self.task_of.insert(key, id);
         self.tasks.insert(id, task);
         if first == TaskStatus::Queued {
-            self.queued.insert((job_id, id));
+            self.enqueue(index, id);
         }
         self.upgrade_jobs[index].tasks.push(id);
         self.upgrade_jobs[index].open += 1;
@@ -1589,7 +1596,8 @@ impl Cloud {
                 && job.package.version != version
                 && (job.spec.src_versions.is_empty()
                     || job.spec.src_versions.iter().any(|v| v == version))
-                && job.matches.get(key).copied().unwrap_or(0) < crate::jobs::MAX_DYNAMIC_MATCHES;
+                && job.matches.get(key).copied().unwrap_or(0)
+                    < u64::from(crate::jobs::MAX_DYNAMIC_MATCHES);
             if matches {
                 *self.upgrade_jobs[index]
                     .matches
@@ -1643,30 +1651,46 @@ impl Cloud {
         self.next_due = Some(self.next_due.map_or(at, |due| due.min(at)));
     }
 
-    /// Sets task `id`'s status, keeping the index of queued tasks.
+    /// Sets task `id`'s status; a task queued again joins its job's queue.
     fn set_task(&mut self, id: u64, status: TaskStatus, desc: &str, now: u64) {
         if let Some(task) = self.tasks.get_mut(&id) {
             task.set(status, desc, now);
-            if status == TaskStatus::Queued {
-                self.queued.insert((task.job, id));
-            } else {
-                self.queued.remove(&(task.job, id));
+            let job = task.job;
+            if status == TaskStatus::Queued
+                && let Some(index) = self.job_index(job)
+            {
+                self.enqueue(index, id);
             }
         }
     }
 
-    /// Sets (or clears) task `id`'s timer, keeping the timer index, and wakes the cloud for it.
+    fn enqueue(&mut self, index: usize, id: u64) {
+        if self.queued.len() <= index {
+            self.queued.resize_with(index + 1, Default::default);
+        }
+        self.queued[index].push(std::cmp::Reverse(id));
+    }
+
+    fn is_queued(&self, id: u64) -> bool {
+        self.tasks
+            .get(&id)
+            .is_some_and(|t| t.status == TaskStatus::Queued)
+    }
+
+    /// Sets (or clears) task `id`'s timer and wakes the cloud for it.
     fn set_due(&mut self, id: u64, due: Option<u64>) {
         if let Some(task) = self.tasks.get_mut(&id) {
-            if let Some(old) = task.due_ms.take() {
-                self.timers.remove(&(old, id));
-            }
             task.due_ms = due;
             if let Some(at) = due {
-                self.timers.insert((at, id));
+                self.timers.push(std::cmp::Reverse((at, id)));
                 self.wake(at);
             }
         }
+    }
+
+    /// Whether the timer `(at, id)` is still task `id`'s.
+    fn is_due(&self, at: u64, id: u64) -> bool {
+        self.tasks.get(&id).is_some_and(|t| t.due_ms == Some(at))
     }
 
     /// Runs the jobs' timers due at `now`; returns what to send. The work is the jobs, the
@@ -1704,14 +1728,16 @@ impl Cloud {
             }
         }
         let repush = self.repush_ms();
-        while let Some(&(at, id)) = self.timers.first()
+        while let Some(&std::cmp::Reverse((at, id))) = self.timers.peek()
             && at <= now
         {
-            self.timers.pop_first();
-            if let Some(task) = self.tasks.get_mut(&id) {
-                task.due_ms = None;
+            self.timers.pop();
+            if self.is_due(at, id) {
+                if let Some(task) = self.tasks.get_mut(&id) {
+                    task.due_ms = None;
+                }
+                self.task_timer(id, repush, now, &mut out);
             }
-            self.task_timer(id, repush, now, &mut out);
         }
         for index in 0..self.upgrade_jobs.len() {
             let job = &self.upgrade_jobs[index];
@@ -1719,23 +1745,16 @@ impl Cloud {
                 continue;
             }
             if job.spec.need_push {
-                let (job_id, rate) = (job.id, job.spec.maximum_per_minute);
-                let (start, sent) = job.window;
-                let room = if now >= start + MINUTE_MS {
-                    rate
-                } else {
-                    rate.saturating_sub(sent)
-                };
-                // One more than the room: the one the window refuses sets the wake-up for the
-                // next minute.
-                let due: Vec<u64> = self
-                    .queued
-                    .range((job_id, 0)..=(job_id, u64::MAX))
-                    .map(|&(_, id)| id)
-                    .take(room as usize + 1)
-                    .collect();
-                for id in due {
+                // Lowest id first, until the window refuses one (which sets the wake-up for
+                // the next minute) or the queue is empty.
+                while let Some(std::cmp::Reverse(id)) =
+                    self.queued.get_mut(index).and_then(|q| q.pop())
+                {
+                    if !self.is_queued(id) {
+                        continue;
+                    }
                     if !self.dispatch(index, id, now, &mut out) {
+                        self.enqueue(index, id);
                         break;
                     }
                 }
@@ -1745,8 +1764,12 @@ impl Cloud {
                 self.complete(index, now);
             }
         }
-        if let Some(&(at, _)) = self.timers.first() {
-            self.wake(at);
+        while let Some(&std::cmp::Reverse((at, id))) = self.timers.peek() {
+            if self.is_due(at, id) {
+                self.wake(at);
+                break;
+            }
+            self.timers.pop();
         }
         out
     }

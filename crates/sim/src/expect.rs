@@ -273,11 +273,10 @@ impl Expectations {
             let held = rule.holds(count, total);
             let mut detail = format!("{count} of {total} devices run {version}");
             if !held {
-                let mut seen: BTreeMap<&str, u64> = BTreeMap::new();
+                let mut seen: BTreeMap<String, u64> = BTreeMap::new();
                 for d in devices {
-                    *seen
-                        .entry(d.final_version.as_deref().unwrap_or("(none)"))
-                        .or_default() += 1;
+                    let version = d.final_version.as_deref().unwrap_or("(none)");
+                    *seen.entry(version.to_owned()).or_default() += 1;
                 }
                 let seen: Vec<String> = seen.iter().map(|(v, n)| format!("{v}: {n}")).collect();
                 detail = format!(

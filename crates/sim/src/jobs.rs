@@ -797,7 +797,7 @@ pub struct UpgradeJob {
     /// The fleet a planned static job picks its targets from when it starts.
     pub(crate) fleet: Vec<DeviceKey>,
     /// How often each device was matched (dynamic jobs).
-    pub(crate) matches: BTreeMap<DeviceKey, u32>,
+    pub(crate) matches: BTreeMap<DeviceKey, u64>,
     /// Its tasks that have not ended for good.
     pub(crate) open: usize,
 }

@@ -97,7 +97,7 @@ impl JsScenario {
         let fleet = self
             .scenario
             .fleet(|name| match options.files.get(name) {
-                Some(bytes) => String::from_utf8(bytes.clone())
+                Some(bytes) => String::from_utf8(bytes.to_vec())
                     .map_err(|_| format!("{name}: files[{name:?}] is not UTF-8 text")),
                 None => Err(format!("{name}: not in options.files")),
             })
@@ -108,7 +108,7 @@ impl JsScenario {
                 .and_then(|name| options.files.get(name))
                 .or_else(|| options.files.get(&want.url))
             {
-                return Ok(bytes.clone());
+                return Ok(bytes.to_vec());
             }
             name.and_then(memory::demo_file).ok_or_else(|| {
                 format!(
@@ -140,7 +140,7 @@ impl JsScenario {
 struct RunOptions {
     seed: u64,
     shard: Shard,
-    files: BTreeMap<String, Vec<u8>>,
+    files: BTreeMap<String, std::sync::Arc<[u8]>>,
 }
 
 impl RunOptions {
@@ -195,7 +195,7 @@ impl RunOptions {
                         format!("expected a Uint8Array or text, found {}", type_name(&value)),
                     ));
                 };
-                read.files.insert(name, bytes);
+                read.files.insert(name, bytes.into());
             }
         }
         Ok(read)
