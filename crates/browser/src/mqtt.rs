@@ -406,11 +406,23 @@ impl MqttClient {
 /// Runs one session step, carries out its outputs, then tells listeners (outside the borrow,
 /// so listeners may call the client again).
 fn drive(rc: &Rc<RefCell<Inner>>, step: impl FnOnce(&mut Inner) -> Vec<Output>) {
+    let outputs = {
+        let Ok(mut inner) = rc.try_borrow_mut() else {
+            return;
+        };
+        step(&mut inner)
+    };
+    dispatch(rc, outputs);
+}
+
+/// Applies a session step's outputs and tells the waiting calls and the listeners. One copy for
+/// every kind of step (`drive` is generic: keeping this out of it keeps the wasm small).
+#[inline(never)]
+fn dispatch(rc: &Rc<RefCell<Inner>>, outputs: Vec<Output>) {
     let events = {
         let Ok(mut inner) = rc.try_borrow_mut() else {
             return;
         };
-        let outputs = step(&mut inner);
         inner.apply(outputs, rc)
     };
     if events.is_empty() {
