@@ -250,6 +250,9 @@ struct CloudJob {
     task: Option<u64>,
 }
 
+/// The stream id of the first file the cloud serves over MQTT (ids count up from it).
+const FIRST_STREAM_ID: u64 = 10_001;
+
 /// The sandbox cloud.
 #[derive(Debug, Clone, Default)]
 pub struct Cloud {
@@ -258,8 +261,8 @@ pub struct Cloud {
     pull_package: Option<Package>,
     sign_method: Option<SignMethod>,
     next_id: u64,
-    /// Files served over MQTT, by stream id.
-    streams: BTreeMap<u64, Arc<[u8]>>,
+    /// Files served over MQTT: stream id `FIRST_STREAM_ID + i` is `streams[i]`.
+    streams: Vec<Arc<[u8]>>,
     /// The stream of each package, by its SHA-256.
     stream_of: BTreeMap<String, u64>,
     fault_urls: Option<FaultUrls>,
@@ -451,8 +454,8 @@ impl Cloud {
             });
         }
         // Stream ids look like the platform's: five-digit numbers.
-        let id = 10_000 + self.streams.len() as u64 + 1;
-        self.streams.insert(id, Arc::from(bytes));
+        let id = FIRST_STREAM_ID + self.streams.len() as u64;
+        self.streams.push(Arc::from(bytes));
         self.stream_of.insert(package.sha256.clone(), id);
         Ok(id)
     }
@@ -860,7 +863,12 @@ impl Cloud {
     /// The frame for a well-formed request; empty for a reply the cloud drops on purpose.
     fn block_frame(&mut self, key: &DeviceKey, request: &FileBlockRequest) -> Vec<u8> {
         let id = request.id.as_str();
-        let Some(file) = self.streams.get(&request.stream_id).cloned() else {
+        let file = request
+            .stream_id
+            .checked_sub(FIRST_STREAM_ID)
+            .and_then(|i| self.streams.get(usize::try_from(i).ok()?))
+            .cloned();
+        let Some(file) = file else {
             let msg = format!("unknown streamId {}", request.stream_id);
             return FileBlockReply::error(id, 404, &msg).encode();
         };
