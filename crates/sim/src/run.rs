@@ -202,7 +202,8 @@ pub struct ScenarioRun {
     faults: BTreeMap<DeviceKey, String>,
     shard: Shard,
     cloud_judges: bool,
-    packages: BTreeMap<String, Package>,
+    /// By firmware key (a scenario has a few: a `Vec`, one B-tree type less in wasm).
+    packages: Vec<(String, Package)>,
     phase: RunPhase,
     started: u64,
     deadline: u64,
@@ -255,7 +256,7 @@ impl ScenarioRun {
             mine,
             faults: BTreeMap::new(),
             shard,
-            packages: BTreeMap::new(),
+            packages: Vec::new(),
             phase: RunPhase::Preparing,
             started: 0,
             deadline: 0,
@@ -339,11 +340,14 @@ impl ScenarioRun {
 
     /// A package read (see [`firmware`](Self::firmware)).
     pub fn handle_firmware(&mut self, key: &str, package: Package) {
-        self.packages.insert(key.to_owned(), package);
+        match self.packages.iter_mut().find(|(k, _)| k == key) {
+            Some((_, old)) => *old = package,
+            None => self.packages.push((key.to_owned(), package)),
+        }
     }
 
-    /// The packages handed over, by firmware key.
-    pub fn packages(&self) -> &BTreeMap<String, Package> {
+    /// The packages handed over, with their firmware keys, in the order they came.
+    pub fn packages(&self) -> &[(String, Package)] {
         &self.packages
     }
 
@@ -353,7 +357,7 @@ impl ScenarioRun {
             .scenario
             .firmware
             .keys()
-            .find(|k| !self.packages.contains_key(*k))
+            .find(|k| !self.packages.iter().any(|(have, _)| have == *k))
         {
             return Err(RunError::FirmwareMissing { key: key.clone() });
         }
@@ -574,7 +578,7 @@ impl ScenarioRun {
             }
             let index = self.next_action;
             self.next_action += 1;
-            let Some(package) = self.packages.get(&action.push) else {
+            let Some((_, package)) = self.packages.iter().find(|(k, _)| *k == action.push) else {
                 continue;
             };
             if let Some(job) = &action.job {

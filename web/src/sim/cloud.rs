@@ -3,8 +3,6 @@
 //! saving a session as a scenario). Every rule (notices, pull answers, push-again, block
 //! serving, verdicts) is in otalab-sim.
 
-use std::collections::BTreeMap;
-
 use leptos::prelude::*;
 use otalab_browser::{ClientEvent, ClientOptions, Event, MqttClient, Options, QoS};
 use otalab_protocol::{Progress, SignMethod, Step, Topic, TopicKind, VersionReport};
@@ -47,7 +45,8 @@ pub struct Driver {
     /// Ids for external rows (above the simulator's).
     next_external: u32,
     /// The external devices' rows, by name (looked up for every message in and out).
-    externals: BTreeMap<DeviceKey, DeviceRow>,
+    /// Sorted by key (a sorted `Vec`: one B-tree type less in the page's wasm).
+    externals: Vec<(DeviceKey, DeviceRow)>,
 }
 
 /// Row ids of external devices start here (the simulator counts from 0).
@@ -104,7 +103,7 @@ impl SandboxCloud {
             pushes: Vec::new(),
             suite: None,
             next_external: EXTERNAL_IDS,
-            externals: BTreeMap::new(),
+            externals: Vec::new(),
         }))
     }
 
@@ -270,7 +269,10 @@ impl SandboxCloud {
                 .devices
                 .with_untracked(|rows| rows.iter().find(|r| r.id == id && r.external).copied());
             if let Some(row) = row {
-                driver.externals.remove(&row.name.get_value());
+                let key = row.name.get_value();
+                if let Ok(i) = driver.externals.binary_search_by(|(k, _)| k.cmp(&key)) {
+                    driver.externals.remove(i);
+                }
                 driver
                     .state
                     .devices
@@ -450,17 +452,19 @@ impl Driver {
             return;
         };
         let key = DeviceKey(parsed.product_key.clone(), parsed.device_name.clone());
-        let row = match self.externals.get(&key) {
-            Some(row) => *row,
+        let at = self.externals.binary_search_by(|(k, _)| k.cmp(&key));
+        let row = match at {
+            Ok(i) => self.externals[i].1,
             // A device of this tab (only a version report can introduce a new one).
-            None if parsed.kind != TopicKind::Inform
-                || self.state.devices.with_untracked(|rows| {
-                    rows.iter().any(|r| r.name.with_value(|n| *n == key))
-                }) =>
+            Err(_)
+                if parsed.kind != TopicKind::Inform
+                    || self.state.devices.with_untracked(|rows| {
+                        rows.iter().any(|r| r.name.with_value(|n| *n == key))
+                    }) =>
             {
                 return;
             }
-            None => {
+            Err(i) => {
                 let row = DeviceRow {
                     id: self.next_external,
                     status: RwSignal::new(DeviceStatus {
@@ -472,7 +476,7 @@ impl Driver {
                     external: true,
                 };
                 self.next_external += 1;
-                self.externals.insert(key.clone(), row);
+                self.externals.insert(i, (key.clone(), row));
                 self.state.devices.update(|rows| rows.push(row));
                 row
             }
@@ -537,9 +541,9 @@ impl Driver {
     /// The external device's row that `topic` is about.
     fn is_external(&self, topic: &str) -> Option<DeviceRow> {
         let parsed = Topic::parse(topic).ok()?;
-        self.externals
-            .get(&DeviceKey(parsed.product_key, parsed.device_name))
-            .copied()
+        let key = DeviceKey(parsed.product_key, parsed.device_name);
+        let i = self.externals.binary_search_by(|(k, _)| k.cmp(&key)).ok()?;
+        Some(self.externals[i].1)
     }
 
     /// What the cloud's events since the last call change on the page.

@@ -12,7 +12,7 @@ pub mod handle;
 pub mod scenario;
 pub mod toml;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use gloo_timers::callback::Timeout;
@@ -34,11 +34,49 @@ pub const FLEET_KEY: &str = "otalab.fleet";
 /// The simulated devices of the tab.
 pub struct Sim {
     state: AppState,
-    devices: BTreeMap<u32, SimDevice>,
+    devices: Devices,
     next_id: u32,
     queue: VecDeque<u32>,
     opening: Option<u32>,
     open_timer: Option<Timeout>,
+}
+
+/// The tab's devices by id, in id order: a sorted `Vec` (ids only grow, so adding appends)
+/// rather than a B-tree of one more type in the page's wasm.
+#[derive(Default)]
+struct Devices(Vec<(u32, SimDevice)>);
+
+impl Devices {
+    fn index(&self, id: u32) -> Result<usize, usize> {
+        self.0.binary_search_by_key(&id, |(i, _)| *i)
+    }
+    fn get(&self, id: &u32) -> Option<&SimDevice> {
+        self.index(*id).ok().map(|i| &self.0[i].1)
+    }
+    fn get_mut(&mut self, id: &u32) -> Option<&mut SimDevice> {
+        self.index(*id).ok().map(|i| &mut self.0[i].1)
+    }
+    fn insert(&mut self, id: u32, device: SimDevice) {
+        match self.index(id) {
+            Ok(i) => self.0[i].1 = device,
+            Err(i) => self.0.insert(i, (id, device)),
+        }
+    }
+    fn remove(&mut self, id: &u32) -> Option<SimDevice> {
+        self.index(*id).ok().map(|i| self.0.remove(i).1)
+    }
+    fn values(&self) -> impl Iterator<Item = &SimDevice> {
+        self.0.iter().map(|(_, d)| d)
+    }
+    fn keys(&self) -> impl Iterator<Item = &u32> {
+        self.0.iter().map(|(i, _)| i)
+    }
+    fn iter(&self) -> impl Iterator<Item = (&u32, &SimDevice)> {
+        self.0.iter().map(|(i, d)| (i, d))
+    }
+    fn clear(&mut self) {
+        self.0.clear();
+    }
 }
 
 /// The handle to the tab's simulated devices (`Copy`, from context).
@@ -55,7 +93,7 @@ impl Simulator {
     pub fn new(state: AppState) -> Self {
         Self(Handle::new(Sim {
             state,
-            devices: BTreeMap::new(),
+            devices: Devices::default(),
             next_id: 0,
             queue: VecDeque::new(),
             opening: None,
