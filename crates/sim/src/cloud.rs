@@ -1122,11 +1122,13 @@ impl Cloud {
 
     /// The report for these devices (duplicates counted once), made at `now`.
     pub fn report(&self, devices: &[DeviceKey], now: u64) -> Report {
-        let mut unique: Vec<&DeviceKey> = devices.iter().collect();
-        unique.sort_unstable();
-        unique.dedup();
+        // In key order, once each (the map type of `versions`: no set or sort of its own in wasm).
+        let mut unique: BTreeMap<DeviceKey, String> = BTreeMap::new();
+        for key in devices {
+            unique.insert(key.clone(), String::new());
+        }
         let rows = unique
-            .iter()
+            .keys()
             .map(|key| {
                 let mut row = device_report(key, self.job(key), self.versions.get(key));
                 row.batch = self.jobs.get(key).and_then(|j| j.batch);
@@ -1138,7 +1140,7 @@ impl Cloud {
         report.batches = self
             .batches
             .iter()
-            .filter(|b| b.devices.iter().any(|k| unique.binary_search(&k).is_ok()))
+            .filter(|b| b.devices.iter().any(|k| unique.contains_key(k)))
             .filter_map(|b| self.batch_status(b.id))
             .collect();
         #[cfg(feature = "jobs")]
@@ -1150,7 +1152,7 @@ impl Cloud {
                     j.tasks
                         .iter()
                         .filter_map(|t| self.tasks.get(t))
-                        .any(|t| unique.binary_search(&&t.device).is_ok())
+                        .any(|t| unique.contains_key(&t.device))
                 })
                 .filter_map(|j| self.job_view(j.id))
                 .collect();

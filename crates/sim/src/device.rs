@@ -121,6 +121,14 @@ pub const DEFAULT_MAX_RESUMES: u32 = 3;
 /// How long a device waits for a block reply before asking again (Link SDK C: 10 s).
 pub const DEFAULT_BLOCK_TIMEOUT_MS: u64 = 10_000;
 
+/// The module map of a device with only the default module, on `version` (built by insert:
+/// `BTreeMap::from` sorts first, one more generic copy in the wasm builds).
+fn default_module(version: &str) -> BTreeMap<String, String> {
+    let mut modules = BTreeMap::new();
+    modules.insert(Module::DEFAULT.to_owned(), version.to_owned());
+    modules
+}
+
 impl DeviceConfig {
     /// A device running `version` on the default module, with the defaults: cadence 5 %,
     /// flash 1.5 s, reboot 1 s, automatic upgrades, 3 resumes, no fault; over MQTT 5 KiB blocks,
@@ -129,7 +137,7 @@ impl DeviceConfig {
         Self {
             product_key: product_key.to_owned(),
             device_name: device_name.to_owned(),
-            modules: BTreeMap::from([(Module::DEFAULT.to_owned(), version.to_owned())]),
+            modules: default_module(version),
             cadence_percent: DEFAULT_CADENCE_PERCENT,
             flash_ms: DEFAULT_FLASH_MS,
             reboot_ms: DEFAULT_REBOOT_MS,

@@ -72,13 +72,15 @@ pub fn Injection() -> impl IntoView {
             .devices
             .with_untracked(|rows| rows.iter().map(|r| r.id).collect());
         let wanted = (ids.len() * usize::from(share.get_untracked().min(100))).div_ceil(100);
-        // A random share: shuffle by sorting on random keys.
-        let mut keyed: Vec<(f64, u32)> = ids
-            .into_iter()
-            .map(|id| (js_sys::Math::random(), id))
-            .collect();
-        keyed.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let chosen: Vec<u32> = keyed.into_iter().take(wanted).map(|(_, id)| id).collect();
+        // A random share: the first `wanted` of a Fisher-Yates shuffle.
+        let mut ids = ids;
+        let n = ids.len();
+        for i in 0..wanted.min(n) {
+            let pick = i + (js_sys::Math::random() * (n - i) as f64) as usize;
+            ids.swap(i, pick.min(n - 1));
+        }
+        ids.truncate(wanted);
+        let chosen = ids;
         sim.set_fault(&chosen, &fault(), throttle.get_untracked());
         message.set((false, format!("{} × {}", chosen.len(), describe(fault()))));
     };
