@@ -6,13 +6,13 @@
 //
 // Usage: cargo build --profile native -p otalab-cli && node bench/jobs.mjs [N ...]
 // (default N: 2000 8000 32000; OTALAB_BIN picks another binary, e.g. target/debug/otalab).
-import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { demoFirmware } from '../sandbox/sandbox.mjs';
+import { runInMemory, scenarioFile } from './support.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = process.env.OTALAB_BIN ?? path.join(repo, 'target/native/otalab');
@@ -21,22 +21,9 @@ const sizes = counts.length ? counts : [2000, 8000, 32000];
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-bench-jobs-'));
 const firmware = demoFirmware(64 * 1024, 5);
 
-function exec(argv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
-}
-
 /** N devices, pushed by a batch or by a rate-limited job. */
 function scenario(n, job) {
-  const dir = mkdtempSync(path.join(tmp, `n${n}-`));
-  writeFileSync(path.join(dir, 'fw.bin'), firmware);
-  const toml = path.join(dir, 'bench.toml');
-  writeFileSync(toml, `name = "jobs bench ${n}"
+  return scenarioFile(tmp, n, { 'fw.bin': firmware }, `name = "jobs bench ${n}"
 [fleet]
 product_key = "a1Jobs"
 names = "j-{0000001..${String(n).padStart(7, '0')}}"
@@ -53,17 +40,14 @@ ${job ? 'job = { target = "all", maximum_per_minute = 1000, timeout_minutes = 30
 time_limit_ms = ${Math.max(900_000, (n / 1000 + 5) * 60_000)}
 verdicts = { succeeded = ${n} }
 `);
-  return toml;
 }
 
 async function run(n, job) {
-  const t0 = process.hrtime.bigint();
-  const r = await exec(['run', '--in-memory', scenario(n, job), '--progress', 'none']);
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.code !== 0) throw new Error(`N=${n} ${job ? 'job' : 'batch'} exited ${r.code}:\n${r.stderr}`);
-  const m = r.stderr.match(/in memory: (\d+) devices, ([\d.]+) virtual s in ([\d.]+) wall s, peak RSS (\d+) KiB/);
-  if (!m) throw new Error(`no summary line:\n${r.stderr}`);
-  return { wall, virtualS: Number(m[2]) };
+  try {
+    return await runInMemory(bin, scenario(n, job));
+  } catch (e) {
+    throw new Error(`N=${n} ${job ? 'job' : 'batch'}: ${e.message}`);
+  }
 }
 
 console.log(`Baseline: the same fleet pushed at once (the console's batch), same binary (${path.relative(repo, bin)}), same run; ${os.cpus().length} cores.\n`);

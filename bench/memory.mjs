@@ -6,13 +6,13 @@
 //
 // Usage: cargo build --profile native -p otalab-cli && node bench/memory.mjs [N ...] [--no-capacity]
 // (default N: 1000 10000 100000; the socket baseline runs at the first N only).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import { demoFirmware, startSandbox } from '../sandbox/sandbox.mjs';
+import { exec, runInMemory, scenarioFile } from './support.mjs';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const bin = path.join(repo, 'target/native/otalab');
@@ -22,22 +22,9 @@ const sizes = counts.length ? counts : [1000, 10000, 100000];
 const capacity = !args.includes('--no-capacity');
 const tmp = mkdtempSync(path.join(os.tmpdir(), 'otalab-bench-memory-'));
 
-function exec(cmd, argv) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d) => { stderr += d; });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stderr }));
-  });
-}
-
 /** A scenario of `n` devices pushing `file` (beside the scenario for the in-memory runner). */
 function scenario(n, file, bytes) {
-  const dir = mkdtempSync(path.join(tmp, `n${n}-`));
-  writeFileSync(path.join(dir, file), bytes);
-  const toml = path.join(dir, 'bench.toml');
-  writeFileSync(toml, `name = "bench ${n}"
+  return scenarioFile(tmp, n, { [file]: bytes }, `name = "bench ${n}"
 [fleet]
 product_key = "a1Bench"
 names = "b-{0000001..${String(n).padStart(7, '0')}}"
@@ -54,19 +41,9 @@ push = "v2"
 time_limit_ms = 900000
 verdicts = { succeeded = ${n} }
 `);
-  return toml;
 }
 
-/** One in-memory run: wall seconds and peak RSS as the runner prints them. */
-async function inMemory(toml) {
-  const t0 = process.hrtime.bigint();
-  const r = await exec(bin, ['run', '--in-memory', toml, '--progress', 'none']);
-  const wall = Number(process.hrtime.bigint() - t0) / 1e9;
-  if (r.code !== 0) throw new Error(`otalab run --in-memory ${toml} exited ${r.code}:\n${r.stderr}`);
-  const m = r.stderr.match(/in memory: (\d+) devices, ([\d.]+) virtual s in ([\d.]+) wall s, peak RSS (\d+) KiB/);
-  if (!m) throw new Error(`no summary line:\n${r.stderr}`);
-  return { wall, virtualS: Number(m[2]), rssKib: Number(m[4]) };
-}
+const inMemory = (toml) => runInMemory(bin, toml);
 
 const SIZE = 256 * 1024;
 const firmware = demoFirmware(SIZE, 7);

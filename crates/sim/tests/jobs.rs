@@ -781,76 +781,84 @@ fn a_job_scenario_is_judged_by_its_task_counts() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-#[test]
-fn a_job_action_is_checked_when_the_scenario_is_read() {
+/// Checks that each edit of the example `example` (`from` → `to`) is refused when the scenario is
+/// read, with a message that starts with `path` (unless empty) and contains `needle`.
+fn assert_refused(example: &str, cases: &[(&str, &str, &str, &str)]) {
     let base = std::fs::read_to_string(
         job_examples()
             .into_iter()
-            .find(|p| p.ends_with("retries.toml"))
+            .find(|p| p.ends_with(example))
             .unwrap(),
     )
     .unwrap();
-    for (from, to, path, code) in [
-        (
-            "retry_interval_minutes = 10",
-            "retry_interval_minutes = 15",
-            "actions[0].job",
-            "JOB_INVALID_RETRY_INTERVAL",
-        ),
-        (
-            "retry_count = 2",
-            "retry_count = 3",
-            "actions[0].job",
-            "JOB_INVALID_RETRY_COUNT",
-        ),
-        (
-            ", retry_count = 2",
-            "",
-            "actions[0].job.retry_count",
-            "retry_interval_minutes and retry_count",
-        ),
-        (
-            "target = \"all\"",
-            "target = \"gray\"",
-            "actions[0].job.gray_percent",
-            "needs gray_percent",
-        ),
-        (
-            "target = \"all\"",
-            "target = \"gray\", gray_percent = \"12.3456\"",
-            "actions[0].job",
-            "JOB_INVALID_GRAY_PERCENT",
-        ),
-        (
-            "target = \"all\"",
-            "target = \"all\", maximum_per_minute = 5",
-            "actions[0].job",
-            "JOB_RATE_OUT_OF_RANGE",
-        ),
-        (
-            "target = \"all\"",
-            "target = \"all\", colour = \"red\"",
-            "",
-            "unknown field `colour`",
-        ),
-        (
-            "push = \"v2\"",
-            "push = \"v2\"\nnotice = \"bad_digest\"",
-            "actions[0].notice",
-            "correct notices",
-        ),
-        ("retried = 4", "lost = 4", "", "unknown variant `lost`"),
-    ] {
+    for (from, to, path, needle) in cases {
         let text = base.replacen(from, to, 1);
         assert_ne!(text, base, "{from}");
-        let err = otalab_sim::Scenario::parse(&text).unwrap_err();
-        let message = err.to_string();
-        assert!(message.contains(code), "{from} -> {to}: {message}");
+        let message = otalab_sim::Scenario::parse(&text).unwrap_err().to_string();
+        assert!(message.contains(needle), "{from} -> {to}: {message}");
         assert!(
             message.starts_with(path) || path.is_empty(),
             "{from} -> {to}: {message}"
         );
     }
+}
+
+#[test]
+fn a_job_action_is_checked_when_the_scenario_is_read() {
+    assert_refused(
+        "retries.toml",
+        &[
+            (
+                "retry_interval_minutes = 10",
+                "retry_interval_minutes = 15",
+                "actions[0].job",
+                "JOB_INVALID_RETRY_INTERVAL",
+            ),
+            (
+                "retry_count = 2",
+                "retry_count = 3",
+                "actions[0].job",
+                "JOB_INVALID_RETRY_COUNT",
+            ),
+            (
+                ", retry_count = 2",
+                "",
+                "actions[0].job.retry_count",
+                "retry_interval_minutes and retry_count",
+            ),
+            (
+                "target = \"all\"",
+                "target = \"gray\"",
+                "actions[0].job.gray_percent",
+                "needs gray_percent",
+            ),
+            (
+                "target = \"all\"",
+                "target = \"gray\", gray_percent = \"12.3456\"",
+                "actions[0].job",
+                "JOB_INVALID_GRAY_PERCENT",
+            ),
+            (
+                "target = \"all\"",
+                "target = \"all\", maximum_per_minute = 5",
+                "actions[0].job",
+                "JOB_RATE_OUT_OF_RANGE",
+            ),
+            (
+                "target = \"all\"",
+                "target = \"all\", colour = \"red\"",
+                "",
+                "unknown field `colour`",
+            ),
+            (
+                "push = \"v2\"",
+                "push = \"v2\"\nnotice = \"bad_digest\"",
+                "actions[0].notice",
+                "correct notices",
+            ),
+            ("retried = 4", "lost = 4", "", "unknown variant `lost`"),
+        ],
+    );
 }
 
 /// Runs `example` with `from` replaced by `to` (each must change the file) and returns the report.
@@ -953,43 +961,30 @@ fn a_scenario_cancels_queued_tasks_and_upgrades_them_again() {
 
 #[test]
 fn a_scenario_cancel_or_reupgrade_is_checked_when_read() {
-    let base = std::fs::read_to_string(
-        job_examples()
-            .into_iter()
-            .find(|p| p.ends_with("cancel-then-reupgrade.toml"))
-            .unwrap(),
-    )
-    .unwrap();
-    for (from, to, path, needle) in [
-        (
-            "cancel = { after_ms = 30000, queued = true }",
-            "cancel = { after_ms = 30000 }",
-            "actions[0].job.cancel",
-            "at least one of scheduled",
-        ),
-        (
-            "reupgrade_after_ms = 300000",
-            "reupgrade_after_ms = 20000",
-            "actions[0].job.reupgrade_after_ms",
-            "after cancel.after_ms (30000)",
-        ),
-        (
-            "queued = true }",
-            "queued = true, running = true }",
-            "",
-            "unknown field `running`",
-        ),
-        ("after_ms = 30000, ", "", "", "missing field `after_ms`"),
-    ] {
-        let text = base.replacen(from, to, 1);
-        assert_ne!(text, base, "{from}");
-        let message = otalab_sim::Scenario::parse(&text).unwrap_err().to_string();
-        assert!(message.contains(needle), "{from} -> {to}: {message}");
-        assert!(
-            message.starts_with(path) || path.is_empty(),
-            "{from} -> {to}: {message}"
-        );
-    }
+    assert_refused(
+        "cancel-then-reupgrade.toml",
+        &[
+            (
+                "cancel = { after_ms = 30000, queued = true }",
+                "cancel = { after_ms = 30000 }",
+                "actions[0].job.cancel",
+                "at least one of scheduled",
+            ),
+            (
+                "reupgrade_after_ms = 300000",
+                "reupgrade_after_ms = 20000",
+                "actions[0].job.reupgrade_after_ms",
+                "after cancel.after_ms (30000)",
+            ),
+            (
+                "queued = true }",
+                "queued = true, running = true }",
+                "",
+                "unknown field `running`",
+            ),
+            ("after_ms = 30000, ", "", "", "missing field `after_ms`"),
+        ],
+    );
 }
 
 #[test]
