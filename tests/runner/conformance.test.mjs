@@ -113,13 +113,43 @@ describe('otalab conformance', () => {
       // What the suite saw is what happened: the correct device runs the last version pushed.
       for (const name of ['correct', 'stock']) {
         const card = JSON.parse(readFileSync(path.join(tmp, `${name}.json`), 'utf8'));
-        const upgraded = card.cases.filter((c) => c.grade === 'pass' && c.case !== 'second_module' && !['bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'mqtt_error_reply'].includes(c.case));
+        // (`ignored_notice` is not applicable because the device upgraded at once.)
+        const upgraded = card.cases.filter((c) => (c.grade === 'pass' || c.case === 'ignored_notice') && c.case !== 'second_module' && !['bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'mqtt_error_reply'].includes(c.case));
         assert.equal(devices[name].versions.default, upgraded.at(-1).version, name);
         const mcu = card.cases.find((c) => c.case === 'second_module').version;
         assert.equal(devices[name].versions.mcu, mcu, name);
       }
     } finally {
       await Promise.all(Object.values(devices).map((d) => d.stop()));
+    }
+  });
+
+  test('ignored_notice: a device that postpones the first notice takes it pushed again, or by its pull; one that drops repeats fails', async () => {
+    const pk = 'a1Ignored';
+    const kinds = [
+      { dn: 'pushed', defer: true, defects: [], pullEveryMs: 0, grade: 'pass', observed: /reacted at \+[\d.]+ s to push 2 of it/ },
+      { dn: 'pulled', defer: true, defects: [], pullEveryMs: 300, grade: 'pass', observed: /to the answer to its pull/ },
+      { dn: 'dropped', defer: true, defects: ['onceOnly'], pullEveryMs: 0, grade: 'fail', observed: /ignored the notice and the 3 pushes of it again/ },
+    ];
+    const devices = [];
+    try {
+      const runs = kinds.map(async (k) => {
+        const report = path.join(tmp, `ignored-${k.dn}.json`);
+        const result = await conformance(pk, k.dn, ['--cases', 'ignored_notice', '--report', report], async () => {
+          devices.push(await startDevice({ broker: sandbox.brokerUrl, pk, dn: k.dn, defer: k.defer, defects: k.defects, pullEveryMs: k.pullEveryMs }));
+        });
+        return { k, result, card: JSON.parse(readFileSync(report, 'utf8')) };
+      });
+      for (const { k, result, card } of await Promise.all(runs)) {
+        const [c] = card.cases;
+        assert.equal(c.grade, k.grade, `${k.dn}: ${c.observed}\n${c.evidence.join('\n')}`);
+        assert.match(c.observed, k.observed, k.dn);
+        assert.equal(result.code, k.grade === 'pass' ? 0 : 1, `${k.dn}\n${result.stderr}`);
+        const pushes = c.evidence.filter((l) => l.includes('the notice pushed again')).length;
+        assert.ok(k.dn === 'pulled' ? pushes <= 1 : pushes >= 1, `${k.dn}: ${c.evidence.join('\n')}`);
+      }
+    } finally {
+      await Promise.all(devices.map((d) => d.stop()));
     }
   });
 

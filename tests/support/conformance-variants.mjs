@@ -1,20 +1,25 @@
 // The conformance suite's cases, and the variants of the independent device
 // (tests/support/ota-device.mjs) with the cases each must fail: everything else passes, or is
-// not applicable (`na`: the device without MQTT download support skips the MQTT cases). Used by
+// not applicable (`na`: the device without MQTT download support skips the MQTT cases; a device
+// that takes every notice at once ignores none, so `ignored_notice` does not apply). Used by
 // the tests of `otalab conformance` and of the npm ConformanceSuite, which must agree.
 export const MQTT = ['mqtt', 'mqtt_bad_crc', 'mqtt_wrong_offset', 'mqtt_drop_reply', 'mqtt_error_reply'];
-export const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', ...MQTT, 'retry'];
-export const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module', 'retry'];
+export const ALL = ['md5', 'sha256', 'bad_digest', 'wrong_size', 'expired_url', 'missing_url', 'flaky_url', 'pull', 'repeat', 'second_module', ...MQTT, 'retry', 'ignored_notice'];
+export const UPGRADES = ['md5', 'sha256', 'flaky_url', 'pull', 'repeat', 'second_module', 'retry', 'ignored_notice'];
+
+// Taking the first notice at once: `ignored_notice` is not applicable, unless the upgrade fails.
+const NA = [...MQTT, 'ignored_notice'];
 
 export const variants = [
-  { name: 'correct', defects: [], fails: [], na: MQTT },
-  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest', 'retry'], na: MQTT },
-  { name: 'noResume', defects: ['noResume'], fails: ['flaky_url'], na: MQTT },
+  { name: 'correct', defects: [], fails: [], na: NA },
+  { name: 'ignoreDigest', defects: ['ignoreDigest'], fails: ['bad_digest', 'retry'], na: NA },
+  { name: 'noResume', defects: ['noResume'], fails: ['flaky_url'], na: NA },
   { name: 'rebootOld', defects: ['rebootOld'], fails: UPGRADES, na: MQTT },
-  { name: 'ignorePulls', defects: ['ignorePulls'], fails: ['pull'], na: MQTT },
-  { name: 'downloadTwice', defects: ['downloadTwice'], fails: ['repeat'], na: MQTT },
+  { name: 'ignorePulls', defects: ['ignorePulls'], fails: ['pull'], na: NA },
+  { name: 'downloadTwice', defects: ['downloadTwice'], fails: ['repeat'], na: NA },
   // After bad_digest fails, every later upgrade hashes on from its bytes.
-  { name: 'keepDigest', defects: ['keepDigest'], fails: ['flaky_url', 'pull', 'repeat', 'second_module', 'retry'], na: MQTT },
-  // Link SDK C as it ships: no SUBSCRIBE, core_http's rules, MQTT download: every case applies.
-  { name: 'stock', stock: true, defects: [], fails: [], na: [] },
+  { name: 'keepDigest', defects: ['keepDigest'], fails: ['flaky_url', 'pull', 'repeat', 'second_module', 'retry', 'ignored_notice'], na: MQTT },
+  // Link SDK C as it ships: no SUBSCRIBE, core_http's rules, MQTT download: every case applies
+  // but `ignored_notice` (it takes every notice at once).
+  { name: 'stock', stock: true, defects: [], fails: [], na: ['ignored_notice'] },
 ];

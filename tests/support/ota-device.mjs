@@ -30,10 +30,16 @@
 //   downloadTwice keeps a notice repeated mid-download and downloads it again after upgrading
 //   keepDigest    does not reset its digest after a failed verification: the next update hashes
 //                 on from the failed one's bytes and fails too (a known Link SDK C bug)
+//   onceOnly      drops every notice for a version it was notified of before (with `defer`, it
+//                 never upgrades: the notice pushed again is dropped)
+//
+// `defer: true` (`--defer`) is an app that postpones upgrades: it ignores the first notice of
+// each version (no progress report) and takes it when it comes again, pushed or as the answer
+// to its pull. `pullEveryMs: 0` never pulls.
 //
 // Run as a process: node tests/support/ota-device.mjs --broker mqtt://127.0.0.1:1883 \
 //   --pk a1Dev --dn board-1 [--version 1.0.0] [--module mcu=1.0.0] [--defect ignoreDigest]
-//   [--stock]
+//   [--stock] [--defer] [--pull-every-ms 0]
 import { createHash } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
@@ -52,7 +58,7 @@ export function crc16arc(bytes) {
 }
 
 /** Starts a device; returns `{ versions, stop() }` (`versions` is module → running version). */
-export async function startDevice({ broker, pk, dn, version = '1.0.0', modules = {}, defects = [], pullEveryMs = 2000, stock = false, log = () => {} }) {
+export async function startDevice({ broker, pk, dn, version = '1.0.0', modules = {}, defects = [], pullEveryMs = 2000, stock = false, defer = false, log = () => {} }) {
   const has = (d) => defects.includes(d);
   const versions = { default: version, ...modules };
   const topic = {
@@ -74,6 +80,7 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
   let stopped = false;
   let pullTimer = null;
   let lastPull = null; // the module of the last pull, round-robin
+  const notified = new Set(); // `module@version` of every notice seen (defer, onceOnly)
 
   const send = (t, body) => client?.publish(t, JSON.stringify({ id: String(++id), ...body }), { qos: 1 });
   const report = (module, step, desc) => {
@@ -131,6 +138,17 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
       return;
     }
     if (busy) return;
+    const seen = `${module}@${data.version}`;
+    const again = notified.has(seen);
+    notified.add(seen);
+    if (again && has('onceOnly')) {
+      log(`${dn} drops a notice for ${seen} it was notified of before`);
+      return;
+    }
+    if (defer && !again) {
+      log(`${dn} postpones the notice for ${seen}`);
+      return;
+    }
     busy = { module, version: data.version };
     try {
       stats.downloads += 1;
@@ -367,7 +385,7 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
   }
 
   await connect();
-  pullTimer = setInterval(pull, pullEveryMs);
+  if (pullEveryMs > 0) pullTimer = setInterval(pull, pullEveryMs);
   return {
     versions,
     stats,
@@ -389,7 +407,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const modules = Object.fromEntries(all('module').map((m) => m.split('=')));
   const device = await startDevice({
     broker: opt('broker') ?? 'mqtt://127.0.0.1:8687', pk: opt('pk'), dn: opt('dn'), version: opt('version') ?? '1.0.0',
-    modules, defects: all('defect'), pullEveryMs: Number(opt('pull-every-ms') ?? 2000), stock: args.includes('--stock'),
+    modules, defects: all('defect'), pullEveryMs: Number(opt('pull-every-ms') ?? 2000), stock: args.includes('--stock'), defer: args.includes('--defer'),
     log: (line) => console.log(line),
   });
   console.log(`device ${opt('pk')}/${opt('dn')} connected`);

@@ -25,6 +25,8 @@
 //! | `mqtt_wrong_offset` | over MQTT, one reply for another offset: ignored, asked for again, then success |
 //! | `mqtt_drop_reply` | over MQTT, one reply never sent: asked for again after a timeout, then success |
 //! | `mqtt_error_reply` | over MQTT, an error frame (code 500): -4 (Link SDK C) or -2, the old version kept |
+//! | `retry` | (`jobs`) a wrong digest fails with -3; once settled, the same version pushed again, correct, as a retry policy does: it is taken |
+//! | `ignored_notice` | (`jobs`) a notice the device does not react to is pushed again every quarter of the reaction time, at most [`IGNORED_REPUSHES`] times: it must eventually take it (step 0, the new version); taking the first at once is not applicable |
 //!
 //! Cases never see each other's traffic: after a case is judged its job is ended in the cloud
 //! (late reports change nothing, a pull is answered afresh), and the next case starts only once
@@ -82,7 +84,19 @@ pub enum Case {
     /// or stay failed until rebooted. Part of the upgrade-job model (the `jobs` feature).
     #[cfg(feature = "jobs")]
     Retry,
+    /// A correct notice; while the device does not react (no progress report, no block
+    /// request), the same notice again every quarter of the reaction time, at most
+    /// [`IGNORED_REPUSHES`] times, as the platform pushes an ignored notice again: the device
+    /// must eventually take it (step 0, then the new version). A device that takes the first
+    /// notice at once ignored nothing: not applicable. Part of the upgrade-job model (the
+    /// `jobs` feature).
+    #[cfg(feature = "jobs")]
+    IgnoredNotice,
 }
+
+/// How many times the `ignored_notice` case pushes an ignored notice again.
+#[cfg(feature = "jobs")]
+pub const IGNORED_REPUSHES: u32 = 3;
 
 impl Case {
     /// Every case, in the order the suite runs them.
@@ -104,6 +118,8 @@ impl Case {
         Case::MqttErrorReply,
         #[cfg(feature = "jobs")]
         Case::Retry,
+        #[cfg(feature = "jobs")]
+        Case::IgnoredNotice,
     ];
 
     /// The case's name (`bad_digest`, …).
@@ -126,6 +142,8 @@ impl Case {
             Case::MqttErrorReply => "mqtt_error_reply",
             #[cfg(feature = "jobs")]
             Case::Retry => "retry",
+            #[cfg(feature = "jobs")]
+            Case::IgnoredNotice => "ignored_notice",
         }
     }
 
@@ -161,6 +179,10 @@ impl Case {
             #[cfg(feature = "jobs")]
             Case::Retry => {
                 "-3 for the first notice (a wrong digest), then the retried correct notice taken: the new version reported on T1"
+            }
+            #[cfg(feature = "jobs")]
+            Case::IgnoredNotice => {
+                "a notice the device ignores pushed again until it reacts: eventually step 0, then the new version on T1"
             }
         }
     }
@@ -383,6 +405,10 @@ enum Seen {
     /// The suite retried the failed notice with a correct one (the `retry` case).
     #[cfg(feature = "jobs")]
     Retried,
+    /// The notice pushed again because the device had not reacted (the `ignored_notice`
+    /// case): the how-manieth push.
+    #[cfg(feature = "jobs")]
+    Repushed(u32),
     /// The cloud answered a pull (T5), as sent.
     Answered(String),
     /// A version report of an earlier case's version (not counted for this case).
@@ -752,6 +778,8 @@ impl Suite {
         let settle_ms = self.options.settle_ms;
         #[cfg(feature = "jobs")]
         let package = self.package.clone();
+        #[cfg(feature = "jobs")]
+        let reaction_ms = self.options.reaction_ms;
         if let Some(run) = &mut self.current {
             // The retry: once the first (wrong) notice failed and the device settled, the same
             // version again with a correct notice, as the platform's retry policy pushes it.
@@ -777,6 +805,33 @@ impl Suite {
                 run.retried_at = Some(now);
                 out.extend(o);
                 run.seen.push((now, Seen::Retried));
+            }
+            // The ignored notice: pushed again every quarter of the reaction time while the
+            // device neither reported progress nor asked for a block.
+            #[cfg(feature = "jobs")]
+            if run.case == Case::IgnoredNotice {
+                let reacted = run.seen.iter().any(|(_, s)| {
+                    matches!(s, Seen::Block)
+                        || matches!(s, Seen::Step { module, .. } if *module == run.module)
+                });
+                let pushes = run
+                    .seen
+                    .iter()
+                    .filter(|(_, s)| matches!(s, Seen::Repushed(_)))
+                    .count() as u64;
+                let due = run.started + (pushes + 1) * repush_interval(reaction_ms);
+                if !reacted
+                    && pushes < u64::from(IGNORED_REPUSHES)
+                    && now >= due
+                    && let Some(job) = cloud.job(&device)
+                {
+                    out.push(Outgoing {
+                        topic: reply_topic(TopicKind::Upgrade, &device),
+                        payload: job.notice.encode().into_bytes(),
+                        qos: Qos::AtLeastOnce,
+                    });
+                    run.seen.push((now, Seen::Repushed(pushes as u32 + 2)));
+                }
             }
             // What the cloud answered the pull with, as it was sent.
             if let Some(answer) = cloud
@@ -983,6 +1038,20 @@ impl Suite {
 
     /// The case's result once it is decided.
     fn judge(&self, cloud: &Cloud, now: u64) -> Option<CaseResult> {
+        let result = self.judge_case(cloud, now)?;
+        #[cfg(feature = "jobs")]
+        if let Some(run) = self
+            .current
+            .as_ref()
+            .filter(|r| r.case == Case::IgnoredNotice)
+        {
+            return Some(ignored_notice_grade(run, result));
+        }
+        Some(result)
+    }
+
+    /// [`judge`](Self::judge) before the `ignored_notice` case's grade is told apart.
+    fn judge_case(&self, cloud: &Cloud, now: u64) -> Option<CaseResult> {
         let run = self.current.as_ref()?;
         let case = run.case;
         let elapsed = now.saturating_sub(run.started);
@@ -994,7 +1063,7 @@ impl Suite {
             | Seen::LateVersion { .. }
             | Seen::StillTalking { .. } => false,
             #[cfg(feature = "jobs")]
-            Seen::Retried => false,
+            Seen::Retried | Seen::Repushed(_) => false,
         };
         let steps: Vec<(i64, &str)> = run
             .seen
@@ -1119,6 +1188,24 @@ impl Suite {
                     steps_text()
                 ),
             );
+        }
+        #[cfg(feature = "jobs")]
+        if case == Case::IgnoredNotice && first_reaction(run).is_none() {
+            let pushes = repushes(run);
+            let last = run.started
+                + u64::from(IGNORED_REPUSHES) * repush_interval(self.options.reaction_ms);
+            let over =
+                pushes >= IGNORED_REPUSHES && now.saturating_sub(last) >= self.options.reaction_ms;
+            if over || timeout {
+                return result(
+                    Grade::Fail,
+                    format!(
+                        "ignored the notice and the {pushes} pushes of it again over {:.1} s: no progress report, no block request",
+                        elapsed as f64 / 1000.0
+                    ),
+                );
+            }
+            return None;
         }
         #[cfg(feature = "jobs")]
         if case == Case::Retry {
@@ -1348,6 +1435,67 @@ impl Suite {
     }
 }
 
+/// How long the `ignored_notice` case waits for a reaction before it pushes again: a quarter
+/// of the reaction time.
+#[cfg(feature = "jobs")]
+fn repush_interval(reaction_ms: u64) -> u64 {
+    (reaction_ms / 4).max(1)
+}
+
+/// How many times the case's notice was pushed again.
+#[cfg(feature = "jobs")]
+fn repushes(run: &Running) -> u32 {
+    run.seen
+        .iter()
+        .filter(|(_, s)| matches!(s, Seen::Repushed(_)))
+        .count() as u32
+}
+
+/// When the device first reacted to the case's notice (progress or a block request).
+#[cfg(feature = "jobs")]
+fn first_reaction(run: &Running) -> Option<u64> {
+    run.seen.iter().find_map(|(at, s)| {
+        (matches!(s, Seen::Block)
+            || matches!(s, Seen::Step { module, .. } if *module == run.module))
+        .then_some(*at)
+    })
+}
+
+/// The `ignored_notice` case's grade: judged as an upgrade, then a pass by a device that took
+/// the first notice at once is not applicable (it ignored nothing), and the observation says
+/// what it took in the end: a push again, or the answer to its own pull (Link SDK C's
+/// `aiot_ota_query_firmware` asks again for a task it ignored).
+#[cfg(feature = "jobs")]
+fn ignored_notice_grade(run: &Running, mut result: CaseResult) -> CaseResult {
+    let Some(at) = first_reaction(run) else {
+        return result;
+    };
+    let before = |f: fn(&Seen) -> bool| run.seen.iter().filter(|(t, s)| *t <= at && f(s)).count();
+    let pushes = before(|s| matches!(s, Seen::Repushed(_)));
+    let answers = before(|s| matches!(s, Seen::Answered(_)));
+    let when = at.saturating_sub(run.started) as f64 / 1000.0;
+    if pushes == 0 && answers == 0 {
+        if result.grade == Grade::Pass {
+            result.grade = Grade::NotApplicable;
+            result.observed = cut(&format!(
+                "took the first notice at once (+{when:.1} s): nothing was ignored, so nothing was pushed again; {}",
+                result.observed
+            ));
+        }
+        return result;
+    }
+    let took = if answers > 0 {
+        format!("the answer to its pull, after {pushes} push(es) again")
+    } else {
+        format!("push {} of it", pushes + 1)
+    };
+    result.observed = cut(&format!(
+        "ignored the notice, reacted at +{when:.1} s to {took}; {}",
+        result.observed
+    ));
+    result
+}
+
 /// One message as evidence text (without its time).
 fn seen_text(seen: &Seen) -> String {
     match seen {
@@ -1358,6 +1506,8 @@ fn seen_text(seen: &Seen) -> String {
         Seen::Repeated => "the same notice sent again, mid-download".to_owned(),
         #[cfg(feature = "jobs")]
         Seen::Retried => "the notice sent again, correct (the platform's retry)".to_owned(),
+        #[cfg(feature = "jobs")]
+        Seen::Repushed(n) => format!("no reaction yet: the notice pushed again (push {n})"),
         Seen::Answered(answer) => format!("T5 pull answered with {answer}"),
         Seen::LateVersion {
             module,

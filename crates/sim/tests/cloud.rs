@@ -694,14 +694,17 @@ fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_t
         ("mqtt_error_reply", Pass),
     ];
     // -3 for the wrong digest, then the retried correct notice installed.
+    // It takes every notice at once: it ignores none, so ignored_notice does not apply.
     if cfg!(feature = "jobs") {
         want.push(("retry", Pass));
+        want.push(("ignored_notice", NotApplicable));
     }
     assert_eq!(got, want);
     // Each case used a fresh, higher version: 1.0.1 … (second_module made none); the last one
-    // that installed is retry's (1.0.15), or without upgrade jobs mqtt_drop_reply's (1.0.13).
+    // that installed is ignored_notice's (1.0.16), or without upgrade jobs mqtt_drop_reply's
+    // (1.0.13).
     let last = if cfg!(feature = "jobs") {
-        "1.0.15"
+        "1.0.16"
     } else {
         "1.0.13"
     };
@@ -730,6 +733,8 @@ fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_t
             "mqtt_drop_reply",
             #[cfg(feature = "jobs")]
             "retry",
+            #[cfg(feature = "jobs")]
+            "ignored_notice",
         ]
     );
 }
@@ -1059,6 +1064,105 @@ fn the_cloud_says_what_changed_only_when_asked() {
             verdict: None
         })
     );
+}
+
+#[cfg(feature = "jobs")]
+#[test]
+fn ignored_notice_pushes_the_notice_again_until_the_device_reacts() {
+    // Bench: reaction 10 s, so the notice goes again every 2.5 s, at most three more times.
+    let upgrade = |b: &mut Bench| {
+        for s in [0, 50, 100] {
+            b.device(200, "T3", &step(s));
+        }
+        b.device(500, "T1", &version("1.0.1"));
+        b.tick(500);
+    };
+
+    // Ignores the first notice, takes the second: a pass that says which push it took.
+    let mut b = Bench::new(&[Case::IgnoredNotice]);
+    b.tick(2_400);
+    assert_eq!(
+        b.notices(),
+        1,
+        "nothing again before a quarter of the reaction time"
+    );
+    b.tick(200);
+    assert_eq!(b.notices(), 2, "pushed again at 2.5 s");
+    assert_eq!(b.sent[0], b.sent[1], "the same notice, as sent first");
+    upgrade(&mut b);
+    assert_eq!(b.notices(), 2, "nothing more once the device reacted");
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Pass, "{r:?}");
+    assert!(r.observed.contains("to push 2 of it"), "{}", r.observed);
+    assert!(
+        r.evidence
+            .iter()
+            .any(|l| l.contains("no reaction yet: the notice pushed again (push 2)")),
+        "{:?}",
+        r.evidence
+    );
+
+    // Takes the first notice at once: it ignored nothing, the case does not apply.
+    let mut b = Bench::new(&[Case::IgnoredNotice]);
+    b.tick(100);
+    upgrade(&mut b);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::NotApplicable, "{r:?}");
+    assert!(
+        r.observed.contains("took the first notice at once"),
+        "{}",
+        r.observed
+    );
+    assert_eq!(b.notices(), 1);
+
+    // Ignores it, then asks with a pull: the answer carries the notice, and that counts.
+    let mut b = Bench::new(&[Case::IgnoredNotice]);
+    b.device(
+        1_000,
+        "T4",
+        r#"{"id":"7","version":"1.0","params":{},"method":"thing.ota.firmware.get"}"#,
+    );
+    assert!(
+        b.sent
+            .iter()
+            .any(|(t, p)| t.ends_with("firmware/get_reply") && p.contains("1.0.1")),
+        "{:?}",
+        b.sent
+    );
+    upgrade(&mut b);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Pass, "{r:?}");
+    assert!(
+        r.observed.contains("the answer to its pull"),
+        "{}",
+        r.observed
+    );
+
+    // Ignores every push: fails once the last push had its reaction time (7.5 + 10 s).
+    let mut b = Bench::new(&[Case::IgnoredNotice]);
+    b.tick(17_000);
+    assert!(b.suite.results().is_empty());
+    assert_eq!(b.notices(), 4);
+    b.tick(700);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
+    assert!(
+        r.observed
+            .contains("ignored the notice and the 3 pushes of it again"),
+        "{}",
+        r.observed
+    );
+    assert_eq!(b.notices(), 4);
+
+    // Takes the push again but fails a correct package: a failure like any upgrade's.
+    let mut b = Bench::new(&[Case::IgnoredNotice]);
+    b.tick(2_600);
+    b.device(200, "T3", &step(0));
+    b.device(200, "T3", &step(-2));
+    b.tick(200);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
+    assert!(r.observed.contains("reported -2"), "{}", r.observed);
 }
 
 #[cfg(feature = "jobs")]
