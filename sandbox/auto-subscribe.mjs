@@ -16,10 +16,20 @@
 // T6), so a gateway speaking for several devices gets each one's topics. Topics the client
 // already subscribed to itself (same or wider filter) are left alone; a client that subscribes
 // later to a wider filter gets the front's own subscription removed, so nothing is delivered
-// twice. Packets are parsed for their boundaries only: a malformed length closes the
+// twice.
+//
+// It also publishes the platform's device status messages, as its server-side subscription
+// delivers them: on `/as/mqtt/status/{pk}/{dn}`, `online` when the broker accepted a device's
+// login, `offline` when its connection ends, with `productKey`, `deviceName`, `time` (China
+// Standard Time), `utcTime`, `lastTime`/`utcLastTime` (its last packet before the change) and
+// `clientIp`. The conformance suite's `report_after_reboot` case times the version report from
+// them. They come from the front's own client (QoS 1, not retained). Packets are parsed for
+// their boundaries only: a malformed length closes the
 // connection, oversized packets pass through uninspected; a slow side pauses the other (no
 // unbounded buffering in the front). MQTT 3.1, 3.1.1 and 5.
 import net from 'node:net';
+
+import mqtt from 'mqtt';
 
 /** The reply topics the platform subscribes a device to. */
 export function autoTopics(pk, dn) {
@@ -28,6 +38,21 @@ export function autoTopics(pk, dn) {
     `/sys/${pk}/${dn}/thing/ota/firmware/get_reply`,
     `/sys/${pk}/${dn}/thing/file/download_reply`,
   ];
+}
+
+/** The platform's device status topic. */
+export function statusTopic(pk, dn) {
+  return `/as/mqtt/status/${pk}/${dn}`;
+}
+
+/** A device status message as the platform writes it (`online` true or false). */
+export function statusMessage(pk, dn, online, now, last, clientIp) {
+  const cst = (ms) => new Date(ms + 8 * 3_600_000).toISOString().replace('T', ' ').replace('Z', '');
+  const utc = (ms) => new Date(ms).toISOString();
+  return JSON.stringify({
+    status: online ? 'online' : 'offline', productKey: pk, deviceName: dn,
+    time: cst(now), utcTime: utc(now), lastTime: cst(last), utcLastTime: utc(last), clientIp,
+  });
 }
 
 /** How many of the latest subscriptions `subscribed()` keeps (a long-running sandbox). */
@@ -232,6 +257,15 @@ function splitter({ want, onPacket, forward, onError }) {
 export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0.0.1', log = () => {} }) {
   const sockets = new Set();
   const record = [];
+  // The front's own client, for the status messages.
+  const statusClient = await mqtt.connectAsync(`mqtt://127.0.0.1:${upstreamPort}`, {
+    clientId: `otalab-device-status-${process.pid}`, protocolVersion: 4, reconnectPeriod: 1000,
+  });
+  const status = (device, online, last, ip) => {
+    statusClient.publish(statusTopic(device.pk, device.dn), statusMessage(device.pk, device.dn, online, Date.now(), last, ip), { qos: 1 }, (error) => {
+      if (error) log(`status of ${device.pk}/${device.dn} not published: ${error.message}`);
+    });
+  };
   const server = net.createServer((client) => {
     const upstream = net.connect(upstreamPort, '127.0.0.1');
     sockets.add(client);
@@ -245,7 +279,15 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
     const injected = new Set(); // topics the front subscribed for this connection
     const own = []; // the client's own filters
     const known = new Set(); // `pk/dn` already handled
+    let login = null; // the device its login names
+    let online = false; // the broker accepted the login: its status was published online
+    let lastAt = Date.now(); // its last packet
+    const ip = (client.remoteAddress ?? '').replace(/^::ffff:/, '');
     const close = () => {
+      if (online) {
+        online = false;
+        status(login, false, lastAt, ip);
+      }
       client.destroy();
       upstream.destroy();
     };
@@ -280,9 +322,10 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
           if (connect) {
             level = connect.level;
             clientId = connect.clientId;
+            login = loginDevice(connect.clientId, connect.username);
             // The CONNECT goes first; the subscription right after it.
             upstream.write(packet);
-            learn(loginDevice(connect.clientId, connect.username));
+            learn(login);
             return false;
           }
         } else if (h.type === 3) {
@@ -314,8 +357,13 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
       },
     });
     const fromBroker = splitter({
-      want: (h) => (h.type === 9 || h.type === 11 ? 1024 : 0),
+      want: (h) => (h.type === 9 || h.type === 11 ? 1024 : h.type === 2 ? 8 : 0),
       onPacket: (packet, h) => {
+        // CONNACK: the login accepted (return or reason code 0): the device is online.
+        if (h.type === 2 && packet.length >= h.headerLen + 2 && packet[h.headerLen + 1] === 0 && login && !online) {
+          online = true;
+          status(login, true, lastAt, ip);
+        }
         if ((h.type === 9 || h.type === 11) && packet.length >= h.headerLen + 2) {
           const id = packet.readUInt16BE(h.headerLen);
           const kind = ours.get(id);
@@ -333,7 +381,10 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
     });
     upstream.on('drain', () => client.resume());
     client.on('drain', () => upstream.resume());
-    client.on('data', fromClient);
+    client.on('data', (chunk) => {
+      lastAt = Date.now();
+      fromClient(chunk);
+    });
     upstream.on('data', fromBroker);
     for (const socket of [client, upstream]) {
       socket.on('error', close);
@@ -355,7 +406,7 @@ export async function startAutoSubscribe({ upstreamPort, port = 0, host = '127.0
     buffered: () => [...sockets].reduce((sum, socket) => sum + socket.writableLength, 0),
     close: () => new Promise((resolve) => {
       for (const s of sockets) s.destroy();
-      server.close(() => resolve());
+      server.close(() => statusClient.end(true, {}, () => resolve()));
     }),
   };
 }

@@ -110,6 +110,46 @@ describe('a stock Link SDK C device on the sandbox', () => {
     }
   });
 
+  test('the front publishes the platform\'s status messages: online on login, offline when the link ends, both around a reboot', async () => {
+    const pk = 'a1Status';
+    const dn = 'sdk-2';
+    const statuses = [];
+    const watcher = await mqtt.connectAsync(sandbox.broker.url, { clientId: 'status-watcher', protocolVersion: 4 });
+    await watcher.subscribeAsync('/as/mqtt/status/+/+', { qos: 1 });
+    watcher.on('message', (topic, payload) => statuses.push({ topic, at: Date.now(), ...JSON.parse(payload.toString()) }));
+    const mine = () => statuses.filter((m) => m.topic === `/as/mqtt/status/${pk}/${dn}`);
+    const device = await startDevice({ broker: sandbox.brokerUrl, pk, dn, stock: true, pullEveryMs: 60_000 });
+    try {
+      await until('its online status', () => mine().length === 1);
+      const [online] = mine();
+      assert.deepEqual(Object.keys(online).sort(), ['at', 'clientIp', 'deviceName', 'lastTime', 'productKey', 'status', 'time', 'topic', 'utcLastTime', 'utcTime']);
+      assert.equal(online.status, 'online');
+      assert.equal(online.productKey, pk);
+      assert.equal(online.deviceName, dn);
+      assert.equal(online.clientIp, '127.0.0.1');
+      const utc = Date.parse(online.utcTime);
+      assert.ok(Math.abs(utc - online.at) < 5_000, `${online.utcTime} is now`);
+      // `time` is China Standard Time: the UTC time 8 hours on, written `2026-12-06 13:05:01.123`.
+      assert.equal(online.time, new Date(utc + 8 * 3_600_000).toISOString().replace('T', ' ').replace('Z', ''));
+      assert.ok(Date.parse(online.utcLastTime) <= utc);
+      // A reboot: offline, then online again, then the new version.
+      await cloud.publishAsync(`/ota/device/upgrade/${pk}/${dn}`, await notice('2.0.0', `${sandbox.url}/firmware/demo-2.0.0.bin`), { qos: 1 });
+      await until('2.0.0 reported after the reboot', () => versions(pk, dn).includes('2.0.0'), 30_000);
+      await until('online again', () => mine().length === 3);
+      assert.deepEqual(mine().map((m) => m.status), ['online', 'offline', 'online']);
+      const offline = mine()[1];
+      assert.ok(Date.parse(offline.utcLastTime) <= Date.parse(offline.utcTime));
+      await device.stop();
+      await until('offline when it stops', () => mine().length === 4);
+      assert.equal(mine()[3].status, 'offline');
+      // Clients that are not devices (the cloud, this watcher) have no status.
+      assert.deepEqual([...new Set(statuses.map((m) => m.topic))].filter((t) => !t.startsWith('/as/mqtt/status/a1')), []);
+    } finally {
+      await device.stop();
+      await watcher.endAsync();
+    }
+  });
+
   test('403, 404 and 416 carry a Content-Length and an OSS error body', async () => {
     const parser = new XMLParser();
     for (const [target, status, code, headers] of [

@@ -30,6 +30,8 @@
 //   downloadTwice keeps a notice repeated mid-download and downloads it again after upgrading
 //   keepDigest    does not reset its digest after a failed verification: the next update hashes
 //                 on from the failed one's bytes and fails too (a known Link SDK C bug)
+//   lateReport    after the reboot of an upgrade, reports its versions 3 s after reconnecting
+//                 (the platform wants them within about 2 s)
 //   onceOnly      drops every notice for a version it was notified of before (with `defer`, it
 //                 never upgrades: the notice pushed again is dropped)
 //
@@ -80,6 +82,7 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
   let stopped = false;
   let pullTimer = null;
   let lastPull = null; // the module of the last pull, round-robin
+  let rebooted = false; // the next connection is the one after an upgrade's reboot
   const notified = new Set(); // `module@version` of every notice seen (defer, onceOnly)
 
   const send = (t, body) => client?.publish(t, JSON.stringify({ id: String(++id), ...body }), { qos: 1 });
@@ -103,6 +106,8 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
     client.on('connect', async () => {
       // The stock SDK never subscribes: the platform does it for the device.
       if (!stock) await client.subscribeAsync([topic.upgrade, topic.getReply], { qos: 1 });
+      if (rebooted && has('lateReport')) await new Promise((r) => setTimeout(r, 3_000));
+      rebooted = false;
       inform();
       resolve();
     });
@@ -175,6 +180,7 @@ export async function startDevice({ broker, pk, dn, version = '1.0.0', modules =
     if (!has('rebootOld')) versions[module] = data.version;
     await new Promise((r) => client.end(true, {}, r));
     if (stopped) return;
+    rebooted = true;
     await connect();
   }
 

@@ -74,6 +74,8 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
     );
     // The suite starts once the device has said which version it runs (T1).
     suite.wait_for_version(now_ms() + opts.wait_ms);
+    // The device's OTA topics and its status topic (report_after_reboot).
+    let filters = suite.subscriptions();
     let suite = Arc::new(Mutex::new(suite));
 
     let (stop_tx, stop_rx) = watch::channel(false);
@@ -81,7 +83,6 @@ pub async fn run(opts: ConformanceOptions) -> Result<ConformanceReport, SetupErr
     let (sub_tx, mut sub_rx) = watch::channel(0);
     let mut options = Options::new(format!("otalab-conformance-{:x}", nonce() & 0xffff_ffff));
     options.max_outbox = usize::MAX;
-    let filters = Cloud::subscriptions(None);
     let wanted = filters.len();
     let task = tokio::spawn(run_cloud(
         CloudClient {

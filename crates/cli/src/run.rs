@@ -16,6 +16,7 @@ use otalab_protocol::{
     Topic,
 };
 use otalab_sim::cloud::{MQTT_DELIVERY_LIMIT, device_report};
+use otalab_sim::model::status_device;
 use otalab_sim::{
     Cloud, Connection, DeviceKey, FaultUrls, Outgoing, Package, Qos, Report, RunEvent, RunPhase,
     SandboxInfo, Scenario, ScenarioRun, Shard,
@@ -187,15 +188,22 @@ pub(crate) async fn run_cloud(
                         let _ = subscribed.send(granted);
                     }
                     Event::Message(message) => {
-                        // Another shard's devices are that shard's cloud's business.
-                        let Some(key) = Topic::parse(&message.topic)
+                        // Another shard's devices are that shard's cloud's business. A
+                        // device's status message (the conformance suite's) is not the
+                        // device speaking.
+                        let ota = Topic::parse(&message.topic)
                             .ok()
-                            .map(|t| DeviceKey(t.product_key, t.device_name))
+                            .map(|t| DeviceKey(t.product_key, t.device_name));
+                        let spoke = ota.is_some();
+                        let Some(key) = ota
+                            .or_else(|| status_device(&message.topic))
                             .filter(|key| owned.contains(key))
                         else {
                             continue;
                         };
-                        external.heard_from(&key);
+                        if spoke {
+                            external.heard_from(&key);
+                        }
                         let now = now_ms();
                         let answers = match cloud.lock() {
                             Ok(mut c) => match suite.as_ref().map(|s| s.lock()) {

@@ -27,6 +27,7 @@
 //! | `mqtt_error_reply` | over MQTT, an error frame (code 500): -4 (Link SDK C) or -2, the old version kept |
 //! | `retry` | (`jobs`) a wrong digest fails with -3; once settled, the same version pushed again, correct, as a retry policy does: it is taken |
 //! | `ignored_notice` | (`jobs`) a notice the device does not react to is pushed again every quarter of the reaction time, at most [`IGNORED_REPUSHES`] times: it must eventually take it (step 0, the new version); taking the first at once is not applicable |
+//! | `report_after_reboot` | (`jobs`) after flashing, the new version on T1 within 2 s of the device coming back online (seen from the platform's status messages); no reconnection seen is not applicable |
 //!
 //! Cases never see each other's traffic: after a case is judged its job is ended in the cloud
 //! (late reports change nothing, a pull is answered afresh), and the next case starts only once
@@ -92,7 +93,19 @@ pub enum Case {
     /// `jobs` feature).
     #[cfg(feature = "jobs")]
     IgnoredNotice,
+    /// A correct notice: after flashing, the device must report the new version within
+    /// [`REPORT_AFTER_REBOOT_MS`] of coming back online, as the platform expects (seen from the
+    /// platform's device status messages, `/as/mqtt/status/{pk}/{dn}`); a device that does
+    /// not reconnect, or a broker without status messages, makes it not applicable. Part of the
+    /// upgrade-job model (the `jobs` feature).
+    #[cfg(feature = "jobs")]
+    ReportAfterReboot,
 }
+
+/// How soon after coming back online the `report_after_reboot` case wants the new version
+/// (ms): "within about 2 s", the platform's rule.
+#[cfg(feature = "jobs")]
+pub const REPORT_AFTER_REBOOT_MS: u64 = 2_000;
 
 /// How many times the `ignored_notice` case pushes an ignored notice again.
 #[cfg(feature = "jobs")]
@@ -120,6 +133,8 @@ impl Case {
         Case::Retry,
         #[cfg(feature = "jobs")]
         Case::IgnoredNotice,
+        #[cfg(feature = "jobs")]
+        Case::ReportAfterReboot,
     ];
 
     /// The case's name (`bad_digest`, …).
@@ -144,6 +159,8 @@ impl Case {
             Case::Retry => "retry",
             #[cfg(feature = "jobs")]
             Case::IgnoredNotice => "ignored_notice",
+            #[cfg(feature = "jobs")]
+            Case::ReportAfterReboot => "report_after_reboot",
         }
     }
 
@@ -183,6 +200,10 @@ impl Case {
             #[cfg(feature = "jobs")]
             Case::IgnoredNotice => {
                 "a notice the device ignores pushed again until it reacts: eventually step 0, then the new version on T1"
+            }
+            #[cfg(feature = "jobs")]
+            Case::ReportAfterReboot => {
+                "after flashing, the new version on T1 within 2 s of the device coming back online"
             }
         }
     }
@@ -409,6 +430,9 @@ enum Seen {
     /// case): the how-manieth push.
     #[cfg(feature = "jobs")]
     Repushed(u32),
+    /// The platform's status message: the device came online (`true`) or went offline.
+    #[cfg(feature = "jobs")]
+    Status(bool),
     /// The cloud answered a pull (T5), as sent.
     Answered(String),
     /// A version report of an earlier case's version (not counted for this case).
@@ -604,6 +628,17 @@ impl Suite {
         self.events.pop_front()
     }
 
+    /// The topics a driver subscribes to for the suite: the cloud's, of the device under test
+    /// only (so suites share a broker), and (with upgrade jobs) the platform's status topic of
+    /// the device ([`crate::model::status_topic`]), which `report_after_reboot` needs.
+    pub fn subscriptions(&self) -> Vec<String> {
+        #[cfg_attr(not(feature = "jobs"), allow(unused_mut))]
+        let mut filters = Cloud::subscriptions(Some(&self.device));
+        #[cfg(feature = "jobs")]
+        filters.push(crate::model::status_topic(&self.device));
+        filters
+    }
+
     /// The device under test.
     pub fn device(&self) -> &DeviceKey {
         &self.device
@@ -669,6 +704,17 @@ impl Suite {
 
     /// A message the device published (any topic; others' messages are ignored).
     pub fn observe(&mut self, topic: &str, payload: &[u8], now: u64) {
+        // The platform's status messages: when the device came back online after a reboot.
+        #[cfg(feature = "jobs")]
+        if let Some(device) = crate::model::status_device(topic) {
+            if device == self.device
+                && let (Some(online), Some(run)) =
+                    (crate::model::status_online(payload), &mut self.current)
+            {
+                run.seen.push((now, Seen::Status(online)));
+            }
+            return;
+        }
         let Ok(parsed) = Topic::parse(topic) else {
             return;
         };
@@ -1047,6 +1093,14 @@ impl Suite {
         {
             return Some(ignored_notice_grade(run, result));
         }
+        #[cfg(feature = "jobs")]
+        if let Some(run) = self
+            .current
+            .as_ref()
+            .filter(|r| r.case == Case::ReportAfterReboot)
+        {
+            return report_after_reboot_grade(run, result, now);
+        }
         Some(result)
     }
 
@@ -1063,7 +1117,7 @@ impl Suite {
             | Seen::LateVersion { .. }
             | Seen::StillTalking { .. } => false,
             #[cfg(feature = "jobs")]
-            Seen::Retried | Seen::Repushed(_) => false,
+            Seen::Retried | Seen::Repushed(_) | Seen::Status(_) => false,
         };
         let steps: Vec<(i64, &str)> = run
             .seen
@@ -1496,6 +1550,68 @@ fn ignored_notice_grade(run: &Running, mut result: CaseResult) -> CaseResult {
     result
 }
 
+/// The `report_after_reboot` case's grade: an upgrade that passed is judged on how long after
+/// coming back online the new version came. The reconnection is the last `online` status
+/// before the version report (or, as the status message and the report race each other, one
+/// within a second after it: no wait at all; `None` while that second runs).
+#[cfg(feature = "jobs")]
+fn report_after_reboot_grade(
+    run: &Running,
+    mut result: CaseResult,
+    now: u64,
+) -> Option<CaseResult> {
+    if result.grade != Grade::Pass {
+        return Some(result);
+    }
+    let reported = run.seen.iter().find_map(|(at, s)| {
+        matches!(s, Seen::Version { module, version } if *module == run.module && *version == run.version)
+            .then_some(*at)
+    });
+    let Some(reported) = reported else {
+        return Some(result);
+    };
+    let online = |(at, s): &(u64, Seen)| matches!(s, Seen::Status(true)).then_some(*at);
+    let back = run
+        .seen
+        .iter()
+        .filter_map(online)
+        .rfind(|at| *at <= reported)
+        .or_else(|| {
+            run.seen
+                .iter()
+                .filter_map(online)
+                .find(|at| *at <= reported + 1_000)
+        });
+    let Some(back) = back else {
+        if now < reported + 1_000 {
+            return None;
+        }
+        result.grade = Grade::NotApplicable;
+        result.observed = cut(&format!(
+            "no reconnection seen: no online status message (/as/mqtt/status) between the notice and the new version; the device did not reboot, or the broker sends no status messages; {}",
+            result.observed
+        ));
+        return Some(result);
+    };
+    let after = reported.saturating_sub(back);
+    let secs = after as f64 / 1000.0;
+    if after > REPORT_AFTER_REBOOT_MS {
+        result.grade = Grade::Fail;
+        result.observed = cut(&format!(
+            "reported {} {secs:.1} s after coming back online: the platform wants it within about {} s (the task waits in IN_PROGRESS until then, and may time out); {}",
+            run.version,
+            REPORT_AFTER_REBOOT_MS / 1000,
+            result.observed
+        ));
+    } else {
+        result.observed = cut(&format!(
+            "reported {} {secs:.1} s after coming back online; {}",
+            run.version, result.observed
+        ));
+    }
+    Some(result)
+}
+
 /// One message as evidence text (without its time).
 fn seen_text(seen: &Seen) -> String {
     match seen {
@@ -1508,6 +1624,10 @@ fn seen_text(seen: &Seen) -> String {
         Seen::Retried => "the notice sent again, correct (the platform's retry)".to_owned(),
         #[cfg(feature = "jobs")]
         Seen::Repushed(n) => format!("no reaction yet: the notice pushed again (push {n})"),
+        #[cfg(feature = "jobs")]
+        Seen::Status(true) => "online (the platform's status message)".to_owned(),
+        #[cfg(feature = "jobs")]
+        Seen::Status(false) => "offline (the platform's status message)".to_owned(),
         Seen::Answered(answer) => format!("T5 pull answered with {answer}"),
         Seen::LateVersion {
             module,

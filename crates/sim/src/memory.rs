@@ -291,7 +291,20 @@ impl World {
 
     /// Runs a conformance suite: every message to the cloud is shown to it first
     /// ([`Suite::handle_message`]), and it is stepped every 100 ms.
+    /// With upgrade jobs, the suite also gets the platform's status messages of its device
+    /// (online on every connection, offline on every disconnection), which
+    /// `report_after_reboot` is judged on.
     pub fn set_suite(&mut self, suite: Suite) {
+        // Only what the cloud's own filters do not cover: a message is delivered once.
+        for filter in suite.subscriptions() {
+            if !self
+                .wildcard
+                .iter()
+                .any(|(f, _)| filter_matches(f, &filter))
+            {
+                self.wildcard.push((filter, Client::Cloud));
+            }
+        }
         self.suite = Some(suite);
         self.at(0, Event::SuiteTick);
     }
@@ -442,13 +455,32 @@ impl World {
                 self.route(&topic, &payload);
             }
         }
+        self.status(i, true);
         let actions = self.devices[d].connected(self.now);
         self.exec(i, actions);
+    }
+
+    /// The platform's status message for device `i`, while a suite runs (nobody else listens).
+    fn status(&mut self, i: u32, online: bool) {
+        #[cfg(feature = "jobs")]
+        if self.suite.is_some() {
+            let config = self.devices[i as usize].config();
+            let key = DeviceKey::new(&config.product_key, &config.device_name);
+            let payload =
+                crate::model::status_payload(&key, online, self.now, self.now, "127.0.0.1");
+            self.route(
+                &crate::model::status_topic(&key),
+                &Arc::from(payload.into_bytes()),
+            );
+        }
+        #[cfg(not(feature = "jobs"))]
+        let _ = (i, online);
     }
 
     fn disconnect(&mut self, i: u32) {
         let d = i as usize;
         self.online[d] = false;
+        self.status(i, false);
         for topic in self.devices[d].subscriptions() {
             if let Some(subscribers) = self.exact.get_mut(&topic) {
                 subscribers.retain(|c| *c != Client::Device(i));

@@ -437,6 +437,54 @@ pub fn iso_time(ms: u64) -> String {
     )
 }
 
+/// The platform's device status topic, `/as/mqtt/status/{pk}/{dn}`: where its server-side
+/// subscription says that a device came online or went offline. The sandbox's plain MQTT port
+/// publishes it for every device that logs in; the in-memory world for its devices.
+pub fn status_topic(device: &DeviceKey) -> String {
+    format!("/as/mqtt/status/{}/{}", device.0, device.1)
+}
+
+/// The device a status topic names (`None` for any other topic).
+pub fn status_device(topic: &str) -> Option<DeviceKey> {
+    let rest = topic.strip_prefix("/as/mqtt/status/")?;
+    let (pk, dn) = rest.split_once('/')?;
+    (!pk.is_empty() && !dn.is_empty() && !dn.contains('/')).then(|| DeviceKey::new(pk, dn))
+}
+
+/// A device status message as the platform sends it: `status` (`online` or `offline`),
+/// `productKey`, `deviceName`, `time` (China Standard Time, `2026-12-06 13:05:01.123`),
+/// `utcTime`, `lastTime`/`utcLastTime` (its last message before the change) and `clientIp`.
+pub fn status_payload(device: &DeviceKey, online: bool, now: u64, last: u64, ip: &str) -> String {
+    let local = |ms: u64| {
+        iso_time(ms + 8 * 3_600_000)
+            .replace('T', " ")
+            .replace('Z', "")
+    };
+    let text = |s: &str| serde_json::Value::from(s).to_string();
+    format!(
+        r#"{{"status":"{}","productKey":{},"deviceName":{},"time":"{}","utcTime":"{}","lastTime":"{}","utcLastTime":"{}","clientIp":{}}}"#,
+        if online { "online" } else { "offline" },
+        text(&device.0),
+        text(&device.1),
+        local(now),
+        iso_time(now),
+        local(last),
+        iso_time(last),
+        text(ip),
+    )
+}
+
+/// `Some(true)` for an `online` status message, `Some(false)` for `offline`, `None` for
+/// anything else.
+pub fn status_online(payload: &[u8]) -> Option<bool> {
+    let value: serde_json::Value = serde_json::from_slice(payload).ok()?;
+    match value.get("status")?.as_str()? {
+        "online" => Some(true),
+        "offline" => Some(false),
+        _ => None,
+    }
+}
+
 /// Counts per verdict.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

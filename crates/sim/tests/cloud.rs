@@ -698,13 +698,15 @@ fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_t
     if cfg!(feature = "jobs") {
         want.push(("retry", Pass));
         want.push(("ignored_notice", NotApplicable));
+        // This world sends no status messages: the reconnection is not seen.
+        want.push(("report_after_reboot", NotApplicable));
     }
     assert_eq!(got, want);
     // Each case used a fresh, higher version: 1.0.1 … (second_module made none); the last one
-    // that installed is ignored_notice's (1.0.16), or without upgrade jobs mqtt_drop_reply's
-    // (1.0.13).
+    // that installed is report_after_reboot's (1.0.17), or without upgrade jobs
+    // mqtt_drop_reply's (1.0.13).
     let last = if cfg!(feature = "jobs") {
-        "1.0.16"
+        "1.0.17"
     } else {
         "1.0.13"
     };
@@ -735,6 +737,8 @@ fn the_conformance_suite_passes_a_correct_device_and_fails_a_device_that_boots_t
             "retry",
             #[cfg(feature = "jobs")]
             "ignored_notice",
+            #[cfg(feature = "jobs")]
+            "report_after_reboot",
         ]
     );
 }
@@ -787,6 +791,22 @@ impl Bench {
             self.sent
                 .push((o.topic, String::from_utf8_lossy(&o.payload).into_owned()));
         }
+    }
+
+    /// `ms` later, the platform's status message for `device` (`online` or offline).
+    #[cfg(feature = "jobs")]
+    fn status(&mut self, ms: u64, device: &str, online: bool) {
+        use otalab_sim::model::{status_payload, status_topic};
+        self.tick(ms);
+        let key = DeviceKey::new("pk", device);
+        let payload = status_payload(&key, online, self.now, self.now - ms, "127.0.0.1");
+        let out = self.suite.handle_message(
+            &mut self.cloud,
+            &status_topic(&key),
+            payload.as_bytes(),
+            self.now,
+        );
+        assert!(out.is_empty(), "nothing answers a status message: {out:?}");
     }
 
     /// Advances time in 100 ms suite steps.
@@ -1064,6 +1084,160 @@ fn the_cloud_says_what_changed_only_when_asked() {
             verdict: None
         })
     );
+}
+
+#[test]
+fn status_messages_are_written_and_read_as_the_platform_writes_them() {
+    use otalab_sim::model::{status_device, status_online, status_payload, status_topic};
+    let key = DeviceKey::new("a1B2c3", "board-1");
+    assert_eq!(status_topic(&key), "/as/mqtt/status/a1B2c3/board-1");
+    assert_eq!(
+        status_device("/as/mqtt/status/a1B2c3/board-1"),
+        Some(key.clone())
+    );
+    for topic in [
+        "/as/mqtt/status/a1B2c3",
+        "/as/mqtt/status//dn",
+        "/as/mqtt/status/pk/dn/x",
+        "/ota/device/inform/pk/dn",
+    ] {
+        assert_eq!(status_device(topic), None, "{topic}");
+    }
+    // 2026-12-06T05:05:01.123Z; its last packet a second before.
+    let payload = status_payload(&key, true, 1_796_533_501_123, 1_796_533_500_123, "10.0.0.7");
+    let value: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(
+        value,
+        serde_json::json!({
+            "status": "online", "productKey": "a1B2c3", "deviceName": "board-1",
+            "time": "2026-12-06 13:05:01.123", "utcTime": "2026-12-06T05:05:01.123Z",
+            "lastTime": "2026-12-06 13:05:00.123", "utcLastTime": "2026-12-06T05:05:00.123Z",
+            "clientIp": "10.0.0.7",
+        })
+    );
+    assert_eq!(status_online(payload.as_bytes()), Some(true));
+    assert_eq!(
+        status_online(status_payload(&key, false, 0, 0, "").as_bytes()),
+        Some(false)
+    );
+    for bad in [
+        &b"{}"[..],
+        b"not json",
+        br#"{"status":"sleeping"}"#,
+        br#"{"status":1}"#,
+    ] {
+        assert_eq!(status_online(bad), None, "{}", String::from_utf8_lossy(bad));
+    }
+}
+
+#[cfg(feature = "jobs")]
+#[test]
+fn report_after_reboot_times_the_version_report_from_the_reconnection() {
+    let flash = |b: &mut Bench| {
+        b.tick(100);
+        for s in [0, 50, 100] {
+            b.device(200, "T3", &step(s));
+        }
+        b.status(300, "d0", false);
+    };
+
+    // Back online, the new version 0.3 s later: a pass that says how soon.
+    let mut b = Bench::new(&[Case::ReportAfterReboot]);
+    assert!(
+        b.suite
+            .subscriptions()
+            .contains(&"/as/mqtt/status/pk/d0".to_owned()),
+        "{:?}",
+        b.suite.subscriptions()
+    );
+    flash(&mut b);
+    b.status(1_000, "d1", true); // another device's status: not this case's
+    b.status(500, "d0", true);
+    b.device(300, "T1", &version("1.0.1"));
+    b.tick(100);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Pass, "{r:?}");
+    assert!(
+        r.observed
+            .contains("reported 1.0.1 0.3 s after coming back online"),
+        "{}",
+        r.observed
+    );
+    assert!(
+        r.evidence
+            .iter()
+            .any(|l| l.contains("online (the platform's status message)")),
+        "{:?}",
+        r.evidence
+    );
+    assert_eq!(
+        r.evidence
+            .iter()
+            .filter(|l| l.contains("status message"))
+            .count(),
+        2,
+        "offline and online of d0 only: {:?}",
+        r.evidence
+    );
+
+    // 3 s after: the platform's 2 s are over.
+    let mut b = Bench::new(&[Case::ReportAfterReboot]);
+    flash(&mut b);
+    b.status(500, "d0", true);
+    b.device(3_000, "T1", &version("1.0.1"));
+    b.tick(100);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
+    assert!(
+        r.observed
+            .contains("reported 1.0.1 3.0 s after coming back online"),
+        "{}",
+        r.observed
+    );
+
+    // The status message races the report and comes 0.2 s after it: no wait at all.
+    let mut b = Bench::new(&[Case::ReportAfterReboot]);
+    flash(&mut b);
+    b.device(500, "T1", &version("1.0.1"));
+    b.tick(100);
+    assert!(b.suite.results().is_empty(), "waits for the status message");
+    b.status(100, "d0", true);
+    b.tick(100);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Pass, "{r:?}");
+    assert!(
+        r.observed.contains("0.0 s after coming back online"),
+        "{}",
+        r.observed
+    );
+
+    // No status message at all (no reboot, or a broker without them): not applicable, a
+    // second after the report.
+    let mut b = Bench::new(&[Case::ReportAfterReboot]);
+    b.tick(100);
+    for s in [0, 50, 100] {
+        b.device(200, "T3", &step(s));
+    }
+    b.device(500, "T1", &version("1.0.1"));
+    b.tick(800);
+    assert!(b.suite.results().is_empty());
+    b.tick(300);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::NotApplicable, "{r:?}");
+    assert!(
+        r.observed.contains("no reconnection seen"),
+        "{}",
+        r.observed
+    );
+
+    // A device that comes back on the old version fails as any upgrade does.
+    let mut b = Bench::new(&[Case::ReportAfterReboot]);
+    flash(&mut b);
+    b.status(500, "d0", true);
+    b.device(100, "T1", &version("1.0.0"));
+    b.tick(3_000);
+    let r = &b.suite.results()[0];
+    assert_eq!(r.grade, Grade::Fail, "{r:?}");
 }
 
 #[cfg(feature = "jobs")]

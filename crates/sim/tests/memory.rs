@@ -108,7 +108,12 @@ fn the_conformance_suite_runs_in_memory_through_its_events() {
             "pull" | "second_module" | "ignored_notice" => Grade::NotApplicable,
             _ => Grade::Pass,
         };
-        assert_eq!(*grade, expected, "{name}: {grades:?}");
+        assert_eq!(
+            *grade,
+            expected,
+            "{name}: {grades:?} {:#?}",
+            card.cases.iter().find(|c| c.case.name() == *name)
+        );
     }
 
     // The events, as a driver sees them: the version, each case started and judged in order,

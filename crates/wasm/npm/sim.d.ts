@@ -252,7 +252,7 @@ export class Cloud {
 /** A conformance case's name. */
 export type CaseName = 'md5' | 'sha256' | 'bad_digest' | 'wrong_size' | 'expired_url' | 'missing_url' | 'flaky_url' | 'pull'
   | 'repeat' | 'second_module' | 'mqtt' | 'mqtt_bad_crc' | 'mqtt_wrong_offset' | 'mqtt_drop_reply' | 'mqtt_error_reply' | 'retry'
-  | 'ignored_notice';
+  | 'ignored_notice' | 'report_after_reboot';
 
 /** One case's outcome on the report card. */
 export interface CaseResult {

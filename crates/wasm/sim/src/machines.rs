@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use js_sys::{Array, JSON, Uint8Array};
 use otalab_js::{JsResult, bad_argument, ota_error, payload_arg, string_arg, type_name};
 use otalab_protocol::{Module, SignMethod, Topic, TopicKind, Version};
+use otalab_sim::model::status_device;
 use otalab_sim::{
     Action, Case, Cloud, CloudError, Device, DeviceConfig, DeviceKey, Fault, FaultUrls, NoticeKind,
     Outgoing, Package, Qos, Suite, SuiteEvent, SuiteOptions,
@@ -538,9 +539,10 @@ impl JsSuiteMachine {
         Ok(Self { suite, cloud })
     }
 
-    /// The topics it listens on: its own device's only, so that suites share a broker.
+    /// The topics it listens on: its own device's only, so that suites share a broker (its OTA
+    /// topics and the platform's status topic of it, `/as/mqtt/status/{pk}/{dn}`).
     pub fn subscriptions(&self) -> Vec<String> {
-        Cloud::subscriptions(Some(self.suite.device()))
+        self.suite.subscriptions()
     }
 
     /// Every case's name, in the order the suite runs them.
@@ -553,7 +555,9 @@ impl JsSuiteMachine {
     pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
         let DeviceKey(pk, dn) = self.suite.device();
-        if !Topic::parse(&topic).is_ok_and(|t| t.product_key == *pk && t.device_name == *dn) {
+        let mine = Topic::parse(&topic).is_ok_and(|t| t.product_key == *pk && t.device_name == *dn)
+            || status_device(&topic).is_some_and(|key| key == *self.suite.device());
+        if !mine {
             return Ok(Array::new().into());
         }
         let body = payload_arg("payload", &body)?;
