@@ -591,7 +591,7 @@ time{color:#555;font-variant-numeric:tabular-nums}table.devices{table-layout:fix
 /// Quotes a CSV field when needed; neutralises spreadsheet formulas.
 fn csv_field(value: &str) -> String {
     let mut v = value.to_owned();
-    if v.starts_with(['=', '+', '@']) || (v.starts_with('-') && v.parse::<f64>().is_err()) {
+    if v.starts_with(['=', '+', '@']) || (v.starts_with('-') && !is_negative_number(&v)) {
         v.insert(0, '\'');
     }
     if v.contains([',', '"', '\n', '\r']) {
@@ -601,10 +601,57 @@ fn csv_field(value: &str) -> String {
     }
 }
 
+/// True for a negative decimal number as a spreadsheet reads one (`-3`, `-0.5`, `-1e3`,
+/// `-.5`): a cell that starts with `-` and is not one could be a formula. Written out rather than
+/// `str::parse::<f64>`, whose float parser would be in every wasm build only for this.
+fn is_negative_number(v: &str) -> bool {
+    let Some(rest) = v.strip_prefix('-') else {
+        return false;
+    };
+    let (mantissa, exponent) = match rest.find(['e', 'E']) {
+        Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        None => (rest, None),
+    };
+    let (whole, fraction) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let digits = |s: &str| s.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = digits(whole) && digits(fraction) && whole.len() + fraction.len() > 0;
+    let exponent_ok = exponent.is_none_or(|e| {
+        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+        !e.is_empty() && digits(e)
+    });
+    mantissa_ok && exponent_ok
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use otalab_protocol::Step;
+
+    #[test]
+    fn negative_numbers_stay_numbers_and_anything_else_after_a_minus_is_quoted() {
+        for n in [
+            "-3", "-0.5", "-.5", "-5.", "-1e3", "-1E-3", "-2.5e+10", "-007",
+        ] {
+            assert!(is_negative_number(n), "{n}");
+            assert_eq!(csv_field(n), n, "{n}");
+        }
+        for f in [
+            "-",
+            "-.",
+            "-e3",
+            "-1e",
+            "-1e+",
+            "-1.2.3",
+            "-1-1",
+            "-cmd|' /C calc'!A0",
+            "- 3",
+            "3",
+        ] {
+            assert!(!is_negative_number(f), "{f}");
+        }
+        assert_eq!(csv_field("-cmd"), "'-cmd");
+        assert_eq!(csv_field("-1+1"), "'-1+1");
+    }
 
     #[test]
     fn csv_rows_and_quoting() {
