@@ -95,7 +95,9 @@ pub fn Log() -> impl IntoView {
     let pretty_on = RwSignal::new(false);
     let limit_error = RwSignal::new(String::new());
     let rows = move || {
-        let needle = filter.get().to_lowercase();
+        // ASCII case folding: device names and topics are ASCII on the platform (and Unicode
+        // case tables would be 14 KB of the page's wasm).
+        let needle = filter.get().to_ascii_lowercase();
         let dir = direction.get();
         state.log.with(|log| {
             log.iter()
@@ -108,8 +110,8 @@ pub fn Log() -> impl IntoView {
                 })
                 .filter(|e| {
                     needle.is_empty()
-                        || e.device.to_lowercase().contains(&needle)
-                        || e.topic.to_lowercase().contains(&needle)
+                        || e.device.to_ascii_lowercase().contains(&needle)
+                        || e.topic.to_ascii_lowercase().contains(&needle)
                 })
                 .take(SHOWN)
                 .cloned()
