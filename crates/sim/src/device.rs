@@ -12,8 +12,10 @@ use otalab_protocol::{
     TopicKind, UpgradeNotice, Version, VersionReport,
 };
 
+// Read by a hand-written `Deserialize` (below) with the rules and messages of serde's tagged
+// form, which buffered every fault and cost each wasm build about 9 KB.
 /// A failure or misbehaviour injected into one device.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(tag = "kind", rename_all = "camelCase", deny_unknown_fields)]
 pub enum Fault {
@@ -44,6 +46,80 @@ pub enum Fault {
         /// How long offline.
         for_ms: u64,
     },
+}
+
+impl<'de> Deserialize<'de> for Fault {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        /// The `kind`s.
+        #[derive(Deserialize)]
+        #[serde(rename_all = "camelCase")]
+        enum Kind {
+            None,
+            Fail,
+            WrongVersion,
+            Stall,
+            Offline,
+        }
+        /// Every field any kind has; each kind then takes its own and refuses the others.
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Flat {
+            kind: Kind,
+            failure: Option<Failure>,
+            at_percent: Option<u8>,
+            version: Option<String>,
+            for_ms: Option<u64>,
+        }
+        let flat = Flat::deserialize(deserializer)?;
+        let (allowed, fault): (&'static [&'static str], _) = match flat.kind {
+            Kind::None => (&["kind"], Ok(Fault::None)),
+            Kind::Fail => (
+                &["kind", "failure", "at_percent"],
+                flat.failure.ok_or("failure").and_then(|failure| {
+                    Ok(Fault::Fail {
+                        failure,
+                        at_percent: flat.at_percent.ok_or("at_percent")?,
+                    })
+                }),
+            ),
+            Kind::WrongVersion => (
+                &["kind", "version"],
+                flat.version
+                    .clone()
+                    .map(|version| Fault::WrongVersion { version })
+                    .ok_or("version"),
+            ),
+            Kind::Stall => (
+                &["kind", "at_percent"],
+                flat.at_percent
+                    .map(|at_percent| Fault::Stall { at_percent })
+                    .ok_or("at_percent"),
+            ),
+            Kind::Offline => (
+                &["kind", "at_percent", "for_ms"],
+                flat.at_percent.ok_or("at_percent").and_then(|at_percent| {
+                    Ok(Fault::Offline {
+                        at_percent,
+                        for_ms: flat.for_ms.ok_or("for_ms")?,
+                    })
+                }),
+            ),
+        };
+        let given = [
+            ("failure", flat.failure.is_some()),
+            ("at_percent", flat.at_percent.is_some()),
+            ("version", flat.version.is_some()),
+            ("for_ms", flat.for_ms.is_some()),
+        ];
+        if let Some((field, _)) = given
+            .iter()
+            .find(|(field, set)| *set && !allowed.contains(field))
+        {
+            return Err(D::Error::unknown_field(field, &allowed[1..]));
+        }
+        fault.map_err(D::Error::missing_field)
+    }
 }
 
 /// The fault as reports name it (the same text from every driver), e.g. `-3 verification

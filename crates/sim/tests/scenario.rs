@@ -422,3 +422,120 @@ faults = [
             .contains("give one of share, count or devices")
     );
 }
+
+#[test]
+fn faults_and_connections_are_read_by_kind_with_serdes_rules() {
+    use otalab_protocol::{Failure, MqttSignMethod};
+    use otalab_sim::Connection;
+    let fault = |json: &str| serde_json::from_str::<Fault>(json).map_err(|e| e.to_string());
+    assert_eq!(fault(r#"{"kind":"none"}"#), Ok(Fault::None));
+    assert_eq!(
+        fault(r#"{"kind":"fail","failure":"verify","at_percent":50}"#),
+        Ok(Fault::Fail {
+            failure: Failure::Verify,
+            at_percent: 50
+        })
+    );
+    assert_eq!(
+        fault(r#"{"version":"1.9.9","kind":"wrongVersion"}"#),
+        Ok(Fault::WrongVersion {
+            version: "1.9.9".into()
+        })
+    );
+    assert_eq!(
+        fault(r#"{"kind":"stall","at_percent":30}"#),
+        Ok(Fault::Stall { at_percent: 30 })
+    );
+    assert_eq!(
+        fault(r#"{"kind":"offline","at_percent":40,"for_ms":1000}"#),
+        Ok(Fault::Offline {
+            at_percent: 40,
+            for_ms: 1000
+        })
+    );
+    // Written and read back: the same fault.
+    for f in [
+        Fault::None,
+        Fault::Stall { at_percent: 3 },
+        Fault::Offline {
+            at_percent: 1,
+            for_ms: 2,
+        },
+    ] {
+        assert_eq!(fault(&serde_json::to_string(&f).unwrap()), Ok(f));
+    }
+    let refused = |json: &str, want: &str| {
+        let e = fault(json).unwrap_err();
+        assert!(e.contains(want), "{json}: {e}");
+    };
+    refused(r#"{"kind":"stall"}"#, "missing field `at_percent`");
+    refused(
+        r#"{"kind":"fail","at_percent":5}"#,
+        "missing field `failure`",
+    );
+    refused(
+        r#"{"kind":"offline","at_percent":5}"#,
+        "missing field `for_ms`",
+    );
+    refused(r#"{"at_percent":5}"#, "missing field `kind`");
+    refused(
+        r#"{"kind":"stall","at_percent":5,"for_ms":3}"#,
+        "unknown field `for_ms`, expected `at_percent`",
+    );
+    refused(
+        r#"{"kind":"none","version":"1"}"#,
+        "unknown field `version`",
+    );
+    refused(
+        r#"{"kind":"stall","at_percent":5,"colour":1}"#,
+        "unknown field `colour`",
+    );
+    refused(r#"{"kind":"explode"}"#, "unknown variant `explode`");
+    refused(r#"{"kind":"stall","at_percent":500}"#, "invalid value");
+    refused(r#""stall""#, "invalid type");
+
+    let connection =
+        |json: &str| serde_json::from_str::<Connection>(json).map_err(|e| e.to_string());
+    assert_eq!(
+        connection(r#"{"kind":"sandbox"}"#),
+        Ok(Connection::Sandbox { url: None })
+    );
+    assert_eq!(
+        connection(r#"{"kind":"broker","url":"mqtt://127.0.0.1:1883"}"#),
+        Ok(Connection::Broker {
+            url: "mqtt://127.0.0.1:1883".into(),
+            cloud: true,
+            username: None,
+            password_env: None
+        })
+    );
+    assert_eq!(
+        connection(r#"{"kind":"aliyun","region":"cn-shanghai","sign_method":"HMACSHA1"}"#),
+        Ok(Connection::Aliyun {
+            region: Some("cn-shanghai".into()),
+            instance_id: None,
+            sign_method: MqttSignMethod::HmacSha1,
+            keep_alive: 60
+        })
+    );
+    let c = Connection::Broker {
+        url: "ws://127.0.0.1:1".into(),
+        cloud: false,
+        username: Some("u".into()),
+        password_env: Some("P".into()),
+    };
+    assert_eq!(connection(&serde_json::to_string(&c).unwrap()), Ok(c));
+    for (json, want) in [
+        (r#"{"kind":"broker"}"#, "missing field `url`"),
+        (
+            r#"{"kind":"sandbox","cloud":false}"#,
+            "unknown field `cloud`, expected `url`",
+        ),
+        (r#"{"kind":"aliyun","url":"x"}"#, "unknown field `url`"),
+        (r#"{"kind":"aliyun","sign_method":"rot13"}"#, "rot13"),
+        (r#"{"kind":"ftp"}"#, "unknown variant `ftp`"),
+    ] {
+        let e = connection(json).unwrap_err();
+        assert!(e.contains(want), "{json}: {e}");
+    }
+}
