@@ -67,8 +67,10 @@ impl Default for Expectations {
     }
 }
 
+// Read by a hand-written `Deserialize` (below): serde's untagged form buffered the value and
+// answered "data did not match any variant".
 /// How many devices: an exact number, or bounds on the count and/or the share of the fleet.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum CountRule {
@@ -76,6 +78,34 @@ pub enum CountRule {
     Exactly(u64),
     /// Bounds (all given ones must hold).
     Bounds(Bounds),
+}
+
+impl<'de> Deserialize<'de> for CountRule {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor, value::MapAccessDeserializer};
+        /// A whole number, or a table of bounds.
+        struct RuleVisitor;
+        impl<'de> Visitor<'de> for RuleVisitor {
+            type Value = CountRule;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str(
+                    "a number of devices, or { at_least, at_most, at_least_share, at_most_share }",
+                )
+            }
+            fn visit_u64<E: Error>(self, n: u64) -> Result<CountRule, E> {
+                Ok(CountRule::Exactly(n))
+            }
+            fn visit_i64<E: Error>(self, n: i64) -> Result<CountRule, E> {
+                u64::try_from(n)
+                    .map(CountRule::Exactly)
+                    .map_err(|_| E::invalid_value(serde::de::Unexpected::Signed(n), &self))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<CountRule, A::Error> {
+                Bounds::deserialize(MapAccessDeserializer::new(map)).map(CountRule::Bounds)
+            }
+        }
+        deserializer.deserialize_any(RuleVisitor)
+    }
 }
 
 /// Bounds on a device count; shares are fractions of the devices in the report (0.0..=1.0).

@@ -708,14 +708,16 @@ fn default_notice() -> NoticeKind {
     NoticeKind::Correct
 }
 
+// Read by a hand-written `Deserialize` (below): serde's untagged form buffered the value,
+// tried each variant in turn and answered "data did not match any variant".
 /// The devices an action is for, in fleet order.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 #[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Target {
     /// Every device.
     #[default]
-    #[serde(with = "all_word")]
+    #[serde(serialize_with = "all_word")]
     #[cfg_attr(feature = "schema", schemars(with = "AllWord"))]
     All,
     /// The first `share` of the fleet (rounded to the nearest device).
@@ -735,6 +737,54 @@ pub enum Target {
     },
 }
 
+impl<'de> Deserialize<'de> for Target {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, Visitor};
+        /// `"all"`, or a table with one of `share`, `first`, `devices`.
+        struct TargetVisitor;
+        impl<'de> Visitor<'de> for TargetVisitor {
+            type Value = Target;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("\"all\", { share = 0.1 }, { first = 10 } or { devices = [...] }")
+            }
+            fn visit_str<E: Error>(self, word: &str) -> Result<Target, E> {
+                if word == "all" {
+                    Ok(Target::All)
+                } else {
+                    Err(E::custom(format!("expected \"all\", found {word:?}")))
+                }
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Target, A::Error> {
+                const FIELDS: &[&str] = &["share", "first", "devices"];
+                let Some(key) = map.next_key::<String>()? else {
+                    return Err(A::Error::custom(
+                        "an empty target: give share, first or devices",
+                    ));
+                };
+                let target = match key.as_str() {
+                    "share" => Target::Share {
+                        share: map.next_value()?,
+                    },
+                    "first" => Target::First {
+                        first: map.next_value()?,
+                    },
+                    "devices" => Target::Devices {
+                        devices: map.next_value()?,
+                    },
+                    other => return Err(A::Error::unknown_field(other, FIELDS)),
+                };
+                if let Some(more) = map.next_key::<String>()? {
+                    return Err(A::Error::custom(format!(
+                        "give one of share, first or devices, not {key} and {more}"
+                    )));
+                }
+                Ok(target)
+            }
+        }
+        deserializer.deserialize_any(TargetVisitor)
+    }
+}
+
 /// The word `all`.
 #[cfg(feature = "schema")]
 #[derive(schemars::JsonSchema)]
@@ -745,23 +795,9 @@ enum AllWord {
     All,
 }
 
-mod all_word {
-    use serde::{Deserialize, Deserializer, Serializer, de::Error};
-
-    pub fn serialize<S: Serializer>(s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str("all")
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<(), D::Error> {
-        let word = String::deserialize(d)?;
-        if word == "all" {
-            Ok(())
-        } else {
-            Err(D::Error::custom(format!(
-                "expected \"all\", found {word:?}"
-            )))
-        }
-    }
+/// `Target::All` as the word `all`.
+fn all_word<S: serde::Serializer>(s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str("all")
 }
 
 /// A scenario that cannot run.

@@ -539,3 +539,75 @@ fn faults_and_connections_are_read_by_kind_with_serdes_rules() {
         assert!(e.contains(want), "{json}: {e}");
     }
 }
+
+#[test]
+fn targets_are_all_a_share_a_count_or_devices_and_anything_else_says_why() {
+    let target = |json: &str| serde_json::from_str::<Target>(json).map_err(|e| e.to_string());
+    assert_eq!(target(r#""all""#), Ok(Target::All));
+    assert_eq!(
+        target(r#"{"share":0.25}"#),
+        Ok(Target::Share { share: 0.25 })
+    );
+    assert_eq!(target(r#"{"first":3}"#), Ok(Target::First { first: 3 }));
+    assert_eq!(
+        target(r#"{"devices":["pk/a","pk/b"]}"#),
+        Ok(Target::Devices {
+            devices: vec!["pk/a".into(), "pk/b".into()]
+        })
+    );
+    for t in [Target::All, Target::First { first: 2 }] {
+        assert_eq!(target(&serde_json::to_string(&t).unwrap()), Ok(t));
+    }
+    for (json, want) in [
+        (r#""some""#, r#"expected "all", found "some""#),
+        (r#"{}"#, "an empty target"),
+        (
+            r#"{"half":1}"#,
+            "unknown field `half`, expected one of `share`, `first`, `devices`",
+        ),
+        (r#"{"share":0.5,"first":3}"#, "not share and first"),
+        (r#"{"first":-1}"#, "invalid value"),
+        (
+            r#"3"#,
+            "invalid type: integer `3`, expected \"all\", { share",
+        ),
+    ] {
+        let e = target(json).unwrap_err();
+        assert!(e.contains(want), "{json}: {e}");
+    }
+}
+
+#[test]
+fn count_rules_are_a_number_or_bounds_and_anything_else_says_why() {
+    use otalab_sim::{Bounds, CountRule};
+    let rule = |json: &str| serde_json::from_str::<CountRule>(json).map_err(|e| e.to_string());
+    assert_eq!(rule("7"), Ok(CountRule::Exactly(7)));
+    assert_eq!(
+        rule(r#"{"at_least":2,"at_most_share":0.5}"#),
+        Ok(CountRule::Bounds(Bounds {
+            at_least: Some(2),
+            at_most_share: Some(0.5),
+            ..Bounds::default()
+        }))
+    );
+    let bounds = CountRule::Bounds(Bounds {
+        at_most: Some(3),
+        ..Bounds::default()
+    });
+    assert_eq!(rule(&serde_json::to_string(&bounds).unwrap()), Ok(bounds));
+    for (json, want) in [
+        (
+            "-1",
+            "invalid value: integer `-1`, expected a number of devices",
+        ),
+        (
+            r#""five""#,
+            "invalid type: string \"five\", expected a number of devices",
+        ),
+        (r#"{"at_leest":1}"#, "unknown field `at_leest`"),
+        ("1.5", "invalid type: floating point `1.5`"),
+    ] {
+        let e = rule(json).unwrap_err();
+        assert!(e.contains(want), "{json}: {e}");
+    }
+}
