@@ -71,7 +71,7 @@ impl<'de> Deserialize<'de> for Fault {
             version: Option<String>,
             for_ms: Option<u64>,
         }
-        let flat = Flat::deserialize(deserializer)?;
+        let flat: Flat = crate::model::from_table(deserializer)?;
         let (allowed, fault): (&'static [&'static str], _) = match flat.kind {
             Kind::None => (&["kind"], Ok(Fault::None)),
             Kind::Fail => (

@@ -437,6 +437,28 @@ pub fn iso_time(ms: u64) -> String {
     )
 }
 
+/// Reads a `T` from a table only (a JSON object, a TOML table): for the hand-written readers
+/// of tagged values, whose flat helper struct would otherwise also take a positional array,
+/// which serde's tagged form refused.
+pub fn from_table<'de, T, D>(deserializer: D) -> Result<T, D::Error>
+where
+    T: Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    /// Takes a map and hands it to `T`.
+    struct Table<T>(std::marker::PhantomData<T>);
+    impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for Table<T> {
+        type Value = T;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a table with a kind")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+            T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+        }
+    }
+    deserializer.deserialize_map(Table(std::marker::PhantomData))
+}
+
 /// The platform's device status topic, `/as/mqtt/status/{pk}/{dn}`: where its server-side
 /// subscription says that a device came online or went offline. The sandbox's plain MQTT port
 /// publishes it for every device that logs in; the in-memory world for its devices.

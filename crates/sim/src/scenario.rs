@@ -128,7 +128,7 @@ impl<'de> Deserialize<'de> for Connection {
         ) -> Result<Option<MqttSignMethod>, D::Error> {
             mqtt_sign::deserialize(d).map(Some)
         }
-        let flat = Flat::deserialize(deserializer)?;
+        let flat: Flat = crate::model::from_table(deserializer)?;
         let given = [
             ("url", flat.url.is_some()),
             ("cloud", flat.cloud.is_some()),

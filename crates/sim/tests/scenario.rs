@@ -493,6 +493,10 @@ fn faults_and_connections_are_read_by_kind_with_serdes_rules() {
     refused(r#"{"kind":"explode"}"#, "unknown variant `explode`");
     refused(r#"{"kind":"stall","at_percent":500}"#, "invalid value");
     refused(r#""stall""#, "invalid type");
+    refused(
+        r#"["stall", null, 30, null, null]"#,
+        "expected a table with a kind",
+    );
 
     let connection =
         |json: &str| serde_json::from_str::<Connection>(json).map_err(|e| e.to_string());
@@ -534,6 +538,7 @@ fn faults_and_connections_are_read_by_kind_with_serdes_rules() {
         (r#"{"kind":"aliyun","url":"x"}"#, "unknown field `url`"),
         (r#"{"kind":"aliyun","sign_method":"rot13"}"#, "rot13"),
         (r#"{"kind":"ftp"}"#, "unknown variant `ftp`"),
+        (r#"["sandbox", null]"#, "expected a table with a kind"),
     ] {
         let e = connection(json).unwrap_err();
         assert!(e.contains(want), "{json}: {e}");

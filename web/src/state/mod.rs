@@ -74,7 +74,7 @@ impl<'de> Deserialize<'de> for Profile {
             username: Option<String>,
             password: Option<String>,
         }
-        let flat = Flat::deserialize(deserializer)?;
+        let flat: Flat = otalab_sim::model::from_table(deserializer)?;
         let need = |field: Option<String>, name: &'static str| {
             field.ok_or_else(|| D::Error::missing_field(name))
         };
