@@ -38,21 +38,35 @@ pub fn ReportExport() -> impl IntoView {
     let state = expect_context::<AppState>();
     let sim = use_simulator();
     let cloud = use_cloud();
-    let report = move || current_report(&state, sim, cloud);
-    let html = move || {
-        let chart = state.samples.with_untracked(|s| {
-            crate::components::chart::svg(s, state.devices.with_untracked(Vec::len))
-        });
-        report().to_html("otalab report", Some(&chart))
+    // One closure builds the report and writes the chosen format (each button only says
+    // which): the report is built in one place of the wasm, not inlined once per button.
+    let export = move |format: usize| {
+        let report = current_report(&state, sim, cloud);
+        let (name, mime, text) = match format {
+            0 => {
+                let chart = state.samples.with_untracked(|s| {
+                    crate::components::chart::svg(s, state.devices.with_untracked(Vec::len))
+                });
+                (
+                    "otalab-report.html",
+                    "text/html",
+                    report.to_html("otalab report", Some(&chart)),
+                )
+            }
+            1 => ("otalab-report.json", "application/json", report.to_json()),
+            2 => ("otalab-report.csv", "text/csv", report.to_csv()),
+            _ => ("otalab-report.xml", "application/xml", report.to_junit()),
+        };
+        save_file(name, mime, &text);
     };
     view! {
         <section class="card">
             <h2>{move || state.t("report")}</h2>
             <div class="row">
-                <button data-testid="export-html" class="primary" on:click=move |_| save_file("otalab-report.html", "text/html", &html())>{move || state.t("export_html")}</button>
-                <button data-testid="export-json" on:click=move |_| save_file("otalab-report.json", "application/json", &report().to_json())>{move || state.t("export_json")}</button>
-                <button data-testid="export-csv" on:click=move |_| save_file("otalab-report.csv", "text/csv", &report().to_csv())>{move || state.t("export_csv")}</button>
-                <button data-testid="export-junit" on:click=move |_| save_file("otalab-report.xml", "application/xml", &report().to_junit())>{move || state.t("export_junit")}</button>
+                <button data-testid="export-html" class="primary" on:click=move |_| export(0)>{move || state.t("export_html")}</button>
+                <button data-testid="export-json" on:click=move |_| export(1)>{move || state.t("export_json")}</button>
+                <button data-testid="export-csv" on:click=move |_| export(2)>{move || state.t("export_csv")}</button>
+                <button data-testid="export-junit" on:click=move |_| export(3)>{move || state.t("export_junit")}</button>
             </div>
         </section>
     }
