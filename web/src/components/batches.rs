@@ -41,36 +41,36 @@ fn BatchCard(id: u32) -> impl IntoView {
     view! {
         <li class="batch" data-testid=format!("batch-{id}") data-done=move || done().to_string()>
             <div class="batch-head">
-                <b>{move || state.t("batch")}" "{id}</b>
+                <b>{state.tr("batch")}" "{id}</b>
                 <span>{get(|b| format!("{} → {}", b.firmware, b.version))}</span>
                 <span class="tag">{move || state.t(kind())}</span>
                 <span class="tag">{get(|b| b.sign_method.clone())}</span>
                 <time datetime=get(|b| b.at.clone())>{get(|b| clock_time(b.at_ms))}</time>
                 <span class="tag" data-testid="batch-retry-of" hidden=move || batch.with(|b| b.as_ref().is_none_or(|b| b.retry_of.is_none()))>
-                    {move || state.t("retry_of")}" "{get(|b| b.retry_of.map(|r| r.to_string()).unwrap_or_default())}</span>
-                <span class="tag verdict-cancelled" hidden=move || !cancelled()>{move || state.t("cancelled")}</span>
+                    {state.tr("retry_of")}" "{get(|b| b.retry_of.map(|r| r.to_string()).unwrap_or_default())}</span>
+                <span class="tag verdict-cancelled" hidden=move || !cancelled()>{state.tr("cancelled")}</span>
             </div>
             <div class="batch-counts" data-testid="batch-counts">
-                <span>{count(|b| b.counts.total - b.counts.pending - b.counts.upgrading)}" / "{count(|b| b.counts.total)}" "{move || state.t("ended")}</span>
-                <span class="verdict-pending">{move || state.t("pending")}" "<b>{count(|b| b.counts.pending)}</b></span>
-                <span class="verdict-upgrading">{move || state.t("upgrading")}" "<b>{count(|b| b.counts.upgrading)}</b></span>
-                <span class="verdict-succeeded">{move || state.t("succeeded")}" "<b data-testid="batch-succeeded">{count(|b| b.counts.succeeded)}</b></span>
-                <span class="verdict-failed">{move || state.t("failed")}" "<b data-testid="batch-failed">{count(|b| b.counts.failed)}</b></span>
-                <span class="verdict-cancelled">{move || state.t("cancelled")}" "<b data-testid="batch-cancelled">{count(|b| b.counts.cancelled)}</b></span>
+                <span>{count(|b| b.counts.total - b.counts.pending - b.counts.upgrading)}" / "{count(|b| b.counts.total)}" "{state.tr("ended")}</span>
+                <span class="verdict-pending">{state.tr("pending")}" "<b>{count(|b| b.counts.pending)}</b></span>
+                <span class="verdict-upgrading">{state.tr("upgrading")}" "<b>{count(|b| b.counts.upgrading)}</b></span>
+                <span class="verdict-succeeded">{state.tr("succeeded")}" "<b data-testid="batch-succeeded">{count(|b| b.counts.succeeded)}</b></span>
+                <span class="verdict-failed">{state.tr("failed")}" "<b data-testid="batch-failed">{count(|b| b.counts.failed)}</b></span>
+                <span class="verdict-cancelled">{state.tr("cancelled")}" "<b data-testid="batch-cancelled">{count(|b| b.counts.cancelled)}</b></span>
             </div>
             <ul class="failures" data-testid="batch-failures">
                 {move || batch.with(|b| b.as_ref().map(|b| b.failures.iter().map(|g| {
                     let devices = g.devices.join(", ");
-                    view! { <li class="err">{g.to_string()}<details><summary>{move || state.t("which_devices")}</summary><p class="devices">{devices}</p></details></li> }
+                    view! { <li class="err">{g.to_string()}<details><summary>{state.tr("which_devices")}</summary><p class="devices">{devices}</p></details></li> }
                 }).collect_view()))}
             </ul>
             <div class="row">
-                <button data-testid="batch-cancel" disabled=move || done() || cancelled() on:click=cancel>{move || state.t("cancel")}</button>
-                <button data-testid="batch-retry" disabled=move || count(|b| b.retryable)() == 0 on:click=retry>{move || state.t("retry_failed")}</button>
+                <button data-testid="batch-cancel" disabled=move || done() || cancelled() on:click=cancel>{state.tr("cancel")}</button>
+                <button data-testid="batch-retry" disabled=move || count(|b| b.retryable)() == 0 on:click=retry>{state.tr("retry_failed")}</button>
             </div>
-            <details class="notice-json"><summary>{move || state.t("notice")}</summary>
+            <details class="notice-json"><summary>{state.tr("notice")}</summary>
                 <pre>{get(|b| b.notice.as_ref().and_then(|n| serde_json::to_string_pretty(n).ok()).unwrap_or_default())}</pre></details>
-            <p class="msg" role="status" data-testid="batch-message">{move || message.get()}</p>
+            <p class="msg" role="status" data-testid="batch-message">{message}</p>
         </li>
     }
 }
@@ -81,9 +81,9 @@ pub fn Batches() -> impl IntoView {
     let state = expect_context::<AppState>();
     view! {
         <section class="card wide" data-testid="batches">
-            <h2>{move || state.t("batches")}" ("{move || state.batches.with(Vec::len)}")"</h2>
+            <h2>{state.tr("batches")}" ("{move || state.batches.with(Vec::len)}")"</h2>
             <Show when=move || state.batches.with(|b| !b.is_empty())
-                fallback=move || view! { <p class="hint">{move || state.t("no_batches")}</p> }>
+                fallback=move || view! { <p class="hint">{state.tr("no_batches")}</p> }>
                 <ol class="batches" reversed>
                     <For each=move || state.batches.with(|b| b.iter().rev().map(|b| b.id).collect::<Vec<_>>())
                         key=|id| *id

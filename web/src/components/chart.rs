@@ -32,7 +32,7 @@ pub fn Chart() -> impl IntoView {
     };
     view! {
         <figure class="chart">
-            <figcaption>{move || state.t("chart")}</figcaption>
+            <figcaption>{state.tr("chart")}</figcaption>
             <svg viewBox="0 0 600 120" preserveAspectRatio="none" role="img">
                 <polyline class="l-upgrading" fill="none" points=line(|s| s.upgrading) />
                 <polyline class="l-succeeded" fill="none" points=line(|s| s.succeeded) />

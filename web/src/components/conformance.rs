@@ -97,11 +97,11 @@ pub fn Conformance() -> impl IntoView {
     };
     view! {
         <section class="card" data-testid="conformance">
-            <h2>{move || state.t("conformance")}</h2>
-            <p class="hint">{move || state.t("conformance_hint")}</p>
-            <label>{move || state.t("device")}
+            <h2>{state.tr("conformance")}</h2>
+            <p class="hint">{state.tr("conformance_hint")}</p>
+            <label>{state.tr("device")}
                 <select data-testid="conformance-device" on:change=move |ev| device.set(event_target_value(&ev))>
-                    <option value="">{move || state.t("selected_device")}</option>
+                    <option value="">{state.tr("selected_device")}</option>
                     <For each=move || state.devices.get() key=|r| r.id children=move |r| {
                         let DeviceKey(pk, dn) = r.name.get_value();
                         let name = format!("{pk}/{dn}");
@@ -110,12 +110,12 @@ pub fn Conformance() -> impl IntoView {
                     } />
                 </select></label>
             <div class="form-grid">
-                <label>{move || state.t("case_timeout")}{number(timeout, "conformance-timeout", 5, 3600)}</label>
-                <label>{move || state.t("reaction")}{number(reaction, "conformance-reaction", 2, 600)}</label>
+                <label>{state.tr("case_timeout")}{number(timeout, "conformance-timeout", 5, 3600)}</label>
+                <label>{state.tr("reaction")}{number(reaction, "conformance-reaction", 2, 600)}</label>
             </div>
             <div class="row">
-                <button class="primary" data-testid="conformance-run" disabled=running on:click=run>{move || state.t("run_conformance")}</button>
-                <button data-testid="conformance-stop" disabled=move || !running() on:click=move |_| cloud.stop_suite()>{move || state.t("stop")}</button>
+                <button class="primary" data-testid="conformance-run" disabled=running on:click=run>{state.tr("run_conformance")}</button>
+                <button data-testid="conformance-stop" disabled=move || !running() on:click=move |_| cloud.stop_suite()>{state.tr("stop")}</button>
                 <button data-testid="conformance-json" disabled=move || state.conformance.with(Option::is_none) on:click=move |_| export(false)>"JSON"</button>
                 <button data-testid="conformance-junit" disabled=move || state.conformance.with(Option::is_none) on:click=move |_| export(true)>"JUnit"</button>
             </div>
@@ -130,9 +130,9 @@ pub fn Conformance() -> impl IntoView {
                         let grade = c.grade;
                         view! {
                             <li data-testid="conformance-case" data-case=c.case.name() data-grade=grade_name(grade)>
-                                <span class=format!("badge grade-{}", grade_name(grade))>{move || state.t(grade_key(grade))}</span>
+                                <span class=format!("badge grade-{}", grade_name(grade))>{state.tr(grade_key(grade))}</span>
                                 " "<b>{c.case.name()}</b>" "<span class="observed">{c.observed.clone()}</span>
-                                <details><summary>{move || state.t("evidence")}</summary>
+                                <details><summary>{state.tr("evidence")}</summary>
                                     <p class="hint">{format!("{}: {}", state.t("expected"), c.expected)}</p>
                                     <pre>{c.evidence.join("\n")}</pre></details>
                             </li>

@@ -23,7 +23,7 @@ fn checked_text(
 ) -> impl IntoView {
     let error = RwSignal::new(String::new());
     view! {
-        <label>{move || state.t(label)}
+        <label>{state.tr(label)}
             <input type="text" data-testid=testid aria-invalid=move || (!error.get().is_empty()).to_string()
                 prop:value=move || state.profile.with(get).unwrap_or_default()
                 on:change=move |ev| match check(&state, &event_target_value(&ev)) {
@@ -90,12 +90,12 @@ pub fn Connection() -> impl IntoView {
     };
     view! {
         <section class="card" data-testid="connection">
-            <h2>{move || state.t("connection")}</h2>
-            <label>{move || state.t("profile")}
+            <h2>{state.tr("connection")}</h2>
+            <label>{state.tr("profile")}
                 <select data-testid="profile" on:change=choose prop:value=kind>
-                    <option value="sandbox">{move || state.t("sandbox")}</option>
-                    <option value="aliyun">{move || state.t("aliyun")}</option>
-                    <option value="broker">{move || state.t("broker")}</option>
+                    <option value="sandbox">{state.tr("sandbox")}</option>
+                    <option value="aliyun">{state.tr("aliyun")}</option>
+                    <option value="broker">{state.tr("broker")}</option>
                 </select>
             </label>
             <Show when=move || kind() == "sandbox">
@@ -109,7 +109,7 @@ pub fn Connection() -> impl IntoView {
                 })}
                 {move || state.sandbox.get().and_then(|s| s.lan).map(|lan| view! {
                     <div class="lan" data-testid="lan-info">
-                        <b>{move || state.t("lan_title")}</b>
+                        <b>{state.tr("lan_title")}</b>
                         <p>{format!("{}: {} · MQTT {} ({}) · WebSocket {} · {}", state.t("lan_host"), lan.host, lan.mqtt_port,
                             if lan.tls { "TLS" } else { state.t("no_tls") }, lan.ws_port, state.t("any_login"))}</p>
                         <p class="hint">{format!("{}: {}", state.t("lan_addresses"), lan.addresses.join(", "))}</p>
@@ -125,7 +125,7 @@ pub fn Connection() -> impl IntoView {
                     |p| match p { Profile::Aliyun { instance_id, .. } => Some(instance_id.clone()), _ => None },
                     check_instance,
                     |p, v| if let Profile::Aliyun { instance_id, .. } = p { *instance_id = v })}
-                <label>{move || state.t("sign_method")}
+                <label>{state.tr("sign_method")}
                     <select data-testid="aliyun-sign-method"
                         prop:value=move || match state.profile.get() { Profile::Aliyun { sign_method, .. } => sign_method, _ => String::new() }
                         on:change=move |ev| {
@@ -139,7 +139,7 @@ pub fn Connection() -> impl IntoView {
                         <option value="hmacsha1">"hmacsha1"</option>
                         <option value="hmacmd5">"hmacmd5"</option>
                     </select></label>
-                <label>{move || state.t("keep_alive")}
+                <label>{state.tr("keep_alive")}
                     <input type="number" min="30" max="1200" data-testid="aliyun-keep-alive"
                         aria-invalid=move || (!keep_alive_error.get().is_empty()).to_string()
                         prop:value=move || match state.profile.get() { Profile::Aliyun { keep_alive, .. } => keep_alive.to_string(), _ => String::new() }
@@ -155,7 +155,7 @@ pub fn Connection() -> impl IntoView {
                 <label class="check"><input type="checkbox"
                     prop:checked=move || matches!(state.profile.get(), Profile::Aliyun { tls: true, .. })
                     on:change=move |ev| { let on = event_target_checked(&ev); state.profile.update(|p| if let Profile::Aliyun { tls, .. } = p { *tls = on }); state.persist(); } />
-                    {move || state.t("tls")}</label>
+                    {state.tr("tls")}</label>
             </Show>
             <Show when=move || kind() == "broker">
                 {checked_text(state, "url", "broker-url",
@@ -166,14 +166,14 @@ pub fn Connection() -> impl IntoView {
                     |p| match p { Profile::Broker { username, .. } => Some(username.clone()), _ => None },
                     |_, v| Ok(v.to_owned()),
                     |p, v| if let Profile::Broker { username, .. } = p { *username = v })}
-                <label>{move || state.t("password")}
+                <label>{state.tr("password")}
                     <input type="password" data-testid="broker-password"
                         on:change=move |ev| { let v = event_target_value(&ev); state.profile.update(|p| if let Profile::Broker { password, .. } = p { *password = v }); state.persist(); } /></label>
             </Show>
             <label class="check"><input type="checkbox"
                 prop:checked=move || state.settings.get().remember_secrets
                 on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.remember_secrets = on); state.persist(); sim.persist_fleet(); } />
-                {move || state.t("remember_secrets")}</label>
+                {state.tr("remember_secrets")}</label>
         </section>
     }
 }

@@ -7,7 +7,7 @@ use otalab_sim::{DeviceKey, Fault};
 
 use crate::components::summary::matches;
 use crate::sim::cloud::use_cloud;
-use crate::sim::use_simulator;
+use crate::sim::{Simulator, use_simulator};
 use crate::state::{AppState, DeviceRow, Lang, t};
 
 /// The injected fault in words (the report and the table), in `lang`.
@@ -73,6 +73,13 @@ fn Row(row: DeviceRow) -> impl IntoView {
     let cloud = use_cloud();
     let status = row.status;
     let id = row.id;
+    // One handler type for the four action buttons (one copy of the listener code in the wasm).
+    let act = move |action: fn(Simulator, u32)| {
+        move |ev: leptos::ev::MouseEvent| {
+            ev.stop_propagation();
+            action(sim, id)
+        }
+    };
     let DeviceKey(pk, dn) = row.name.get_value();
     let testid = format!("device-{dn}");
     let full = format!("{pk}/{dn}");
@@ -96,7 +103,7 @@ fn Row(row: DeviceRow) -> impl IntoView {
                 data-role="phase" data-value=move || status.with(|s| s.phase.name())>{move || state.t(phase_key(status.with(|s| s.phase.name())))}</span>
                 <span class="err" data-role="failure">{move || status.with(|s| s.failure.as_ref().map(|(c, d)| format!(" {} {d}", c.code())).unwrap_or_default())}</span>
                 <span class="err" data-role="error">{move || status.with(|s| s.error.clone().unwrap_or_default())}</span></td>
-            <td class="progress" title=move || state.t("progress_hint")><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
+            <td class="progress" title=state.tr("progress_hint")><div class="bar" role="progressbar" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=move || percent().to_string()><div class="fill" style:width=move || format!("{}%", percent())></div></div>
                 <span data-role="percent">{move || status.with(|s| s.percent.map(|p| format!("{p}%")).unwrap_or_default())}</span></td>
             <td><span class=move || format!("badge verdict-{}", verdict_name()) data-role="verdict" data-value=verdict_name>
@@ -105,19 +112,19 @@ fn Row(row: DeviceRow) -> impl IntoView {
             <td class="actions">
                 {if row.external {
                     view! {
-                        <span class="badge external" data-role="external" title=move || state.t("external_hint")>{move || state.t("external")}</span>
+                        <span class="badge external" data-role="external" title=state.tr("external_hint")>{state.tr("external")}</span>
                         <span class="hint" data-role="seen">{move || status.with(|s| format!("{} {} · {} {}",
                             state.t("last_seen"), s.last_seen_ms.map(crate::state::clock_time).unwrap_or_default(),
                             s.notices_sent, state.t("notices_sent")))}</span>
                         <button data-role="remove" class="danger" aria-label=move || format!("{} {}", state.t("forget"), full)
-                            on:click=move |ev| { ev.stop_propagation(); cloud.forget_external(id); }>{move || state.t("forget")}</button>
+                            on:click=move |ev| { ev.stop_propagation(); cloud.forget_external(id); }>{state.tr("forget")}</button>
                     }.into_any()
                 } else {
                     view! {
-                        <button data-role="connect" title=move || state.t("on") on:click=move |ev| { ev.stop_propagation(); sim.connect(id) }>{move || state.t("on")}</button>
-                        <button data-role="disconnect" title=move || state.t("off") on:click=move |ev| { ev.stop_propagation(); sim.disconnect(id) }>{move || state.t("off")}</button>
-                        <button data-role="start" title=move || state.t("start_hint") on:click=move |ev| { ev.stop_propagation(); sim.start(id) }>{move || state.t("start")}</button>
-                        <button data-role="check" title=move || state.t("check_hint") on:click=move |ev| { ev.stop_propagation(); sim.check_update(id) }>{move || state.t("check_update")}</button>
+                        <button data-role="connect" title=state.tr("on") on:click=act(Simulator::connect)>{state.tr("on")}</button>
+                        <button data-role="disconnect" title=state.tr("off") on:click=act(Simulator::disconnect)>{state.tr("off")}</button>
+                        <button data-role="start" title=state.tr("start_hint") on:click=act(Simulator::start)>{state.tr("start")}</button>
+                        <button data-role="check" title=state.tr("check_hint") on:click=act(Simulator::check_update)>{state.tr("check_update")}</button>
                         <button data-role="remove" class="danger" aria-label=move || format!("{} {}", state.t("remove"), full)
                             on:click=move |ev| { ev.stop_propagation(); if let Some(key) = sim.remove(id) { cloud.forget(&[key]); } }>"✕"</button>
                     }.into_any()
@@ -139,14 +146,14 @@ pub fn FleetTable() -> impl IntoView {
     };
     view! {
         <section class="card wide">
-            <h2>{move || state.t("fleet")}" ("{shown}" / "{move || state.devices.with(Vec::len)}")"</h2>
+            <h2>{state.tr("fleet")}" ("{shown}" / "{move || state.devices.with(Vec::len)}")"</h2>
             <div class="table-wrap">
             <table class="fleet" data-testid="fleet">
                 <thead><tr>
-                    <th>{move || state.t("device")}</th><th>{move || state.t("state")}</th>
-                    <th>{move || state.t("version")}</th><th>{move || state.t("phase")}</th>
-                    <th title=move || state.t("progress_hint")>{move || state.t("reported_progress")}</th><th>{move || state.t("verdict")}</th>
-                    <th>{move || state.t("fault")}</th><th>{move || state.t("actions")}</th>
+                    <th>{state.tr("device")}</th><th>{state.tr("state")}</th>
+                    <th>{state.tr("version")}</th><th>{state.tr("phase")}</th>
+                    <th title=state.tr("progress_hint")>{state.tr("reported_progress")}</th><th>{state.tr("verdict")}</th>
+                    <th>{state.tr("fault")}</th><th>{state.tr("actions")}</th>
                 </tr></thead>
                 <tbody>
                     <For each=move || state.devices.get() key=|row| row.id children=move |row| view! { <Row row=row /> } />

@@ -88,29 +88,29 @@ pub fn FleetTools() -> impl IntoView {
     let clear = move || add_message.set((false, String::new()));
     view! {
         <section class="card">
-            <h2>{move || state.t("add_devices")}</h2>
-            <label>{move || state.t("product_key")}<input data-testid="pk" prop:value=pk on:input=move |ev| { pk.set(event_target_value(&ev)); clear() } /></label>
-            <label>{move || state.t("name_template")}<input data-testid="template" prop:value=template title=move || state.t("template_hint")
+            <h2>{state.tr("add_devices")}</h2>
+            <label>{state.tr("product_key")}<input data-testid="pk" prop:value=pk on:input=move |ev| { pk.set(event_target_value(&ev)); clear() } /></label>
+            <label>{state.tr("name_template")}<input data-testid="template" prop:value=template title=state.tr("template_hint")
                 on:input=move |ev| { template.set(event_target_value(&ev)); clear() } /></label>
-            <label>{move || state.t("secret")}<input type="password" prop:value=secret on:input=move |ev| secret.set(event_target_value(&ev)) /></label>
-            <label>{move || state.t("version")}<input data-testid="version" prop:value=version on:input=move |ev| { version.set(event_target_value(&ev)); clear() } /></label>
-            <button data-testid="add" on:click=add>{move || state.t("add")}</button>
+            <label>{state.tr("secret")}<input type="password" prop:value=secret on:input=move |ev| secret.set(event_target_value(&ev)) /></label>
+            <label>{state.tr("version")}<input data-testid="version" prop:value=version on:input=move |ev| { version.set(event_target_value(&ev)); clear() } /></label>
+            <button data-testid="add" on:click=add>{state.tr("add")}</button>
             <FormMessage message=add_message testid="add-message" />
             <details>
-                <summary>{move || state.t("import")}" (devices.conf / CSV / JSON)"</summary>
-                <label>{move || state.t("import_text")}
+                <summary>{state.tr("import")}" (devices.conf / CSV / JSON)"</summary>
+                <label>{state.tr("import_text")}
                 <textarea data-testid="import-text" rows="5" prop:value=import_text
                     on:input=move |ev| { import_text.set(event_target_value(&ev)); import_message.set((false, String::new())) }></textarea></label>
-                <button data-testid="import" on:click=do_import>{move || state.t("import")}</button>
+                <button data-testid="import" on:click=do_import>{state.tr("import")}</button>
                 <FormMessage message=import_message testid="import-message" />
             </details>
             <div class="row">
-                <button data-testid="connect-all" on:click=move |_| sim.connect_all()>{move || state.t("connect_all")}</button>
-                <button on:click=move |_| sim.disconnect_all()>{move || state.t("disconnect_all")}</button>
-                <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim.specs()))>{move || state.t("export_fleet")}</button>
+                <button data-testid="connect-all" on:click=move |_| sim.connect_all()>{state.tr("connect_all")}</button>
+                <button on:click=move |_| sim.disconnect_all()>{state.tr("disconnect_all")}</button>
+                <button data-testid="export-fleet" on:click=move |_| save_file("otalab-fleet.json", "application/json", &export(&sim.specs()))>{state.tr("export_fleet")}</button>
                 <Show when=move || !confirm_remove.get()>
                     <button data-testid="remove-all" class="danger" disabled=move || state.devices.with(Vec::is_empty)
-                        on:click=move |_| confirm_remove.set(true)>{move || state.t("remove_all")}</button>
+                        on:click=move |_| confirm_remove.set(true)>{state.tr("remove_all")}</button>
                 </Show>
             </div>
             <Show when=move || confirm_remove.get()>
@@ -124,17 +124,17 @@ pub fn FleetTools() -> impl IntoView {
                         // The chart's history was of the removed fleet.
                         state.samples.set(Vec::new());
                         add_message.set((false, format!("{} {}", state.t("removed"), removed.len())));
-                    }>{move || state.t("yes")}</button>
-                    <button data-testid="remove-all-no" on:click=move |_| confirm_remove.set(false)>{move || state.t("no")}</button>
+                    }>{state.tr("yes")}</button>
+                    <button data-testid="remove-all-no" on:click=move |_| confirm_remove.set(false)>{state.tr("no")}</button>
                 </div>
             </Show>
-            <h2>{move || state.t("settings")}</h2>
-            <label>{move || state.t("cadence")}{setting("cadence", 1, 100, |s| u64::from(s.cadence_percent), |s, v| s.cadence_percent = v as u8)}</label>
-            <label>{move || state.t("flash_ms")}{setting("flash-ms", 0, 600_000, |s| s.flash_ms, |s, v| s.flash_ms = v)}</label>
+            <h2>{state.tr("settings")}</h2>
+            <label>{state.tr("cadence")}{setting("cadence", 1, 100, |s| u64::from(s.cadence_percent), |s, v| s.cadence_percent = v as u8)}</label>
+            <label>{state.tr("flash_ms")}{setting("flash-ms", 0, 600_000, |s| s.flash_ms, |s, v| s.flash_ms = v)}</label>
             <p class="field-error" role="alert" data-testid="settings-error">{move || settings_message.get()}</p>
             <label class="check"><input type="checkbox" prop:checked=move || state.settings.get().auto_upgrade
                 on:change=move |ev| { let on = event_target_checked(&ev); state.settings.update(|s| s.auto_upgrade = on); state.persist(); } />
-                {move || state.t("auto_upgrade")}</label>
+                {state.tr("auto_upgrade")}</label>
         </section>
     }
 }

@@ -29,9 +29,9 @@ pub fn Header() -> impl IntoView {
     };
     view! {
         <header class="bar">
-            <h1>"otalab " <small>{move || state.t("title")}</small></h1>
+            <h1>"otalab " <small>{state.tr("title")}</small></h1>
             <span class="status" data-testid="status-line">{move || state.notice_line.get()}</span>
-            <button data-testid="lang" on:click=toggle>{move || state.t("language")}</button>
+            <button data-testid="lang" on:click=toggle>{state.tr("language")}</button>
         </header>
     }
 }

@@ -117,31 +117,31 @@ pub fn Injection() -> impl IntoView {
     };
     view! {
         <section class="card">
-            <h2>{move || state.t("fault")}</h2>
-            <label>{move || state.t("fault_kind")}
+            <h2>{state.tr("fault")}</h2>
+            <label>{state.tr("fault_kind")}
             <select data-testid="fault-kind" on:change=move |ev| kind.set(event_target_value(&ev))>
-                {options.into_iter().map(|(v, key)| view! { <option value=v>{move || state.t(key)}</option> }).collect_view()}
+                {options.into_iter().map(|(v, key)| view! { <option value=v>{state.tr(key)}</option> }).collect_view()}
             </select></label>
             <div class="form-grid">
-            <label>{move || state.t("at_percent")}<input type="number" min="0" max="100" data-testid="fault-percent" prop:value=move || percent.get().to_string()
+            <label>{state.tr("at_percent")}<input type="number" min="0" max="100" data-testid="fault-percent" prop:value=move || percent.get().to_string()
                 on:change=move |ev| checked(event_target_value(&ev), 0, 100, &|v| percent.set(v as u8)) /></label>
-            <label>{move || state.t("wrong_version")}<input data-testid="fault-version" prop:value=version on:input=move |ev| version.set(event_target_value(&ev)) /></label>
-            <label>{move || state.t("throttle")}<input type="number" min="0" data-testid="throttle" prop:value=move || throttle.get().to_string()
+            <label>{state.tr("wrong_version")}<input data-testid="fault-version" prop:value=version on:input=move |ev| version.set(event_target_value(&ev)) /></label>
+            <label>{state.tr("throttle")}<input type="number" min="0" data-testid="throttle" prop:value=move || throttle.get().to_string()
                 on:change=move |ev| checked(event_target_value(&ev), 0, 1_000_000_000, &|v| throttle.set(v as u32)) /></label>
-            <label>{move || state.t("share")}<input type="number" min="0" max="100" data-testid="fault-share" prop:value=move || share.get().to_string()
+            <label>{state.tr("share")}<input type="number" min="0" max="100" data-testid="fault-share" prop:value=move || share.get().to_string()
                 on:change=move |ev| checked(event_target_value(&ev), 0, 100, &|v| share.set(v as u8)) /></label>
             </div>
             <div class="row">
                 <button data-testid="fault-selected" disabled=move || state.selected.get().is_none()
-                    title=move || state.t("select_first") on:click=apply_selected>{move || state.t("to_selected_device")}</button>
-                <button data-testid="fault-share-apply" disabled=move || state.devices.with(Vec::is_empty) on:click=apply_share>{move || state.t("to_share")}</button>
+                    title=state.tr("select_first") on:click=apply_selected>{state.tr("to_selected_device")}</button>
+                <button data-testid="fault-share-apply" disabled=move || state.devices.with(Vec::is_empty) on:click=apply_share>{state.tr("to_share")}</button>
             </div>
             <FormMessage message=message testid="fault-message" />
-            <h2>{move || state.t("manual")}</h2>
+            <h2>{state.tr("manual")}</h2>
             <div class="row">
-                <label>{move || state.t("manual_step")}<input data-testid="manual-step" size="4" prop:value=step on:input=move |ev| step.set(event_target_value(&ev)) /></label>
-                <label>{move || state.t("manual_desc")}<input data-testid="manual-desc" prop:value=desc on:input=move |ev| desc.set(event_target_value(&ev)) /></label>
-                <button data-testid="manual-send" disabled=move || state.selected.get().is_none() on:click=send_manual>{move || state.t("send")}</button>
+                <label>{state.tr("manual_step")}<input data-testid="manual-step" size="4" prop:value=step on:input=move |ev| step.set(event_target_value(&ev)) /></label>
+                <label>{state.tr("manual_desc")}<input data-testid="manual-desc" prop:value=desc on:input=move |ev| desc.set(event_target_value(&ev)) /></label>
+                <button data-testid="manual-send" disabled=move || state.selected.get().is_none() on:click=send_manual>{state.tr("send")}</button>
             </div>
             <FormMessage message=manual_message testid="manual-message" />
         </section>

@@ -61,27 +61,27 @@ fn Publish() -> impl IntoView {
     };
     view! {
         <details class="publish" data-testid="publish">
-            <summary>{move || state.t("publish")}</summary>
+            <summary>{state.tr("publish")}</summary>
             <div class="form-grid">
-                <label>{move || state.t("from_device")}
+                <label>{state.tr("from_device")}
                     <select data-testid="publish-device" on:change=move |ev| device.set(event_target_value(&ev).parse().ok())>
                         <For each=move || state.devices.get() key=|r| r.id children=move |r| {
                             let DeviceKey(pk, dn) = r.name.get_value();
                             view! { <option value=r.id.to_string()>{format!("{pk}/{dn}")}</option> }
                         } />
                     </select></label>
-                <label>{move || state.t("topic")}
+                <label>{state.tr("topic")}
                     <input data-testid="publish-topic" placeholder="/sys/{productKey}/{deviceName}/thing/event/property/post"
                         prop:value=topic on:input=move |ev| { topic.set(event_target_value(&ev)); message.set(String::new()); } /></label>
                 <label>"QoS"<select data-testid="publish-qos" on:change=move |ev| qos.set(event_target_value(&ev).parse().unwrap_or(1))>
                     <option value="1" selected>"1"</option><option value="0">"0"</option></select></label>
                 <label class="check"><input type="checkbox" data-testid="publish-retain" prop:checked=retain
-                    on:change=move |ev| retain.set(event_target_checked(&ev)) />{move || state.t("retain")}</label>
+                    on:change=move |ev| retain.set(event_target_checked(&ev)) />{state.tr("retain")}</label>
             </div>
-            <label>{move || state.t("payload")}
+            <label>{state.tr("payload")}
                 <textarea data-testid="publish-payload" rows="3" prop:value=payload on:input=move |ev| payload.set(event_target_value(&ev))></textarea></label>
-            <button data-testid="publish-send" on:click=send>{move || state.t("send")}</button>
-            <p class="msg" role="status" data-testid="publish-message">{move || message.get()}</p>
+            <button data-testid="publish-send" on:click=send>{state.tr("send")}</button>
+            <p class="msg" role="status" data-testid="publish-message">{message}</p>
         </details>
     }
 }
@@ -125,32 +125,32 @@ pub fn Log() -> impl IntoView {
     };
     view! {
         <section class="card wide">
-            <h2>{move || state.t("log")}" ("{move || state.log.with(|l| l.len())}")"</h2>
+            <h2>{state.tr("log")}" ("{move || state.log.with(|l| l.len())}")"</h2>
             <div class="row">
-                <label>{move || state.t("filter")}<input data-testid="log-filter" prop:value=filter on:input=move |ev| filter.set(event_target_value(&ev)) /></label>
-                <label>{move || state.t("show")}<select data-testid="log-direction" on:change=move |ev| direction.set(event_target_value(&ev))>
-                    <option value="all">{move || state.t("log_all")}</option>
-                    <option value="messages">{move || state.t("log_messages")}</option>
-                    <option value="in">{move || state.t("log_in")}</option>
-                    <option value="out">{move || state.t("log_out")}</option>
-                    <option value="events">{move || state.t("log_events")}</option>
+                <label>{state.tr("filter")}<input data-testid="log-filter" prop:value=filter on:input=move |ev| filter.set(event_target_value(&ev)) /></label>
+                <label>{state.tr("show")}<select data-testid="log-direction" on:change=move |ev| direction.set(event_target_value(&ev))>
+                    <option value="all">{state.tr("log_all")}</option>
+                    <option value="messages">{state.tr("log_messages")}</option>
+                    <option value="in">{state.tr("log_in")}</option>
+                    <option value="out">{state.tr("log_out")}</option>
+                    <option value="events">{state.tr("log_events")}</option>
                 </select></label>
                 <button data-testid="log-pause" on:click=move |_| state.log_paused.update(|p| *p = !*p)>
                     {move || if state.log_paused.get() { state.t("resume") } else { state.t("pause") }}</button>
-                <label>{move || state.t("keep_last")}<input type="number" min="1" max="20000" data-testid="log-limit" prop:value=move || state.log_limit.get().to_string()
+                <label>{state.tr("keep_last")}<input type="number" min="1" max="20000" data-testid="log-limit" prop:value=move || state.log_limit.get().to_string()
                     on:change=move |ev| match crate::components::number_in(&state, &event_target_value(&ev), 1, 20_000) {
                         Ok(n) => { state.log_limit.set(n as usize); limit_error.set(String::new()); }
                         Err(e) => limit_error.set(e),
                     } /></label>
                 <label class="check"><input type="checkbox" prop:checked=pretty_on on:change=move |ev| pretty_on.set(event_target_checked(&ev)) />"JSON"</label>
-                <button on:click=move |_| state.log.update(|l| l.clear())>{move || state.t("clear")}</button>
+                <button on:click=move |_| state.log.update(|l| l.clear())>{state.tr("clear")}</button>
             </div>
             <p class="field-error" role="alert" data-testid="log-limit-error">{move || limit_error.get()}</p>
             <Publish />
             <div class="table-wrap log-wrap">
             <table class="log" data-testid="log">
-                <thead><tr><th>{move || state.t("time")}</th><th></th><th>{move || state.t("device")}</th><th>{move || state.t("topic")}</th>
-                    <th>"QoS"</th><th>{move || state.t("retain")}</th><th>{move || state.t("payload")}</th><th></th></tr></thead>
+                <thead><tr><th>{state.tr("time")}</th><th></th><th>{state.tr("device")}</th><th>{state.tr("topic")}</th>
+                    <th>"QoS"</th><th>{state.tr("retain")}</th><th>{state.tr("payload")}</th><th></th></tr></thead>
                 <tbody>
                     <For each=rows key=|e| e.seq children=move |e| {
                         let payload = e.payload.clone();
@@ -169,7 +169,7 @@ pub fn Log() -> impl IntoView {
                                 <td data-role="qos">{e.qos.map(|q| q.to_string()).unwrap_or_default()}</td>
                                 <td data-role="retain">{if e.retain { "✓" } else { "" }}</td>
                                 <td class="payload"><pre>{move || if pretty_on.get() { pretty(&shown) } else { shown.clone() }}</pre></td>
-                                <td><button on:click=move |_| copy(payload.clone())>{move || state.t("copy")}</button></td>
+                                <td><button on:click=move |_| copy(payload.clone())>{state.tr("copy")}</button></td>
                             </tr>
                         }
                     } />

@@ -23,13 +23,13 @@ pub fn NoticeDetail() -> impl IntoView {
     };
     view! {
         <section class="card wide" data-testid="notice">
-            <h2>{move || state.t("notice")}" "{move || row().map(|r| r.name.with_value(DeviceKey::to_string)).unwrap_or_default()}</h2>
+            <h2>{state.tr("notice")}" "{move || row().map(|r| r.name.with_value(DeviceKey::to_string)).unwrap_or_default()}</h2>
             {move || row().and_then(|r| r.status.with(|s| s.notice.clone())).map(|(notice, raw)| {
                 let files = notice["files"].as_array().cloned().unwrap_or_default();
                 view! {
                     <dl class="notice">
                         <dt>"id"</dt><dd>{field(&notice, "id")}</dd>
-                        <dt>{move || state.t("version")}</dt><dd data-testid="notice-version">{field(&notice, "version")}</dd>
+                        <dt>{state.tr("version")}</dt><dd data-testid="notice-version">{field(&notice, "version")}</dd>
                         <dt>"module"</dt><dd>{field(&notice, "module")}</dd>
                         <dt>"signMethod"</dt><dd>{field(&notice, "signMethod")}</dd>
                         <dt>"isDiff"</dt><dd>{field(&notice, "isDiff")}</dd>
@@ -52,7 +52,7 @@ pub fn NoticeDetail() -> impl IntoView {
                         <dt>"_package_udi"</dt><dd>{notice["extData"]["_package_udi"].as_str().unwrap_or_default().to_owned()}</dd>
                         <dt>"unknown"</dt><dd>{notice["unknown"].to_string()}</dd>
                     </dl>
-                    <details><summary>{move || state.t("raw")}</summary><pre data-testid="notice-raw">{raw}</pre></details>
+                    <details><summary>{state.tr("raw")}</summary><pre data-testid="notice-raw">{raw}</pre></details>
                 }
             })}
             <ol class="history" data-testid="history">

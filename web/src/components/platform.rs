@@ -219,10 +219,10 @@ pub fn Platform() -> impl IntoView {
     };
     view! {
         <section class="card wide platform" data-testid="platform">
-            <h2>{move || state.t("platform")}</h2>
+            <h2>{state.tr("platform")}</h2>
             <div class="platform-grid">
             <div>
-            <label>{move || state.t("firmware")}
+            <label>{state.tr("firmware")}
                 <select data-testid="package" on:change=move |ev| {
                     let name = event_target_value(&ev);
                     if let Some(p) = packages().into_iter().find(|p| p.name == name) { target.set(p.version.clone()); target_error.set(String::new()); state.package.set(Some(p)); }
@@ -238,29 +238,29 @@ pub fn Platform() -> impl IntoView {
                 on:dragover=move |ev: leptos::ev::DragEvent| { ev.prevent_default(); dragging.set(true); }
                 on:dragleave=move |_| dragging.set(false)
                 on:drop=drop_file>
-                {move || state.t("drop_firmware")}
+                {state.tr("drop_firmware")}
                 <input type="file" data-testid="firmware-file" on:change=pick />
             </label>
             <FormMessage message=file_line testid="firmware-message" />
             <p class="hint package-info" data-testid="package-info">{move || state.package.get().map(|p| format!("{} · {} B · MD5 {} · SHA-256 {}", p.name, p.size, p.md5, p.sha256)).unwrap_or_default()}</p>
             </div>
             <div>
-            <label>{move || state.t("target_version")}<input data-testid="target" prop:value=target aria-invalid=move || (!target_error.get().is_empty()).to_string()
+            <label>{state.tr("target_version")}<input data-testid="target" prop:value=target aria-invalid=move || (!target_error.get().is_empty()).to_string()
                 on:input=move |ev| {
                     let v = event_target_value(&ev);
                     target_error.set(Version::parse(&v).err().map(|e| e.to_string()).unwrap_or_default());
                     target.set(v);
                 } /></label>
             <p class="field-error" role="alert" data-testid="target-error">{move || target_error.get()}</p>
-            <label>{move || state.t("notice_kind")}
+            <label>{state.tr("notice_kind")}
                 <select data-testid="notice-kind" on:change=move |ev| {
                     let value = event_target_value(&ev);
                     if let Some(k) = NoticeKind::ALL.into_iter().find(|k| k.key() == value) { kind.set(k) }
                 }>
-                    {NoticeKind::ALL.into_iter().map(|k| view! { <option value=k.key()>{move || state.t(k.key())}</option> }).collect_view()}
+                    {NoticeKind::ALL.into_iter().map(|k| view! { <option value=k.key()>{state.tr(k.key())}</option> }).collect_view()}
                 </select>
             </label>
-            <label>{move || state.t("package_sign")}
+            <label>{state.tr("package_sign")}
                 <select data-testid="sign-method" on:change=move |ev| {
                     if let Ok(m) = SignMethod::parse(&event_target_value(&ev)) { method.set(m) }
                 }>
@@ -270,13 +270,13 @@ pub fn Platform() -> impl IntoView {
                 </select>
             </label>
             <label class="check"><input type="checkbox" prop:checked=answer on:change=move |ev| { let on = event_target_checked(&ev); answer.set(on); cloud.set_answer_pulls(on); } />
-                {move || state.t("answer_pulls")}</label>
+                {state.tr("answer_pulls")}</label>
             </div>
             </div>
             <div class="row">
-                <button class="primary" data-testid="push" disabled=move || state.devices.with(Vec::is_empty) on:click=move |_| push(false)>{move || state.t("to_all")}</button>
+                <button class="primary" data-testid="push" disabled=move || state.devices.with(Vec::is_empty) on:click=move |_| push(false)>{state.tr("to_all")}</button>
                 <button data-testid="push-selected" disabled=move || state.selected.get().is_none()
-                    title=move || state.t("select_first") on:click=move |_| push(true)>{move || state.t("to_selected")}</button>
+                    title=state.tr("select_first") on:click=move |_| push(true)>{state.tr("to_selected")}</button>
             </div>
             <FormMessage message=push_line testid="push-message" />
         </section>

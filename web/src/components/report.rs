@@ -61,12 +61,12 @@ pub fn ReportExport() -> impl IntoView {
     };
     view! {
         <section class="card">
-            <h2>{move || state.t("report")}</h2>
+            <h2>{state.tr("report")}</h2>
             <div class="row">
-                <button data-testid="export-html" class="primary" on:click=move |_| export(0)>{move || state.t("export_html")}</button>
-                <button data-testid="export-json" on:click=move |_| export(1)>{move || state.t("export_json")}</button>
-                <button data-testid="export-csv" on:click=move |_| export(2)>{move || state.t("export_csv")}</button>
-                <button data-testid="export-junit" on:click=move |_| export(3)>{move || state.t("export_junit")}</button>
+                <button data-testid="export-html" class="primary" on:click=move |_| export(0)>{state.tr("export_html")}</button>
+                <button data-testid="export-json" on:click=move |_| export(1)>{state.tr("export_json")}</button>
+                <button data-testid="export-csv" on:click=move |_| export(2)>{state.tr("export_csv")}</button>
+                <button data-testid="export-junit" on:click=move |_| export(3)>{state.tr("export_junit")}</button>
             </div>
         </section>
     }

@@ -79,16 +79,16 @@ pub fn ScenarioPanel() -> impl IntoView {
     };
     view! {
         <section class="card" data-testid="scenario-panel">
-            <h2>{move || state.t("scenario")}</h2>
-            <label>{move || state.t("scenario_file")}
+            <h2>{state.tr("scenario")}</h2>
+            <label>{state.tr("scenario_file")}
                 <input type="file" accept=".toml,text/plain" data-testid="scenario-file" on:change=pick />
             </label>
             <div class="row">
                 <button data-testid="scenario-run" prop:disabled=move || !runnable()
-                    on:click=move |_| scenario::run(state, sim, cloud)>{move || state.t("run_scenario")}</button>
-                <button data-testid="save-scenario" on:click=save>{move || state.t("save_scenario")}</button>
+                    on:click=move |_| scenario::run(state, sim, cloud)>{state.tr("run_scenario")}</button>
+                <button data-testid="save-scenario" on:click=save>{state.tr("save_scenario")}</button>
             </div>
-            <p class="field-error" role="alert" data-testid="scenario-message">{move || message.get()}</p>
+            <p class="field-error" role="alert" data-testid="scenario-message">{message}</p>
             {move || status().map(|(key, line, description)| view! {
                 <p class=format!("scenario-status status-{key}") data-testid="scenario-status" data-status=key>{line}</p>
                 <p class="hint">{description}</p>

@@ -37,18 +37,18 @@ pub fn Summary() -> impl IntoView {
         view! {
             <button class=format!("count {class}") data-testid=testid
                 aria-pressed=move || (state.filter.get() == Some(f)).to_string()
-                title=move || state.t("chip_hint")
+                title=state.tr("chip_hint")
                 on:click=move |_| state.filter.update(|c| *c = if *c == Some(f) { None } else { Some(f) })>
-                {move || state.t(key)}" "<b>{move || count(f)}</b>
+                {state.tr(key)}" "<b>{move || count(f)}</b>
             </button>
         }
     };
     view! {
         <section class="card wide summary">
-            <h2>{move || state.t("summary")}</h2>
-            <div class="counts" role="group" aria-label=move || state.t("summary")>
+            <h2>{state.tr("summary")}</h2>
+            <div class="counts" role="group" aria-label=state.tr("summary")>
                 <button class="count" data-testid="count-all" aria-pressed=move || state.filter.get().is_none().to_string()
-                    on:click=move |_| state.filter.set(None)>{move || state.t("show_all")}" "<b>{move || state.devices.with(Vec::len)}</b></button>
+                    on:click=move |_| state.filter.set(None)>{state.tr("show_all")}" "<b>{move || state.devices.with(Vec::len)}</b></button>
                 {chip(RowFilter::Online, "online", "count-online", "")}
                 {chip(RowFilter::NoJob, "no_job", "count-nojob", "verdict-none")}
                 {chip(RowFilter::Verdict(Verdict::Pending), "pending", "count-pending", "verdict-pending")}

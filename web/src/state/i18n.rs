@@ -518,8 +518,8 @@ static EN: &[(&str, &str)] = &[
 
 #[cfg(test)]
 mod tests {
-    /// Every text key the components use, found in the sources: `.t("key")`, `t(lang, "key")`
-    /// and `kind("key")` (fault texts).
+    /// Every text key the components use, found in the sources: `.t("key")`, `.tr("key")`,
+    /// `t(lang, "key")` and `kind("key")` (fault texts).
     fn used_keys() -> Vec<String> {
         let mut keys = Vec::new();
         let mut dirs = vec![std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src")];
@@ -531,7 +531,7 @@ mod tests {
                 } else if path.extension().is_some_and(|e| e == "rs") && !path.ends_with("i18n.rs")
                 {
                     let text = std::fs::read_to_string(&path).unwrap();
-                    for marker in [".t(\"", "t(lang, \"", "kind(\""] {
+                    for marker in [".t(\"", ".tr(\"", "t(lang, \"", "kind(\""] {
                         for (at, _) in text.match_indices(marker) {
                             let rest = &text[at + marker.len()..];
                             if let Some(end) = rest.find('"') {

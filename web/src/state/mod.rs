@@ -354,6 +354,13 @@ impl AppState {
         t(self.lang.get(), key)
     }
 
+    /// The text of `key` as a view or attribute value that follows the language. Every key
+    /// gives the same closure type, so the page's wasm has one copy of the code that renders a
+    /// reactive text instead of one per `move || state.t(..)` in a view.
+    pub fn tr(self, key: &'static str) -> impl Fn() -> &'static str + Copy + Send + Sync + 'static {
+        move || self.t(key)
+    }
+
     /// Logs a message at QoS 1, not retained (unless paused), keeping the last `log_limit`.
     pub fn log(&self, direction: Direction, device: &str, topic: &str, payload: &str) {
         self.log_message(direction, device, topic, payload, Some(1), false);
