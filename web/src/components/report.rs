@@ -32,6 +32,15 @@ pub fn current_report(state: &AppState, sim: Simulator, cloud: SandboxCloud) -> 
     report
 }
 
+/// The formats a report is exported in.
+#[derive(Clone, Copy)]
+enum Format {
+    Html,
+    Json,
+    Csv,
+    Junit,
+}
+
 /// The export buttons.
 #[component]
 pub fn ReportExport() -> impl IntoView {
@@ -40,10 +49,10 @@ pub fn ReportExport() -> impl IntoView {
     let cloud = use_cloud();
     // One closure builds the report and writes the chosen format (each button only says
     // which): the report is built in one place of the wasm, not inlined once per button.
-    let export = move |format: usize| {
+    let export = move |format: Format| {
         let report = current_report(&state, sim, cloud);
         let (name, mime, text) = match format {
-            0 => {
+            Format::Html => {
                 let chart = state.samples.with_untracked(|s| {
                     crate::components::chart::svg(s, state.devices.with_untracked(Vec::len))
                 });
@@ -53,9 +62,9 @@ pub fn ReportExport() -> impl IntoView {
                     report.to_html("otalab report", Some(&chart)),
                 )
             }
-            1 => ("otalab-report.json", "application/json", report.to_json()),
-            2 => ("otalab-report.csv", "text/csv", report.to_csv()),
-            _ => ("otalab-report.xml", "application/xml", report.to_junit()),
+            Format::Json => ("otalab-report.json", "application/json", report.to_json()),
+            Format::Csv => ("otalab-report.csv", "text/csv", report.to_csv()),
+            Format::Junit => ("otalab-report.xml", "application/xml", report.to_junit()),
         };
         save_file(name, mime, &text);
     };
@@ -63,10 +72,10 @@ pub fn ReportExport() -> impl IntoView {
         <section class="card">
             <h2>{state.tr("report")}</h2>
             <div class="row">
-                <button data-testid="export-html" class="primary" on:click=move |_| export(0)>{state.tr("export_html")}</button>
-                <button data-testid="export-json" on:click=move |_| export(1)>{state.tr("export_json")}</button>
-                <button data-testid="export-csv" on:click=move |_| export(2)>{state.tr("export_csv")}</button>
-                <button data-testid="export-junit" on:click=move |_| export(3)>{state.tr("export_junit")}</button>
+                <button data-testid="export-html" class="primary" on:click=move |_| export(Format::Html)>{state.tr("export_html")}</button>
+                <button data-testid="export-json" on:click=move |_| export(Format::Json)>{state.tr("export_json")}</button>
+                <button data-testid="export-csv" on:click=move |_| export(Format::Csv)>{state.tr("export_csv")}</button>
+                <button data-testid="export-junit" on:click=move |_| export(Format::Junit)>{state.tr("export_junit")}</button>
             </div>
         </section>
     }
