@@ -16,6 +16,7 @@ mod device;
 mod http;
 mod link;
 mod run;
+mod serve;
 mod transport;
 
 use std::path::{Path, PathBuf};
@@ -177,6 +178,27 @@ enum Command {
     },
     /// Print the JSON Schema of the scenario format.
     Schema,
+    /// Run the bench as a local Alibaba Cloud IoT OTA platform: the platform's OTA OpenAPI
+    /// (signed V3 or V1), the sandbox cloud with upgrade jobs on a broker, state in a database
+    /// that survives a crash. Runs until Ctrl-C.
+    Serve {
+        /// Where the database and uploaded files live (created if missing).
+        #[arg(long, env = "OTALAB_DATA", default_value = ".otalab")]
+        data: PathBuf,
+        /// The address to listen on (127.0.0.1: this machine only).
+        #[arg(long, default_value = "127.0.0.1")]
+        host: std::net::IpAddr,
+        /// The OpenAPI's port (0: any free port; the address is printed).
+        #[arg(long, env = "OTALAB_API_PORT", default_value_t = 8689)]
+        port: u16,
+        /// The broker devices log in to (the sandbox's plain MQTT port by default).
+        #[arg(long, env = "OTALAB_BROKER", default_value = "mqtt://127.0.0.1:8687")]
+        broker: String,
+        /// Use this AccessKey (ID:SECRET) instead of the one generated on first start and
+        /// stored in the data directory.
+        #[arg(long, env = "OTALAB_ACCESS_KEY", hide_env_values = true)]
+        access_key: Option<String>,
+    },
 }
 
 /// The cases of the conformance suite, by name.
@@ -424,6 +446,22 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             Ok(Outcome::Passed)
         }
         Command::Check { scenarios } => check(&scenarios),
+        Command::Serve {
+            data,
+            host,
+            port,
+            broker,
+            access_key,
+        } => {
+            runtime(0)?.block_on(serve::serve(serve::ServeOptions {
+                data,
+                host,
+                port,
+                broker,
+                access_key,
+            }))?;
+            Ok(Outcome::Passed)
+        }
         Command::Report {
             command:
                 ReportCommand::Merge {

@@ -1258,6 +1258,7 @@ impl Cloud {
             fleet: fleet.to_vec(),
             matches: BTreeMap::new(),
             open: 0,
+            strategy_canceled: false,
         };
         if !planned {
             let targets = self.targets(&job);
@@ -1603,6 +1604,7 @@ impl Cloud {
             let job = &self.upgrade_jobs[index];
             let matches = job.status == JobStatus::InProgress
                 && job.spec.is_dynamic()
+                && !job.strategy_canceled
                 && job.package.version != version
                 && (job.spec.src_versions.is_empty()
                     || job.spec.src_versions.iter().any(|v| v == version))
@@ -2012,6 +2014,78 @@ impl Cloud {
         }
         self.wake(now);
         Ok(cancelled)
+    }
+
+    /// `CancelOTATaskByDevice`: cancels the unfinished tasks of `devices` in job `job`;
+    /// returns how many were cancelled.
+    pub fn cancel_device_tasks(
+        &mut self,
+        job: u32,
+        devices: &[DeviceKey],
+        now: u64,
+    ) -> Result<usize, CloudError> {
+        let index = self.job_index(job).ok_or(JobError::NoSuchJob { id: job })?;
+        let mut cancelled = 0;
+        for id in self.upgrade_jobs[index].tasks.clone() {
+            let covered = self
+                .tasks
+                .get(&id)
+                .is_some_and(|t| devices.contains(&t.device) && !t.is_final());
+            if covered {
+                self.end_task(
+                    id,
+                    TaskStatus::Canceled,
+                    "cancelled by CancelOTATaskByDevice",
+                    now,
+                );
+                cancelled += 1;
+            }
+        }
+        self.wake(now);
+        Ok(cancelled)
+    }
+
+    /// `CancelOTAStrategyByJob`: dynamic job `job` takes no new device from now on (its
+    /// tasks go on).
+    pub fn cancel_strategy(&mut self, job: u32) -> Result<(), CloudError> {
+        let index = self.job_index(job).ok_or(JobError::NoSuchJob { id: job })?;
+        let job = &mut self.upgrade_jobs[index];
+        if !job.spec.is_dynamic() {
+            return Err(JobError::NotDynamic { id: job.id }.into());
+        }
+        job.strategy_canceled = true;
+        Ok(())
+    }
+
+    /// `UpdateOTAJob` (dynamic jobs): a new rate and a new timeout, checked as at creation.
+    pub fn update_job(
+        &mut self,
+        job: u32,
+        maximum_per_minute: Option<u32>,
+        timeout_minutes: Option<u32>,
+        now: u64,
+    ) -> Result<(), CloudError> {
+        let index = self.job_index(job).ok_or(JobError::NoSuchJob { id: job })?;
+        let current = &self.upgrade_jobs[index];
+        if !current.spec.is_dynamic() {
+            return Err(JobError::NotDynamic { id: current.id }.into());
+        }
+        let mut spec = current.spec.clone();
+        if let Some(rate) = maximum_per_minute {
+            spec.maximum_per_minute = rate;
+        }
+        if timeout_minutes.is_some() {
+            spec.timeout_minutes = timeout_minutes;
+        }
+        // The schedule was checked at creation; only the new values are checked again.
+        spec.schedule_ms = None;
+        spec.finish_ms = None;
+        spec.validate(now)?;
+        let job = &mut self.upgrade_jobs[index];
+        job.spec.maximum_per_minute = spec.maximum_per_minute;
+        job.spec.timeout_minutes = spec.timeout_minutes;
+        self.wake(now);
+        Ok(())
     }
 
     /// Every upgrade job, oldest first.

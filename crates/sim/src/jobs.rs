@@ -554,6 +554,12 @@ pub enum JobError {
         /// Page size.
         size: u32,
     },
+    /// A call for dynamic jobs (`UpdateOTAJob`, `CancelOTAStrategyByJob`) on a static job.
+    #[error("job {id} is a static job: only dynamic jobs are updated or have a strategy")]
+    NotDynamic {
+        /// The job.
+        id: u32,
+    },
 }
 
 impl JobError {
@@ -588,6 +594,7 @@ impl JobError {
             Self::NotScheduled { .. } => "JOB_NOT_SCHEDULED",
             Self::JobEnded { .. } => "JOB_ENDED",
             Self::PageOutOfRange { .. } => "JOB_PAGE_OUT_OF_RANGE",
+            Self::NotDynamic { .. } => "JOB_NOT_DYNAMIC",
         }
     }
 }
@@ -800,6 +807,9 @@ pub struct UpgradeJob {
     pub(crate) matches: BTreeMap<DeviceKey, u64>,
     /// Its tasks that have not ended for good.
     pub(crate) open: usize,
+    /// A dynamic job whose strategy was cancelled (`CancelOTAStrategyByJob`) takes no new
+    /// device.
+    pub strategy_canceled: bool,
 }
 
 /// What `QueryOTAJob` shows of a job: its status and its tasks' counts per status.
