@@ -550,7 +550,7 @@ fn apply_login(connection: &Connection, options: &mut Options) -> Result<(), Set
 }
 
 /// A device's MQTT options and endpoint.
-fn device_login(
+pub(crate) fn device_login(
     connection: &Connection,
     broker: Option<&Endpoint>,
     device: &otalab_sim::FleetDevice,
