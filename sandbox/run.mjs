@@ -1,5 +1,6 @@
 // `scripts/run` ends here: starts the sandbox around the built dashboard and prints the URL.
 // `--lan` (or OTALAB_LAN=1) opens it to devices on the network. Ctrl-C stops everything.
+import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,6 +18,24 @@ const sandbox = await startSandbox({
   lanHost: process.env.OTALAB_LAN_HOST,
 });
 const host = new URL(sandbox.url).hostname;
+
+// The local OTA platform: the OpenAPI, the jobs engine and the database (otalab serve), on the
+// sandbox's plain MQTT port. `scripts/run` builds the binary first.
+const apiPort = Number(process.env.OTALAB_API_PORT ?? port + 3);
+const serveBin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
+const serve = spawn(serveBin, ['serve', '--broker', sandbox.brokerUrl, '--port', String(apiPort), '--host', lan ? '0.0.0.0' : '127.0.0.1', '--data', process.env.OTALAB_DATA ?? path.join(repo, '.otalab')], { stdio: ['ignore', 'pipe', 'inherit'] });
+let banner = '';
+serve.stdout.on('data', (d) => { banner += d; });
+const serveReady = await new Promise((resolve) => {
+  serve.on('exit', (code) => resolve(`otalab serve exited (${code}): ${banner}`));
+  const check = setInterval(() => { if (banner.includes('Press Ctrl-C')) { clearInterval(check); resolve(null); } }, 50);
+});
+if (serveReady) {
+  console.error(serveReady);
+  await sandbox.stop();
+  process.exit(1);
+}
+const apiLines = banner.split('\n').filter((l) => /^ +(OpenAPI|AccessKey|Secret|Data):/.test(l)).map((l) => l.trimStart());
 console.log(`
 otalab sandbox is running${lan ? ' on the network' : ''}.
 
@@ -25,6 +44,10 @@ otalab sandbox is running${lan ? ' on the network' : ''}.
   MQTT (tcp):  ${sandbox.brokerUrl}   (e.g. mosquitto_sub -h ${host} -p ${sandbox.mqttPort} -t '/ota/#' -v)
                devices are subscribed to their OTA reply topics on connect, as on Alibaba Cloud
   Firmware:    ${sandbox.url}/firmware/  (files in ${sandbox.firmwareDir})
+
+  The local OTA platform (otalab serve): scripts written for Alibaba Cloud IoT's OTA OpenAPI
+  run against it with this endpoint and these keys:
+  ${apiLines.join('\n  ')}
   Scenarios:   otalab run examples/scenarios/correct-upgrade.toml --sandbox ${sandbox.url}
                (install the runner: cargo install --path crates/cli --locked --profile native)`);
 if (lan) {
@@ -50,6 +73,7 @@ let stopping = false;
 const stop = async () => {
   if (stopping) return;
   stopping = true;
+  serve.kill('SIGINT');
   await sandbox.stop();
   process.exit(0);
 };

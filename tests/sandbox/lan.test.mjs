@@ -5,7 +5,8 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
@@ -19,11 +20,12 @@ let out = '';
 let ports;
 
 before(async () => {
-  ports = { http: await freePort(), mqtt: await freePort(), ws: await freePort() };
+  ports = { http: await freePort(), mqtt: await freePort(), ws: await freePort(), api: await freePort() };
   child = spawn(process.execPath, [path.join(repo, 'sandbox/run.mjs'), '--lan'], {
     env: {
       ...process.env, OTALAB_LAN_HOST: '127.0.0.1', OTALAB_PORT: String(ports.http),
       OTALAB_MQTT_PORT: String(ports.mqtt), OTALAB_MQTT_WS_PORT: String(ports.ws),
+      OTALAB_API_PORT: String(ports.api), OTALAB_DATA: mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-')),
     },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -6,7 +6,8 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import net from 'node:net';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,7 +68,7 @@ before(async () => {
   port = await freePort();
   const [mqttPort, wsPort] = [await freePort(), await freePort()];
   child = spawn(process.execPath, [path.join(repo, 'sandbox/run.mjs')], {
-    env: { ...process.env, OTALAB_PORT: String(port), OTALAB_MQTT_PORT: String(mqttPort), OTALAB_MQTT_WS_PORT: String(wsPort) },
+    env: { ...process.env, OTALAB_PORT: String(port), OTALAB_MQTT_PORT: String(mqttPort), OTALAB_MQTT_WS_PORT: String(wsPort), OTALAB_API_PORT: String(await freePort()), OTALAB_DATA: mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-')) },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   let out = '';

@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -96,6 +97,36 @@ describe('otalab serve: the platform OpenAPI', () => {
     // The database holds every task's status changes with their times.
     devices.kill('SIGINT');
     serve.child.kill('SIGINT');
+    await Promise.all([killed(devices), killed(serve.child)]);
+  });
+
+  test("README's first example runs as written, against devices that came online before they were registered", { timeout: 120_000 }, async () => {
+    const readme = readFileSync(path.join(repo, 'README.md'), 'utf8');
+    const example = readme.match(/```python\n([\s\S]*?)```/)[1];
+    const data = mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-'));
+    const serve = await startServe(path.join(data, 'state'));
+    const firmware = randomBytes(100_000);
+    const files = http.createServer((req, res) => {
+      res.writeHead(200, { 'content-length': firmware.length, 'content-type': 'application/octet-stream' });
+      res.end(firmware);
+    });
+    await new Promise((resolve) => files.listen(0, '127.0.0.1', resolve));
+    const devices = await startDevices(['--product', 'a1Demo', '--names', 'dev-{1..3}']);
+    await until('the devices to connect', () => devices.log().includes('connected 3 of 3'), 20_000);
+    const script = spawn(python, ['-c', example], {
+      env: { ...process.env, OTALAB_AK: KEY.id, OTALAB_SECRET: KEY.secret, OTALAB_ENDPOINT: serve.endpoint, FIRMWARE_URL: `http://127.0.0.1:${files.address().port}/fw/demo-2.0.0.bin` },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    script.stdout.on('data', (d) => { out += d; });
+    script.stderr.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => script.on('exit', resolve));
+    assert.equal(code, 0, out);
+    const printed = example.match(/# (\{'dev-1'.*\})/)[1];
+    assert.equal(out.trim(), printed);
+    devices.kill('SIGINT');
+    serve.child.kill('SIGINT');
+    files.close();
     await Promise.all([killed(devices), killed(serve.child)]);
   });
 

@@ -298,8 +298,10 @@ async fn cloud_link(
                         _ => None,
                     })
                     .filter(|m| {
-                        message_device(&m.topic)
-                            .is_some_and(|key| inner.platform.is_registered(&key))
+                        message_device(&m.topic).is_some_and(|key| {
+                            inner.platform.is_registered(&key)
+                                || m.topic.starts_with("/ota/device/inform/")
+                        })
                     })
                     .map(|m| {
                         (

@@ -292,6 +292,37 @@ impl DeviceRecord {
     }
 }
 
+/// The registered devices: by key, and in registration order.
+#[derive(Debug, Default)]
+struct Registry {
+    by_key: BTreeMap<DeviceKey, DeviceRecord>,
+    order: Vec<DeviceKey>,
+}
+
+impl Registry {
+    fn get(&self, key: &DeviceKey) -> Option<&DeviceRecord> {
+        self.by_key.get(key)
+    }
+    fn get_mut(&mut self, key: &DeviceKey) -> Option<&mut DeviceRecord> {
+        self.by_key.get_mut(key)
+    }
+    fn iter(&self) -> impl Iterator<Item = &DeviceRecord> {
+        self.order.iter().filter_map(|k| self.by_key.get(k))
+    }
+    fn len(&self) -> usize {
+        self.order.len()
+    }
+    fn push(&mut self, record: DeviceRecord) {
+        self.order.push(record.key.clone());
+        self.by_key.insert(record.key.clone(), record);
+    }
+    fn remove(&mut self, key: &DeviceKey) {
+        if self.by_key.remove(key).is_some() {
+            self.order.retain(|k| k != key);
+        }
+    }
+}
+
 /// A firmware as `CreateOTAFirmware` made it.
 #[derive(Debug, Clone)]
 pub struct FirmwareRecord {
@@ -322,7 +353,9 @@ struct JobRecord {
 #[derive(Debug)]
 pub struct Platform {
     cloud: Cloud,
-    devices: Vec<DeviceRecord>,
+    devices: Registry,
+    /// The last version report of each device not registered (yet): applied when it is.
+    heard: BTreeMap<DeviceKey, Vec<u8>>,
     firmware: Vec<FirmwareRecord>,
     jobs: Vec<JobRecord>,
     next_firmware: u64,
@@ -345,7 +378,8 @@ impl Platform {
         cloud.record_events();
         Self {
             cloud,
-            devices: Vec::new(),
+            devices: Registry::default(),
+            heard: BTreeMap::new(),
             firmware: Vec::new(),
             jobs: Vec::new(),
             next_firmware: 1,
@@ -370,7 +404,7 @@ impl Platform {
     }
 
     fn device(&self, key: &DeviceKey) -> Option<&DeviceRecord> {
-        self.devices.iter().find(|d| d.key == *key)
+        self.devices.get(key)
     }
 
     /// True when `key` is a registered device.
@@ -462,7 +496,7 @@ impl Platform {
             };
             let key = DeviceKey::new(pk, dn);
             let body: Value = serde_json::from_slice(payload).unwrap_or(Value::Null);
-            if let Some(device) = self.devices.iter_mut().find(|d| d.key == key) {
+            if let Some(device) = self.devices.get_mut(&key) {
                 let online = body["status"] == "online";
                 device.online = Some((online, now));
                 if online {
@@ -478,7 +512,11 @@ impl Platform {
             return Vec::new();
         };
         let key = DeviceKey::new(parsed.product_key, parsed.device_name);
-        let Some(device) = self.devices.iter_mut().find(|d| d.key == key) else {
+        let Some(device) = self.devices.get_mut(&key) else {
+            // A device may come online before it is registered: its version report is kept.
+            if parsed.kind == otalab_protocol::TopicKind::Inform && self.heard.len() < 100_000 {
+                self.heard.insert(key, payload.to_vec());
+            }
             return Vec::new();
         };
         // A device that speaks is online, even where the broker sends no status messages.
@@ -531,7 +569,7 @@ impl Platform {
         out: &mut Vec<Outgoing>,
     ) -> Result<Fields, ApiError> {
         match action {
-            "RegisterDevice" => self.register_device(p, now),
+            "RegisterDevice" => self.register_device(p, now, out),
             "DeleteDevice" => {
                 let key = self.device_from(p)?.key.clone();
                 if let Some(task) = self
@@ -548,7 +586,7 @@ impl Platform {
                         ),
                     ));
                 }
-                self.devices.retain(|d| d.key != key);
+                self.devices.remove(&key);
                 Ok(Map::new())
             }
             "CreateOTAFirmware" => self.create_firmware(p, now),
@@ -665,7 +703,12 @@ impl Platform {
         }
     }
 
-    fn register_device(&mut self, p: &Params<'_>, now: u64) -> Result<Fields, ApiError> {
+    fn register_device(
+        &mut self,
+        p: &Params<'_>,
+        now: u64,
+        out: &mut Vec<Outgoing>,
+    ) -> Result<Fields, ApiError> {
         let pk = p.required("ProductKey")?;
         let dn = match p.text("DeviceName") {
             Some(dn) => dn.to_owned(),
@@ -711,7 +754,17 @@ impl Platform {
             "IotId": record.iot_id,
             "Nickname": record.nickname,
         });
+        let key = record.key.clone();
         self.devices.push(record);
+        if let Some(report) = self.heard.remove(&key) {
+            let topic = Topic {
+                kind: otalab_protocol::TopicKind::Inform,
+                product_key: key.0.clone(),
+                device_name: key.1.clone(),
+            }
+            .to_string();
+            out.extend(self.message(&topic, &report, now));
+        }
         Ok(data_field(data))
     }
 
