@@ -1030,15 +1030,16 @@ impl Cloud {
     pub fn jobs_busy(&self, now: u64) -> bool {
         #[cfg(feature = "jobs")]
         {
-            let _ = now;
             let planned_or_queued = self.upgrade_jobs.iter().any(|job| match job.status {
                 JobStatus::Planned => true,
                 JobStatus::InProgress => {
-                    job.spec.need_push
-                        && self
-                            .job_index(job.id)
-                            .and_then(|i| self.queued.get(i))
-                            .is_some_and(|q| q.iter().any(|r| self.is_queued(r.0)))
+                    // A forced finish still to come ends the unfinished tasks then.
+                    (job.open > 0 && job.spec.finish_ms.is_some_and(|at| at > now))
+                        || job.spec.need_push
+                            && self
+                                .job_index(job.id)
+                                .and_then(|i| self.queued.get(i))
+                                .is_some_and(|q| q.iter().any(|r| self.is_queued(r.0)))
                 }
                 JobStatus::Completed | JobStatus::Canceled => false,
             });

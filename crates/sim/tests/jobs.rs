@@ -1029,3 +1029,25 @@ fn a_dynamic_job_catches_the_late_joiners_as_they_come_online() {
     let job = &report.jobs[0];
     assert_eq!(job.total(), 30);
 }
+
+/// A run waits for a job's forced finish (`ScheduleFinishTime`) as it waits for retries and
+/// timeouts: a stalled task is failed by the finish, not reported still in progress.
+#[test]
+fn a_run_waits_for_the_forced_finish() {
+    let report = run_changed(
+        "timeout.toml",
+        &[
+            (
+                "job = { target = \"all\", timeout_minutes = 5, retry_interval_minutes = 0, retry_count = 1 }",
+                "job = { target = \"all\", finish_in_minutes = 60 }",
+            ),
+            ("time_limit_ms = 900000", "time_limit_ms = 7200000"),
+            ("timed_out = 1", "timed_out = 0"),
+        ],
+    );
+    assert!(report.passed(), "{:?}", report.expectations);
+    let job = &report.jobs[0];
+    assert_eq!(job.status, JobStatus::Completed);
+    assert_eq!(job.counts[&TaskStatus::Failed], 1);
+    assert_eq!(job.counts[&TaskStatus::InProgress], 0);
+}
