@@ -55,12 +55,12 @@ function killed(child) {
 }
 
 /** A V1 call signed here with node:crypto (independent of otalab's own signing). */
-function v1Url(base, action, params, { secret = KEY.secret, id = KEY.id, nonce = randomBytes(8).toString('hex'), timestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z') } = {}) {
+function v1Url(base, action, params, { secret = KEY.secret, id = KEY.id, nonce = randomBytes(8).toString('hex'), timestamp = new Date().toISOString().replace(/\.\d+Z$/, 'Z'), at = '/' } = {}) {
   const all = { Action: action, Version: '2018-01-20', Format: 'JSON', AccessKeyId: id, SignatureMethod: 'HMAC-SHA1', SignatureVersion: '1.0', SignatureNonce: nonce, Timestamp: timestamp, ...params };
   const encode = (s) => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
   const canonical = Object.keys(all).sort().map((k) => `${encode(k)}=${encode(all[k])}`).join('&');
   const signature = createHmac('sha1', `${secret}&`).update(`GET&${encode('/')}&${encode(canonical)}`).digest('base64');
-  return `${base}/?${canonical}&Signature=${encode(signature)}`;
+  return `${base}${at}?${canonical}&Signature=${encode(signature)}`;
 }
 
 before(async () => {
@@ -113,6 +113,28 @@ describe('otalab serve: the platform OpenAPI', () => {
     await new Promise((resolve) => files.listen(0, '127.0.0.1', resolve));
     const devices = await startDevices(['--product', 'a1Demo', '--names', 'dev-{1..3}']);
     await until('the devices to connect', () => devices.log().includes('connected 3 of 3'), 20_000);
+    // A console follows the campaign on the event stream (signed like a V1 call).
+    const refusedStream = await fetch(`${serve.url}/events`);
+    assert.equal(refusedStream.status, 400);
+    const stream = await fetch(v1Url(serve.url, 'SubscribeEvents', {}, { at: '/events' }));
+    assert.equal(stream.status, 200);
+    assert.match(stream.headers.get('content-type'), /text\/event-stream/);
+    const events = [];
+    (async () => {
+      const decoder = new TextDecoder();
+      let buffer = '';
+      for await (const chunk of stream.body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const name = block.match(/^event: (.*)$/m)?.[1];
+          const data = block.match(/^data: (.*)$/m)?.[1];
+          if (name && data) events.push({ name, data: JSON.parse(data) });
+        }
+      }
+    })().catch(() => {});
     const script = spawn(python, ['-c', example], {
       env: { ...process.env, OTALAB_AK: KEY.id, OTALAB_SECRET: KEY.secret, OTALAB_ENDPOINT: serve.endpoint, FIRMWARE_URL: `http://127.0.0.1:${files.address().port}/fw/demo-2.0.0.bin` },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -124,6 +146,13 @@ describe('otalab serve: the platform OpenAPI', () => {
     assert.equal(code, 0, out);
     const printed = example.match(/# (\{'dev-1'.*\})/)[1];
     assert.equal(out.trim(), printed);
+    await until('the stream to tell the job completed', () => events.some((e) => e.name === 'job' && e.data.JobStatus === 'COMPLETED'), 10_000);
+    const succeeded = events.filter((e) => e.name === 'task' && e.data.TaskStatus === 'SUCCEEDED').map((e) => e.data.DeviceName).sort();
+    assert.deepEqual(succeeded, ['dev-1', 'dev-2', 'dev-3']);
+    const order = events.filter((e) => e.name === 'task' && e.data.DeviceName === 'dev-1').map((e) => e.data.TaskStatus);
+    assert.deepEqual(order.at(-1), 'SUCCEEDED');
+    assert.ok(order.includes('NOTIFIED') || order.includes('QUEUED'), order.join(','));
+    stream.body.cancel().catch(() => {});
     devices.kill('SIGINT');
     serve.child.kill('SIGINT');
     files.close();

@@ -68,6 +68,8 @@ struct Shared {
     nonces: Mutex<Nonces>,
     outbox: mpsc::UnboundedSender<Vec<Outgoing>>,
     timers_changed: Notify,
+    /// Job and task changes, as server-sent event (name, JSON) pairs.
+    events: tokio::sync::broadcast::Sender<(&'static str, String)>,
     data: PathBuf,
     base_url: String,
 }
@@ -118,12 +120,33 @@ impl Shared {
             out.extend(sent);
         }
         let rows = inner.platform.changed_tasks();
+        let jobs = inner.platform.changed_jobs();
         if let Err(e) = inner.store.append(&inputs, &rows) {
             // Nothing was acted on: the process ends, and a restart replays what was stored.
             eprintln!("otalab serve: {e}; stopping (nothing of this input was acted on)");
             std::process::exit(70);
         }
         drop(inner);
+        if self.events.receiver_count() > 0 {
+            for (job, status) in jobs {
+                let _ = self
+                    .events
+                    .send(("job", json!({ "JobId": job, "JobStatus": status }).to_string()));
+            }
+            for row in rows {
+                let at = row.changes.last().map_or(0, |c| c.0);
+                let _ = self.events.send((
+                    "task",
+                    json!({
+                        "TaskId": row.id.to_string(), "JobId": row.job,
+                        "ProductKey": row.product_key, "DeviceName": row.device_name,
+                        "TaskStatus": row.status, "TaskDesc": row.desc,
+                        "UtcModified": sign::format_utc(at),
+                    })
+                    .to_string(),
+                ));
+            }
+        }
         if !out.is_empty() {
             let _ = self.outbox.send(out);
         }
@@ -183,6 +206,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
         after_apply(&mut platform, &opts.data, input, result.is_ok());
     }
     platform.changed_tasks();
+    platform.changed_jobs();
     let replayed = inputs.len();
     drop(inputs);
 
@@ -204,6 +228,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
         nonces: Mutex::new(Nonces::default()),
         outbox,
         timers_changed: Notify::new(),
+        events: tokio::sync::broadcast::channel(65_536).0,
         data: opts.data.clone(),
         base_url: base_url.clone(),
     });
@@ -222,15 +247,27 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
         .route("/", get(api).post(api))
         .route("/oss", post(upload))
         .route("/oss/{*key}", get(download))
+        .route("/events", get(events))
         .route("/healthz", get(|| async { "ok" }))
         .layer(DefaultBodyLimit::max(MAX_FIRMWARE as usize))
         .with_state(shared.clone());
     let cloud = tokio::spawn(cloud_link(shared.clone(), endpoint, client_id, outgoing));
     let timers = tokio::spawn(timers(shared.clone()));
-    let server = axum::serve(listener, app).with_graceful_shutdown(async {
+    // Ctrl-C ends the server; open event streams do not hold it more than two seconds (every
+    // decision is stored already, so nothing is lost by not waiting).
+    let stopping = Arc::new(Notify::new());
+    let signal = stopping.clone();
+    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
         let _ = tokio::signal::ctrl_c().await;
+        signal.notify_waiters();
     });
-    let result = server.await;
+    let result = tokio::select! {
+        result = server => result,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        } => Ok(()),
+    };
     cloud.abort();
     timers.abort();
     result.map_err(|e| setup(format!("server: {e}")))
@@ -769,4 +806,46 @@ async fn download(
         )
             .into_response(),
     }
+}
+
+/// Job and task changes as server-sent events (`event: job`, `event: task`, JSON data in the
+/// OpenAPI's field names), so a console follows a campaign without polling. Signed like a V1
+/// call, `Action=SubscribeEvents`, in the query. A reader too slow for the stream gets
+/// `event: lagged` with how many changes it missed (query the API again then).
+async fn events(State(shared): State<Arc<Shared>>, uri: Uri) -> Response {
+    use axum::response::sse::{Event as Sse, KeepAlive};
+    let query = pairs(uri.query().unwrap_or_default().as_bytes());
+    let request = Request {
+        method: "GET",
+        path: uri.path(),
+        query: &query,
+        headers: &[],
+        form: &[],
+        body: b"",
+    };
+    let checked = match shared.nonces.lock() {
+        Ok(mut nonces) => sign::check(&request, &shared.key, &mut nonces, now_ms()),
+        Err(_) => return StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    };
+    match checked {
+        Ok(call) if call.action == "SubscribeEvents" => {}
+        Ok(call) => {
+            return gateway_error(&request_id(), &GatewayError::InvalidAction(call.action));
+        }
+        Err(e) => return gateway_error(&request_id(), &e),
+    }
+    let receiver = shared.events.subscribe();
+    let stream = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        let event = match receiver.recv().await {
+            Ok((name, data)) => Sse::default().event(name).data(data),
+            Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
+                Sse::default().event("lagged").data(n.to_string())
+            }
+            Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, std::convert::Infallible>(event), receiver))
+    });
+    axum::response::sse::Sse::new(stream)
+        .keep_alive(KeepAlive::default())
+        .into_response()
 }

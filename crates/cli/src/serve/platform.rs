@@ -364,6 +364,8 @@ pub struct Platform {
     tasks_seen: BTreeMap<u64, (String, usize)>,
     /// How many tasks of each job (by engine id - 1) were noted.
     noted: Vec<usize>,
+    /// Each job's status as last told by [`Platform::changed_jobs`].
+    job_seen: Vec<Option<JobStatus>>,
 }
 
 /// Deterministic opaque ids (a replay must give the same ones).
@@ -385,6 +387,7 @@ impl Platform {
             next_firmware: 1,
             tasks_seen: BTreeMap::new(),
             noted: Vec::new(),
+            job_seen: Vec::new(),
         }
     }
 
@@ -559,6 +562,25 @@ impl Platform {
             }
         }
         rows
+    }
+
+    /// The jobs whose status changed since the last call: (JobId, status).
+    pub fn changed_jobs(&mut self) -> Vec<(String, &'static str)> {
+        let mut out = Vec::new();
+        for record in &self.jobs {
+            let Some(job) = self.cloud.upgrade_jobs().get(record.cloud as usize - 1) else {
+                continue;
+            };
+            let index = record.cloud as usize - 1;
+            if self.job_seen.len() <= index {
+                self.job_seen.resize(index + 1, None);
+            }
+            if self.job_seen[index] != Some(job.status) {
+                self.job_seen[index] = Some(job.status);
+                out.push((record.id.clone(), job.status.name()));
+            }
+        }
+        out
     }
 
     fn write(
