@@ -159,6 +159,27 @@ describe('otalab serve: the platform OpenAPI', () => {
     await Promise.all([killed(devices), killed(serve.child)]);
   });
 
+  test('a device on the official Python device SDK (Linkkit, with its DeviceSecret) is upgraded by a job made with the official OpenAPI SDK', { timeout: 90_000 }, async () => {
+    const data = mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-'));
+    const serve = await startServe(path.join(data, 'state'));
+    const firmware = path.join(data, 'fw.bin');
+    writeFileSync(firmware, randomBytes(150_000));
+    const script = spawn(python, [path.join(repo, 'tests/serve/linkkit_job.py'), serve.endpoint, KEY.id, KEY.secret, '127.0.0.1', String(broker.port), firmware], { stdio: ['ignore', 'pipe', 'pipe'] });
+    children.add(script);
+    let out = '';
+    script.stdout.on('data', (d) => { out += d; });
+    script.stderr.on('data', (d) => { out += d; });
+    const code = await new Promise((resolve) => script.on('exit', resolve));
+    assert.equal(code, 0, out);
+    const steps = Object.fromEntries(out.trim().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l)).map((s) => [s.step, s]));
+    assert.deepEqual([steps.online.status, steps.online.version], ['ONLINE', '1.0.0'], out);
+    assert.deepEqual([steps.job.task, steps.job.version], ['SUCCEEDED', '2.0.0'], out);
+    assert.ok(steps.device.log.some((l) => /^notice 2\.0\.0 Md5 http:/.test(l)), out);
+    assert.ok(steps.device.log.includes('upgraded to 2.0.0 (150000 bytes)'), out);
+    serve.child.kill('SIGINT');
+    await killed(serve.child);
+  });
+
   test('a V1 client (@alicloud/pop-core) is answered, GET and POST; wrong secret, unknown key, replayed nonce, stale time, unknown action, missing field and unsigned calls get the platform codes; the server keeps serving', { timeout: 60_000 }, async () => {
     const data = mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-'));
     const serve = await startServe(path.join(data, 'state'));
