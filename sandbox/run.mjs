@@ -23,7 +23,7 @@ const host = new URL(sandbox.url).hostname;
 // sandbox's plain MQTT port. `scripts/run` builds the binary first.
 const apiPort = Number(process.env.OTALAB_API_PORT ?? port + 3);
 const serveBin = process.env.OTALAB_BIN ?? path.join(repo, 'target/debug/otalab');
-const serve = spawn(serveBin, ['serve', '--broker', sandbox.brokerUrl, '--port', String(apiPort), '--host', lan ? '0.0.0.0' : '127.0.0.1', '--data', process.env.OTALAB_DATA ?? path.join(repo, '.otalab')], { stdio: ['ignore', 'pipe', 'inherit'] });
+const serve = spawn(serveBin, ['serve', '--broker', sandbox.brokerUrl, '--port', String(apiPort), '--host', lan ? '0.0.0.0' : '127.0.0.1', '--public-url', `http://${host}:${apiPort}`, '--data', process.env.OTALAB_DATA ?? path.join(repo, '.otalab')], { stdio: ['ignore', 'pipe', 'inherit'] });
 let banner = '';
 serve.stdout.on('data', (d) => { banner += d; });
 const serveReady = await new Promise((resolve) => {

@@ -228,6 +228,10 @@ enum Command {
         /// stored in the data directory.
         #[arg(long, env = "OTALAB_ACCESS_KEY", hide_env_values = true)]
         access_key: Option<String>,
+        /// The URL clients reach this server at (printed, and in upload URLs), when it is not
+        /// the address it listens on (e.g. with --host 0.0.0.0).
+        #[arg(long)]
+        public_url: Option<String>,
     },
 }
 
@@ -504,6 +508,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             port,
             broker,
             access_key,
+            public_url,
         } => {
             runtime(0)?.block_on(serve::serve(serve::ServeOptions {
                 data,
@@ -511,6 +516,7 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
                 port,
                 broker,
                 access_key,
+                public_url,
             }))?;
             Ok(Outcome::Passed)
         }

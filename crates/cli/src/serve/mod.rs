@@ -55,6 +55,8 @@ pub struct ServeOptions {
     pub broker: String,
     /// `ID:SECRET` to use instead of the stored (or generated) AccessKey.
     pub access_key: Option<String>,
+    /// The address clients reach this server at (upload URLs), when not the bound one.
+    pub public_url: Option<String>,
 }
 
 struct Inner {
@@ -129,9 +131,10 @@ impl Shared {
         drop(inner);
         if self.events.receiver_count() > 0 {
             for (job, status) in jobs {
-                let _ = self
-                    .events
-                    .send(("job", json!({ "JobId": job, "JobStatus": status }).to_string()));
+                let _ = self.events.send((
+                    "job",
+                    json!({ "JobId": job, "JobStatus": status }).to_string(),
+                ));
             }
             for row in rows {
                 let at = row.changes.last().map_or(0, |c| c.0);
@@ -217,7 +220,11 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
     let bound = listener
         .local_addr()
         .map_err(|e| setup(format!("listening: {e}")))?;
-    let base_url = format!("http://{bound}");
+    let base_url = opts
+        .public_url
+        .clone()
+        .map(|u| u.trim_end_matches('/').to_owned())
+        .unwrap_or_else(|| format!("http://{bound}"));
     let (outbox, outgoing) = mpsc::unbounded_channel();
     let shared = Arc::new(Shared {
         inner: Mutex::new(Inner {
