@@ -1218,18 +1218,30 @@ impl Platform {
                     )));
                 }
                 let names = p.list("DeviceNames");
-                let tasks: Vec<&otalab_sim::jobs::Task> = self
+                let ids = self
                     .cloud
                     .upgrade_jobs()
                     .get(job.cloud as usize - 1)
                     .map(|j| j.tasks.as_slice())
-                    .unwrap_or_default()
-                    .iter()
-                    .filter_map(|id| self.cloud.task(*id))
-                    .filter(|t| status.is_none_or(|s| t.status.name() == s))
-                    .filter(|t| names.is_empty() || names.contains(&t.device.1))
-                    .collect();
-                let (tasks, mut fields) = paged(tasks, page, size);
+                    .unwrap_or_default();
+                // Without a filter a page is a slice of the job's tasks; with one, every task
+                // is looked at.
+                let (tasks, mut fields) = if status.is_none() && names.is_empty() {
+                    let (page_ids, fields) = paged(ids.to_vec(), page, size);
+                    let tasks: Vec<&otalab_sim::jobs::Task> = page_ids
+                        .iter()
+                        .filter_map(|id| self.cloud.task(*id))
+                        .collect();
+                    (tasks, fields)
+                } else {
+                    let tasks: Vec<&otalab_sim::jobs::Task> = ids
+                        .iter()
+                        .filter_map(|id| self.cloud.task(*id))
+                        .filter(|t| status.is_none_or(|s| t.status.name() == s))
+                        .filter(|t| names.is_empty() || names.contains(&t.device.1))
+                        .collect();
+                    paged(tasks, page, size)
+                };
                 let rows: Vec<Value> = tasks.iter().map(|t| self.task_info(job, t)).collect();
                 fields.insert("Data".into(), json!({ "SimpleOTATaskInfo": rows }));
                 Ok(fields)
