@@ -349,10 +349,16 @@ except Exception as e:
     await killed(serve.child);
   });
 
-  test('a database from a newer otalab is refused with a clear message and left as it is', { timeout: 30_000 }, async () => {
+  test('a second otalab serve on the same data is refused; a database from a newer otalab is refused with a clear message and left as it is', { timeout: 30_000 }, async () => {
     const data = mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-'));
-    // A first start makes the database; then it is marked as written by schema version 99.
+    // A first start makes the database; a second one on the same directory is refused.
     const serve = await startServe(data);
+    const second = spawn(bin, ['serve', '--data', data, '--port', '0', '--broker', broker.url]);
+    let secondErr = '';
+    second.stderr.on('data', (d) => { secondErr += d; });
+    assert.equal(await new Promise((resolve) => second.on('exit', resolve)), 2);
+    assert.match(secondErr, /another otalab serve is using this directory/);
+    // Then the database is marked as written by schema version 99.
     serve.child.kill('SIGINT');
     await killed(serve.child);
     const db = path.join(data, 'otalab.db');

@@ -163,6 +163,20 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
     std::fs::create_dir_all(opts.data.join("firmware"))
         .and_then(|()| std::fs::create_dir_all(opts.data.join("uploads")))
         .map_err(|e| setup(format!("--data {}: {e}", opts.data.display())))?;
+    // One otalab serve per data directory: a second one would write a second history.
+    let lock_path = opts.data.join("otalab.lock");
+    let lock = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| setup(format!("{}: {e}", lock_path.display())))?;
+    if lock.try_lock().is_err() {
+        return Err(setup(format!(
+            "--data {}: another otalab serve is using this directory; stop it or choose another --data",
+            opts.data.display()
+        )));
+    }
     let db = opts.data.join("otalab.db");
     let mut store = SqliteStore::open(&db).map_err(|e| setup(e.to_string()))?;
     let meta = |store: &mut SqliteStore, key: &str, make: &dyn Fn() -> String| {
@@ -277,6 +291,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
     };
     cloud.abort();
     timers.abort();
+    drop(lock);
     result.map_err(|e| setup(format!("server: {e}")))
 }
 
