@@ -693,4 +693,71 @@ mod tests {
         let e = check(&unsigned, &key(), &mut Nonces::default(), NOW).unwrap_err();
         assert_eq!(e.code(), "IncompleteSignature");
     }
+
+    mod any_request {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(500))]
+            /// Any request gets an answer (a call or a coded refusal), never a panic.
+            #[test]
+            fn any_request_is_answered(
+                method in "[A-Z]{0,7}",
+                query in proptest::collection::vec(("\\PC{0,12}", "\\PC{0,24}"), 0..8),
+                headers in proptest::collection::vec(
+                    (proptest::sample::select(vec![
+                        "authorization", "x-acs-action", "x-acs-version", "x-acs-date",
+                        "x-acs-signature-nonce", "x-acs-content-sha256", "host",
+                    ]).prop_map(str::to_owned), "\\PC{0,80}"),
+                    0..8,
+                ),
+                body in proptest::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let query: Vec<(String, String)> = query;
+                let request = Request { method: &method, path: "/", query: &query, headers: &headers, form: &query, body: &body };
+                let answer = check(&request, &key(), &mut Nonces::default(), NOW);
+                if let Err(e) = answer {
+                    prop_assert!(!e.code().is_empty());
+                    prop_assert!(matches!(e.status(), 400 | 404));
+                }
+            }
+
+            /// A signed V3 call is accepted; change one character of its signature, of a
+            /// parameter or of a signed header and it is refused.
+            #[test]
+            fn tampering_is_refused(value in "[a-zA-Z0-9 ./-]{1,20}", at in any::<prop::sample::Index>(), which in 0..3usize) {
+                let query = pairs(&[("ProductKey", "a1pk"), ("DeviceName", &value)]);
+                let mut headers = v3_headers("nonce");
+                let auth = v3_authorization(&v3_request(&query, &headers), &key());
+                let mut signed = headers.clone();
+                signed.push(("authorization".into(), auth.clone()));
+                prop_assert!(check(&v3_request(&query, &signed), &key(), &mut Nonces::default(), NOW).is_ok());
+                let flip = |text: &str, i: usize| -> String {
+                    let mut chars: Vec<char> = text.chars().collect();
+                    let i = i % chars.len();
+                    chars[i] = if chars[i] == 'a' { 'b' } else { 'a' };
+                    chars.into_iter().collect()
+                };
+                let mut query2 = query.clone();
+                match which {
+                    0 => {
+                        let sig_at = auth.rfind('=').unwrap_or(0) + 1;
+                        let tail = flip(&auth[sig_at..], at.index(64));
+                        headers.push(("authorization".into(), format!("{}{tail}", &auth[..sig_at])));
+                    }
+                    1 => {
+                        query2[1].1 = flip(&value, at.index(value.len()));
+                        headers.push(("authorization".into(), auth));
+                    }
+                    _ => {
+                        headers[4].1 = flip("nonce", at.index(5));
+                        headers.push(("authorization".into(), auth));
+                    }
+                }
+                let e = check(&v3_request(&query2, &headers), &key(), &mut Nonces::default(), NOW);
+                prop_assert_eq!(e.map(|c| c.action).map_err(|e| e.code()), Err("SignatureDoesNotMatch"));
+            }
+        }
+    }
 }
