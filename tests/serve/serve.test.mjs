@@ -152,6 +152,8 @@ describe('otalab serve: the platform OpenAPI', () => {
     const order = events.filter((e) => e.name === 'task' && e.data.DeviceName === 'dev-1').map((e) => e.data.TaskStatus);
     assert.deepEqual(order.at(-1), 'SUCCEEDED');
     assert.ok(order.includes('NOTIFIED') || order.includes('QUEUED'), order.join(','));
+    const steps = events.filter((e) => e.name === 'progress' && e.data.DeviceName === 'dev-1').map((e) => e.data.Progress);
+    assert.ok(steps.length > 0 && steps.every((v, i) => i === 0 || v >= steps[i - 1]) && steps.at(-1) <= 100, steps.join(','));
     stream.body.cancel().catch(() => {});
     devices.kill('SIGINT');
     serve.child.kill('SIGINT');

@@ -123,6 +123,24 @@ impl Shared {
         }
         let rows = inner.platform.changed_tasks();
         let jobs = inner.platform.changed_jobs();
+        let progress: Vec<(otalab_sim::DeviceKey, (u64, String, i64), u64)> =
+            if self.events.receiver_count() > 0 {
+                inputs
+                    .iter()
+                    .filter_map(|(at, input)| match input {
+                        Input::Message { topic, .. }
+                            if topic.starts_with("/ota/device/progress/") =>
+                        {
+                            let key = message_device(topic)?;
+                            let p = inner.platform.progress(&key)?;
+                            Some((key, p, *at))
+                        }
+                        _ => None,
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
         if let Err(e) = inner.store.append(&inputs, &rows) {
             // Nothing was acted on: the process ends, and a restart replays what was stored.
             eprintln!("otalab serve: {e}; stopping (nothing of this input was acted on)");
@@ -134,6 +152,16 @@ impl Shared {
                 let _ = self.events.send((
                     "job",
                     json!({ "JobId": job, "JobStatus": status }).to_string(),
+                ));
+            }
+            for (key, (task, job, step), at) in progress {
+                let _ = self.events.send((
+                    "progress",
+                    json!({
+                        "TaskId": task.to_string(), "JobId": job, "ProductKey": key.0,
+                        "DeviceName": key.1, "Progress": step, "UtcModified": sign::format_utc(at),
+                    })
+                    .to_string(),
                 ));
             }
             for row in rows {
@@ -333,6 +361,8 @@ async fn cloud_link(
         seed: nonce(),
         ..Options::new(client_id)
     };
+    let broker = format!("{}:{}", endpoint.host, endpoint.port);
+    let (mut online, mut warned) = (false, false);
     let mut link = MqttLink::new(options, endpoint).read_chunk(64 * 1024);
     link.start();
     for filter in Cloud::subscriptions(None) {
@@ -344,6 +374,25 @@ async fn cloud_link(
             let events = link.drive().await;
             if events.is_empty() {
                 break;
+            }
+            for event in &events {
+                match event {
+                    Event::Connected { session_present } if !online => {
+                        online = true;
+                        eprintln!(
+                            "otalab serve: the broker at {broker} took the platform's client (session kept: {session_present})"
+                        );
+                    }
+                    Event::Disconnected(reason) if online || !warned => {
+                        eprintln!(
+                            "otalab serve: {} the broker at {broker}: {reason}; retrying (the API keeps answering)",
+                            if online { "lost" } else { "cannot reach" }
+                        );
+                        online = false;
+                        warned = true;
+                    }
+                    _ => {}
+                }
             }
             let now = now_ms();
             let inputs: Vec<(u64, Input)> = {

@@ -607,6 +607,18 @@ impl Platform {
         rows
     }
 
+    /// A device's latest task and the progress it last reported: (TaskId, JobId, step).
+    pub fn progress(&self, key: &DeviceKey) -> Option<(u64, String, i64)> {
+        let id = *self.by_device.get(key)?.last()?;
+        let task = self.cloud.task(id)?;
+        if task.status != TaskStatus::InProgress {
+            return None;
+        }
+        let job = self.jobs.iter().find(|j| j.cloud == task.job)?;
+        let step = self.cloud.job(key)?.steps.last()?.step.value();
+        Some((id, job.id.clone(), step))
+    }
+
     /// The jobs whose status changed since the last call: (JobId, status).
     pub fn changed_jobs(&mut self) -> Vec<(String, &'static str)> {
         let mut out = Vec::new();
