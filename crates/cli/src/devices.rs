@@ -18,23 +18,32 @@ use crate::run::{SetupError, device_login, nonce, setup};
 use crate::transport::Endpoint;
 
 /// What `otalab devices` is told.
+#[derive(clap::Args)]
 pub struct DevicesOptions {
-    /// The broker.
+    /// The broker (the sandbox's plain MQTT port by default).
+    #[arg(long, env = "OTALAB_BROKER", default_value = "mqtt://127.0.0.1:8687")]
     pub broker: String,
-    /// A scenario file whose fleet and devices to run (its connection and actions are not
+    /// Run this scenario file's [fleet] and [device] (its connection and actions are not
     /// used).
+    #[arg(long, conflicts_with_all = ["product", "names"])]
     pub scenario: Option<PathBuf>,
-    /// productKey (without a scenario).
+    /// productKey of every device.
+    #[arg(long)]
     pub product: Option<String>,
-    /// Device names, with `{001..200}` ranges (without a scenario).
+    /// Device names, with ranges: 'dev-{001..200}'.
+    #[arg(long)]
     pub names: Option<String>,
-    /// The version every device reports at first.
+    /// The version each device reports at start.
+    #[arg(long, default_value = "1.0.0")]
     pub version: String,
-    /// This share of the fleet fails every download at 40 %.
+    /// This share of the fleet (0 to 1) fails every download at 40 %.
+    #[arg(long, default_value_t = 0.0)]
     pub fail_share: f64,
     /// How many downloads run at once.
+    #[arg(long, default_value_t = 64)]
     pub downloads: usize,
-    /// Stop by themselves after this many seconds (0: at Ctrl-C).
+    /// Stop after this many seconds (0: at Ctrl-C).
+    #[arg(long, default_value_t = 0)]
     pub seconds: u64,
 }
 

@@ -181,33 +181,7 @@ enum Command {
     Schema,
     /// Run a fleet of simulated devices on a broker until Ctrl-C: devices for `otalab serve`
     /// (register them with RegisterDevice, then create a job) or for any cloud.
-    Devices {
-        /// The broker (the sandbox's plain MQTT port by default).
-        #[arg(long, env = "OTALAB_BROKER", default_value = "mqtt://127.0.0.1:8687")]
-        broker: String,
-        /// Run this scenario file's [fleet] and [device] (its connection and actions are not
-        /// used).
-        #[arg(long, conflicts_with_all = ["product", "names"])]
-        scenario: Option<PathBuf>,
-        /// productKey of every device.
-        #[arg(long)]
-        product: Option<String>,
-        /// Device names, with ranges: 'dev-{001..200}'.
-        #[arg(long)]
-        names: Option<String>,
-        /// The version each device reports at start.
-        #[arg(long, default_value = "1.0.0")]
-        version: String,
-        /// This share of the fleet (0 to 1) fails every download at 40 %.
-        #[arg(long, default_value_t = 0.0)]
-        fail_share: f64,
-        /// How many downloads run at once.
-        #[arg(long, default_value_t = 64)]
-        downloads: usize,
-        /// Stop after this many seconds (0: at Ctrl-C).
-        #[arg(long, default_value_t = 0)]
-        seconds: u64,
-    },
+    Devices(devices::DevicesOptions),
     /// Run the bench as a local Alibaba Cloud IoT OTA platform: the platform's OTA OpenAPI
     /// (signed V3 or V1), the sandbox cloud with upgrade jobs on a broker, state in a database
     /// that survives a crash. Runs until Ctrl-C.
@@ -480,26 +454,8 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             Ok(Outcome::Passed)
         }
         Command::Check { scenarios } => check(&scenarios),
-        Command::Devices {
-            broker,
-            scenario,
-            product,
-            names,
-            version,
-            fail_share,
-            downloads,
-            seconds,
-        } => {
-            runtime(0)?.block_on(devices::run(devices::DevicesOptions {
-                broker,
-                scenario,
-                product,
-                names,
-                version,
-                fail_share,
-                downloads,
-                seconds,
-            }))?;
+        Command::Devices(options) => {
+            runtime(0)?.block_on(devices::run(options))?;
             Ok(Outcome::Passed)
         }
         Command::Serve {

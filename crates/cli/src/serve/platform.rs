@@ -1617,6 +1617,201 @@ mod tests {
         assert_eq!(rows[1]["TaskStatus"], "NOTIFIED");
     }
 
+    fn read_ok(p: &Platform, action: &str, list: &[(&str, &str)]) -> Fields {
+        let params: BTreeMap<String, String> = list
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        p.read(action, &params).unwrap()
+    }
+
+    fn report(dn: &str, version: &str) -> Input {
+        Input::Message {
+            topic: format!("/ota/device/inform/a1pk/{dn}"),
+            payload: format!(r#"{{"id":"1","params":{{"version":"{version}"}}}}"#).into_bytes(),
+        }
+    }
+
+    /// A dynamic job takes devices as they report a source version until its strategy is
+    /// cancelled; UpdateOTAJob changes its rate; CancelOTATaskByDevice cancels one device's
+    /// task; a device with an unfinished task is not deleted; the jobs of a device are listed.
+    #[test]
+    fn dynamic_jobs_strategy_update_and_cancel_by_device() {
+        let mut p = Platform::new(1);
+        let package = Package::describe("http://127.0.0.1:1/fw.bin", "2.0.0", b"fw");
+        let size = package.size.to_string();
+        for dn in ["dev-1", "dev-2", "dev-3"] {
+            let (a, _) = p.apply(
+                T0,
+                &call(
+                    "RegisterDevice",
+                    &[
+                        ("ProductKey", "a1pk"),
+                        ("DeviceName", dn),
+                        (added::SECRET, "s"),
+                    ],
+                ),
+            );
+            a.unwrap();
+        }
+        p.apply(
+            T0,
+            &call(
+                "CreateOTAFirmware",
+                &[
+                    ("ProductKey", "a1pk"),
+                    ("FirmwareName", "fw"),
+                    ("DestVersion", "2.0.0"),
+                    ("FirmwareUrl", &package.url),
+                    (added::SIZE, &size),
+                    (added::MD5, &package.md5),
+                    (added::SHA256, &package.sha256),
+                ],
+            ),
+        )
+        .0
+        .unwrap();
+        let (job, _) = p.apply(
+            T0,
+            &call(
+                "CreateOTADynamicUpgradeJob",
+                &[
+                    ("ProductKey", "a1pk"),
+                    ("FirmwareId", "otafw000001"),
+                    ("DynamicMode", "2"),
+                    ("SrcVersion.1", "1.0.0"),
+                ],
+            ),
+        );
+        let job = job.unwrap()["Data"]["JobId"].as_str().unwrap().to_owned();
+        let tasks = |p: &Platform| -> Vec<(String, String)> {
+            read_ok(p, "ListOTATaskByJob", &[("JobId", &job)])["Data"]["SimpleOTATaskInfo"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|t| {
+                    (
+                        t["DeviceName"].as_str().unwrap().to_owned(),
+                        t["TaskStatus"].as_str().unwrap().to_owned(),
+                    )
+                })
+                .collect()
+        };
+        // dev-1 reports a source version: a task, notified at once.
+        let (_, sent) = p.apply(T0 + 1000, &report("dev-1", "1.0.0"));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].topic, "/ota/device/upgrade/a1pk/dev-1");
+        assert_eq!(tasks(&p), [("dev-1".into(), "NOTIFIED".into())]);
+        assert_eq!(
+            read_ok(&p, "QueryOTAJob", &[("JobId", &job)])["Data"]["SelectionType"],
+            "DYNAMIC"
+        );
+        // A new rate; a rate out of range is refused with the engine's code.
+        p.apply(
+            T0 + 2000,
+            &call(
+                "UpdateOTAJob",
+                &[("JobId", &job), ("MaximumPerMinute", "50")],
+            ),
+        )
+        .0
+        .unwrap();
+        assert_eq!(
+            read_ok(&p, "QueryOTAJob", &[("JobId", &job)])["Data"]["MaximumPerMinute"],
+            50
+        );
+        match p
+            .apply(
+                T0 + 2000,
+                &call(
+                    "UpdateOTAJob",
+                    &[("JobId", &job), ("MaximumPerMinute", "5")],
+                ),
+            )
+            .0
+            .unwrap_err()
+        {
+            ApiError::Business { code, message } => {
+                assert_eq!(code, "iot.common.InvalidFormattedParameter");
+                assert!(message.starts_with("[JOB_RATE_OUT_OF_RANGE]"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // dev-2 joins; then the strategy is cancelled and dev-3 is not taken.
+        p.apply(T0 + 3000, &report("dev-2", "1.0.0")).0.unwrap();
+        p.apply(
+            T0 + 4000,
+            &call("CancelOTAStrategyByJob", &[("JobId", &job)]),
+        )
+        .0
+        .unwrap();
+        let (_, sent) = p.apply(T0 + 5000, &report("dev-3", "1.0.0"));
+        assert!(sent.is_empty(), "{sent:?}");
+        assert_eq!(tasks(&p).len(), 2);
+        // A device with an unfinished task is not deleted; cancel its task by device first.
+        match p
+            .apply(
+                T0 + 6000,
+                &call(
+                    "DeleteDevice",
+                    &[("ProductKey", "a1pk"), ("DeviceName", "dev-2")],
+                ),
+            )
+            .0
+            .unwrap_err()
+        {
+            ApiError::Business { code, .. } => assert_eq!(code, "iot.ota.DeviceHasUnfinishedTask"),
+            other => panic!("{other:?}"),
+        }
+        p.apply(
+            T0 + 7000,
+            &call(
+                "CancelOTATaskByDevice",
+                &[
+                    ("ProductKey", "a1pk"),
+                    ("FirmwareId", "otafw000001"),
+                    ("DeviceName.1", "dev-2"),
+                ],
+            ),
+        )
+        .0
+        .unwrap();
+        assert_eq!(
+            tasks(&p),
+            [
+                ("dev-1".into(), "NOTIFIED".into()),
+                ("dev-2".into(), "CANCELED".into())
+            ]
+        );
+        let by_device = read_ok(
+            &p,
+            "ListOTAJobByDevice",
+            &[
+                ("ProductKey", "a1pk"),
+                ("DeviceName", "dev-2"),
+                ("FirmwareId", "otafw000001"),
+            ],
+        );
+        assert_eq!(by_device["Total"], 1);
+        assert_eq!(
+            by_device["Data"]["SimpleOTAJobInfo"][0]["JobId"],
+            job.as_str()
+        );
+        p.apply(
+            T0 + 8000,
+            &call(
+                "DeleteDevice",
+                &[("ProductKey", "a1pk"), ("DeviceName", "dev-2")],
+            ),
+        )
+        .0
+        .unwrap();
+        assert_eq!(
+            read_ok(&p, "QueryDevice", &[("ProductKey", "a1pk")])["Total"],
+            2
+        );
+    }
+
     #[test]
     fn refusals_carry_the_platform_codes() {
         let mut p = Platform::new(1);
