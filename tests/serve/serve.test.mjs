@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -39,9 +40,14 @@ async function startServe(data, { port = 0 } = {}) {
   return { child, url, endpoint: url.replace('http://', ''), out: () => out };
 }
 
-/** Starts `otalab devices …`; resolves the child once every device is connected. */
+/** Starts `otalab devices …` on the test's broker. */
 async function startDevices(args) {
-  const child = spawn(bin, ['devices', '--broker', broker.url, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
+  return startDevicesOn(broker.url, args);
+}
+
+/** Starts `otalab devices …` on `url`. */
+async function startDevicesOn(url, args) {
+  const child = spawn(bin, ['devices', '--broker', url, ...args], { stdio: ['ignore', 'ignore', 'pipe'] });
   children.add(child);
   child.on('exit', () => children.delete(child));
   let err = '';
@@ -349,6 +355,50 @@ except Exception as e:
     watcher.end();
     serve.child.kill('SIGINT');
     await killed(serve.child);
+  });
+
+  test('without --broker, otalab serve starts its own mosquitto: devices reach it, it outlives a kill -9 and is used again, Ctrl-C stops it', { timeout: 60_000 }, async () => {
+    const data = mkdtempSync(path.join(os.tmpdir(), 'otalab-serve-'));
+    const mqttPort = await freePort();
+    const own = (port) => {
+      const child = spawn(bin, ['serve', '--data', data, '--port', String(port), '--mqtt-port', String(mqttPort), '--access-key', `${KEY.id}:${KEY.secret}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+      children.add(child);
+      child.on('exit', () => children.delete(child));
+      let out = '';
+      child.stdout.on('data', (d) => { out += d; });
+      child.stderr.on('data', (d) => { out += d; });
+      child.out = () => out;
+      return child;
+    };
+    const apiPort = await freePort();
+    let serve = own(apiPort);
+    await until('serve to start its broker', () => (serve.exitCode !== null ? assert.fail(serve.out()) : serve.out().includes('Press Ctrl-C')), 20_000);
+    assert.match(serve.out(), new RegExp(`Broker: +mqtt://127\\.0\\.0\\.1:${mqttPort}`));
+    const client = new RPCClient({ accessKeyId: KEY.id, accessKeySecret: KEY.secret, endpoint: `http://127.0.0.1:${apiPort}`, apiVersion: '2018-01-20' });
+    await client.request('RegisterDevice', { ProductKey: 'a1Own', DeviceName: 'own-1' }, { method: 'POST' });
+    const devices = await startDevicesOn(`mqtt://127.0.0.1:${mqttPort}`, ['--product', 'a1Own', '--names', 'own-{1..1}']);
+    const online = async () => (await client.request('QueryDeviceDetail', { ProductKey: 'a1Own', DeviceName: 'own-1' }, { method: 'POST' })).Data;
+    await until('the device to report its version', async () => (await online()).FirmwareVersion === '1.0.0', 20_000, 100);
+    serve.kill('SIGKILL');
+    await killed(serve);
+    // The broker is still there (the device stays connected to it), and the next start uses it.
+    const probe = mqtt.connect(`mqtt://127.0.0.1:${mqttPort}`, { clientId: `probe-${process.pid}`, reconnectPeriod: 0 });
+    await new Promise((resolve, reject) => { probe.once('connect', resolve); probe.once('error', reject); });
+    probe.end();
+    serve = own(apiPort);
+    await until('serve to start again', () => (serve.exitCode !== null ? assert.fail(serve.out()) : serve.out().includes('Press Ctrl-C')), 20_000);
+    assert.match(serve.out(), /using the mosquitto left running/);
+    assert.equal((await online()).FirmwareVersion, '1.0.0');
+    devices.kill('SIGINT');
+    await killed(devices);
+    serve.kill('SIGINT');
+    await killed(serve);
+    const refused = await new Promise((resolve) => {
+      const socket = net.connect(mqttPort, '127.0.0.1');
+      socket.once('connect', () => { socket.destroy(); resolve(false); });
+      socket.once('error', () => resolve(true));
+    });
+    assert.ok(refused, 'the broker still listens after Ctrl-C');
   });
 
   test('a second otalab serve on the same data is refused; a database from a newer otalab is refused with a clear message and left as it is', { timeout: 30_000 }, async () => {

@@ -183,30 +183,9 @@ enum Command {
     /// (register them with RegisterDevice, then create a job) or for any cloud.
     Devices(devices::DevicesOptions),
     /// Run the bench as a local Alibaba Cloud IoT OTA platform: the platform's OTA OpenAPI
-    /// (signed V3 or V1), the sandbox cloud with upgrade jobs on a broker, state in a database
-    /// that survives a crash. Runs until Ctrl-C.
-    Serve {
-        /// Where the database and uploaded files live (created if missing).
-        #[arg(long, env = "OTALAB_DATA", default_value = ".otalab")]
-        data: PathBuf,
-        /// The address to listen on (127.0.0.1: this machine only).
-        #[arg(long, default_value = "127.0.0.1")]
-        host: std::net::IpAddr,
-        /// The OpenAPI's port (0: any free port; the address is printed).
-        #[arg(long, env = "OTALAB_API_PORT", default_value_t = 8689)]
-        port: u16,
-        /// The broker devices log in to (the sandbox's plain MQTT port by default).
-        #[arg(long, env = "OTALAB_BROKER", default_value = "mqtt://127.0.0.1:8687")]
-        broker: String,
-        /// Use this AccessKey (ID:SECRET) instead of the one generated on first start and
-        /// stored in the data directory.
-        #[arg(long, env = "OTALAB_ACCESS_KEY", hide_env_values = true)]
-        access_key: Option<String>,
-        /// The URL clients reach this server at (printed, and in upload URLs), when it is not
-        /// the address it listens on (e.g. with --host 0.0.0.0).
-        #[arg(long)]
-        public_url: Option<String>,
-    },
+    /// (signed V3 or V1), the sandbox cloud with upgrade jobs on a broker (its own mosquitto,
+    /// or --broker), state in a database that survives a crash. Runs until Ctrl-C.
+    Serve(serve::ServeOptions),
 }
 
 /// The cases of the conformance suite, by name.
@@ -458,22 +437,8 @@ fn run(cli: Cli) -> Result<Outcome, Error> {
             runtime(0)?.block_on(devices::run(options))?;
             Ok(Outcome::Passed)
         }
-        Command::Serve {
-            data,
-            host,
-            port,
-            broker,
-            access_key,
-            public_url,
-        } => {
-            runtime(0)?.block_on(serve::serve(serve::ServeOptions {
-                data,
-                host,
-                port,
-                broker,
-                access_key,
-                public_url,
-            }))?;
+        Command::Serve(options) => {
+            runtime(0)?.block_on(serve::serve(options))?;
             Ok(Outcome::Passed)
         }
         Command::Report {

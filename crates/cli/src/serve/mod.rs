@@ -7,6 +7,7 @@
 //! [`Input`] that is applied to the [`Platform`], stored, and only then answered and
 //! published.
 
+mod broker;
 mod platform;
 pub mod sign;
 mod store;
@@ -44,18 +45,31 @@ const MQTT_FIRMWARE: u64 = 16 * 1024 * 1024;
 const MAX_BODY: usize = 1024 * 1024;
 
 /// What `otalab serve` is told.
+#[derive(clap::Args)]
 pub struct ServeOptions {
-    /// Where the database and uploaded files live.
+    /// Where the database, uploaded files and the broker's state live (created if missing).
+    #[arg(long, env = "OTALAB_DATA", default_value = ".otalab")]
     pub data: PathBuf,
-    /// The address to listen on.
+    /// The address to listen on (127.0.0.1: this machine only).
+    #[arg(long, default_value = "127.0.0.1")]
     pub host: IpAddr,
-    /// The OpenAPI's port.
+    /// The OpenAPI's port (0: any free port; the address is printed).
+    #[arg(long, env = "OTALAB_API_PORT", default_value_t = 8689)]
     pub port: u16,
-    /// The broker devices log in to.
-    pub broker: String,
-    /// `ID:SECRET` to use instead of the stored (or generated) AccessKey.
+    /// Use this broker (mqtt://, mqtts://, ws://, wss://) instead of starting mosquitto: the
+    /// sandbox's front, a company broker.
+    #[arg(long, env = "OTALAB_BROKER")]
+    pub broker: Option<String>,
+    /// Without --broker: the port of the mosquitto that otalab serve starts (on --host).
+    #[arg(long, env = "OTALAB_MQTT_PORT", default_value_t = 1883)]
+    pub mqtt_port: u16,
+    /// Use this AccessKey (ID:SECRET) instead of the one generated on first start and stored
+    /// in the data directory.
+    #[arg(long, env = "OTALAB_ACCESS_KEY", hide_env_values = true)]
     pub access_key: Option<String>,
-    /// The address clients reach this server at (upload URLs), when not the bound one.
+    /// The URL clients reach this server at (printed, and in upload URLs), when it is not the
+    /// address it listens on (e.g. with --host 0.0.0.0).
+    #[arg(long)]
     pub public_url: Option<String>,
 }
 
@@ -255,7 +269,19 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
     let replayed = inputs.len();
     drop(inputs);
 
-    let endpoint = Endpoint::parse(&opts.broker).map_err(|e| setup(format!("--broker: {e}")))?;
+    // The broker: the one given, else a mosquitto of our own, kept in the data directory (it
+    // outlives a crash of this process, and is used again by the next start).
+    let (broker_url, mut own_broker) = match &opts.broker {
+        Some(url) => (url.clone(), None),
+        None => {
+            let broker =
+                broker::Broker::start(&opts.data.join("mosquitto"), opts.host, opts.mqtt_port)
+                    .await
+                    .map_err(setup)?;
+            (broker.url.clone(), Some(broker))
+        }
+    };
+    let endpoint = Endpoint::parse(&broker_url).map_err(|e| setup(format!("--broker: {e}")))?;
     let listener = tokio::net::TcpListener::bind(SocketAddr::new(opts.host, opts.port))
         .await
         .map_err(|e| setup(format!("listening on {}:{}: {e}", opts.host, opts.port)))?;
@@ -287,7 +313,7 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
         sign::API_VERSION,
         shared.key.id,
         shared.key.secret,
-        opts.broker,
+        broker_url,
         db.display(),
         started.elapsed().as_millis(),
     );
@@ -319,6 +345,9 @@ pub async fn serve(opts: ServeOptions) -> Result<(), SetupError> {
     };
     cloud.abort();
     timers.abort();
+    if let Some(broker) = own_broker.take() {
+        broker.stop();
+    }
     drop(lock);
     result.map_err(|e| setup(format!("server: {e}")))
 }
