@@ -125,6 +125,13 @@ impl Broker {
             let _ = child.wait();
         } else if let Some(pid) = self.found {
             let _ = Command::new("kill").arg(pid.to_string()).status();
+            // Gone when its /proc entry is (at most 5 s).
+            for _ in 0..100 {
+                if !Path::new(&format!("/proc/{pid}")).exists() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
     }
 }
