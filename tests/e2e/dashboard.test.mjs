@@ -317,6 +317,8 @@ describe('the dashboard', () => {
     // An error reply (non-200) is not retried: -4 at once.
     await push(page, 'mqtt_error_reply');
     await until('3 failed', async () => (await count_of(page, 'count-failed')) === 3, 60_000);
+    // The page can show the failures a moment before the observer has each device's -4.
+    await until('each -4 to reach the observer', () => names.every((dn) => Number(observed(pk, dn).steps.at(-1)?.step) === -4), 10_000);
     for (const dn of names) {
       const last = observed(pk, dn).steps.at(-1);
       assert.equal(Number(last.step), -4, JSON.stringify(last));
