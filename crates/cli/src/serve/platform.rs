@@ -1507,6 +1507,23 @@ mod tests {
         }
     }
 
+    /// `CreateOTAFirmware` of `package` for product a1pk, with the digests the server adds.
+    fn create_firmware(package: &Package) -> Input {
+        let size = package.size.to_string();
+        call(
+            "CreateOTAFirmware",
+            &[
+                ("ProductKey", "a1pk"),
+                ("FirmwareName", "fw"),
+                ("DestVersion", "2.0.0"),
+                ("FirmwareUrl", &package.url),
+                (added::SIZE, &size),
+                (added::MD5, &package.md5),
+                (added::SHA256, &package.sha256),
+            ],
+        )
+    }
+
     #[test]
     fn every_action_is_known() {
         for action in ACTIONS {
@@ -1534,19 +1551,7 @@ mod tests {
                 ],
             ));
         }
-        let size = package.size.to_string();
-        inputs.push(call(
-            "CreateOTAFirmware",
-            &[
-                ("ProductKey", "a1pk"),
-                ("FirmwareName", "fw"),
-                ("DestVersion", "2.0.0"),
-                ("FirmwareUrl", &package.url),
-                (added::SIZE, &size),
-                (added::MD5, &package.md5),
-                (added::SHA256, &package.sha256),
-            ],
-        ));
+        inputs.push(create_firmware(&package));
         for dn in ["dev-1", "dev-2", "dev-3"] {
             inputs.push(Input::Message {
                 topic: format!("/ota/device/inform/a1pk/{dn}"),
@@ -1639,7 +1644,6 @@ mod tests {
     fn dynamic_jobs_strategy_update_and_cancel_by_device() {
         let mut p = Platform::new(1);
         let package = Package::describe("http://127.0.0.1:1/fw.bin", "2.0.0", b"fw");
-        let size = package.size.to_string();
         for dn in ["dev-1", "dev-2", "dev-3"] {
             let (a, _) = p.apply(
                 T0,
@@ -1654,23 +1658,7 @@ mod tests {
             );
             a.unwrap();
         }
-        p.apply(
-            T0,
-            &call(
-                "CreateOTAFirmware",
-                &[
-                    ("ProductKey", "a1pk"),
-                    ("FirmwareName", "fw"),
-                    ("DestVersion", "2.0.0"),
-                    ("FirmwareUrl", &package.url),
-                    (added::SIZE, &size),
-                    (added::MD5, &package.md5),
-                    (added::SHA256, &package.sha256),
-                ],
-            ),
-        )
-        .0
-        .unwrap();
+        p.apply(T0, &create_firmware(&package)).0.unwrap();
         let (job, _) = p.apply(
             T0,
             &call(
