@@ -899,6 +899,15 @@ impl std::fmt::Display for Shard {
     }
 }
 
+#[cfg(feature = "paths")]
+/// A serde path as the scenario's errors write it (`actions[1].push`; the whole file: `scenario`).
+fn path_text(path: &serde_path_to_error::Path) -> String {
+    match path.to_string().as_str() {
+        "." => "scenario".to_owned(),
+        text => text.to_owned(),
+    }
+}
+
 /// How many of `total` devices a share or a count means.
 fn portion(share: Option<f64>, count: Option<u64>, total: usize) -> usize {
     match (share, count) {
@@ -911,9 +920,27 @@ fn portion(share: Option<f64>, count: Option<u64>, total: usize) -> usize {
 impl Scenario {
     /// Parses and checks a scenario (TOML; with the `toml` feature, on by default).
     #[cfg(feature = "toml")]
+    ///
+    /// Not TOML is [`ScenarioError::Syntax`]; TOML with a value of the wrong type or range, or a
+    /// key the format does not know, is [`ScenarioError::Invalid`] with the value's path, its
+    /// line and column in the message.
     pub fn parse(text: &str) -> Result<Scenario, ScenarioError> {
-        let scenario: Scenario =
-            toml::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        let document =
+            toml::Deserializer::parse(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        let scenario: Scenario = serde_path_to_error::deserialize(document).map_err(|e| {
+            let path = path_text(e.path());
+            let inner = e.into_inner();
+            let place = inner
+                .span()
+                .map(|span| {
+                    let before = &text[..span.start.min(text.len())];
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                    format!(" (line {line}, column {column})")
+                })
+                .unwrap_or_default();
+            ScenarioError::invalid(path, format!("{}{place}", inner.message()))
+        })?;
         scenario.validate()?;
         Ok(scenario)
     }
@@ -921,9 +948,33 @@ impl Scenario {
     /// Checks a scenario already read into JSON text (what a TOML parser of another language
     /// gives: the page reads TOML in JavaScript and keeps the TOML crate out of its wasm). The
     /// same rules as [`parse`](Self::parse) after the syntax.
+    ///
+    /// Not JSON is [`ScenarioError::Syntax`]; a value of the wrong type or range, or a key the
+    /// format does not know, is [`ScenarioError::Invalid`] with its path.
+    #[cfg(feature = "paths")]
+    pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        Self::from_value(value)
+    }
+
+    /// The page's build (without the `paths` feature): a value of the wrong type is a
+    /// [`ScenarioError::Syntax`], its place a position in the JSON text.
+    #[cfg(not(feature = "paths"))]
     pub fn from_json(text: &str) -> Result<Scenario, ScenarioError> {
         let scenario: Scenario =
             serde_json::from_str(text).map_err(|e| ScenarioError::Syntax(e.to_string()))?;
+        scenario.validate()?;
+        Ok(scenario)
+    }
+
+    /// Checks a scenario given as JSON data (see [`from_json`](Self::from_json)).
+    #[cfg(feature = "paths")]
+    pub fn from_value(value: serde_json::Value) -> Result<Scenario, ScenarioError> {
+        let scenario: Scenario = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = path_text(e.path());
+            ScenarioError::invalid(path, e.into_inner().to_string())
+        })?;
         scenario.validate()?;
         Ok(scenario)
     }

@@ -62,7 +62,7 @@ fn the_committed_json_schema_is_the_generated_one() {
 #[test]
 fn errors_say_what_and_where() {
     let cases = [
-        (MINIMAL.replace("names =", "nmes ="), "SCENARIO_SYNTAX", "nmes"),
+        (MINIMAL.replace("names =", "nmes ="), "SCENARIO_INVALID", "fleet.nmes: unknown field `nmes`"),
         (MINIMAL.replace("push = \"v2\"", "push = \"v3\""), "SCENARIO_INVALID", "actions[0].push: no firmware named \"v3\" (known: v2)"),
         (MINIMAL.replace("names = \"d-{01..10}\"", "names = \"d-{01..10}\"\ncsv = \"x.csv\""), "SCENARIO_INVALID", "fleet: give exactly one"),
         (MINIMAL.replace("[fleet]", "[device]\ncadence_percent = 0\n[fleet]"), "SCENARIO_INVALID", "device.cadence_percent"),
@@ -70,13 +70,15 @@ fn errors_say_what_and_where() {
         (MINIMAL.replace("file = \"demo-2.0.0.bin\"", "url = \"ftp://x/y\""), "SCENARIO_INVALID", "firmware.v2.url"),
         (MINIMAL.replace("[fleet]", "[device]\njoin = { share = 0.5, count = 2, to_ms = 10 }\n[fleet]"), "SCENARIO_INVALID", "device.join: give one of share or count"),
         (MINIMAL.replace("[fleet]", "[device]\njoin = { count = 2, from_ms = 20, to_ms = 10 }\n[fleet]"), "SCENARIO_INVALID", "device.join.to_ms: must be at least from_ms (20)"),
-        (MINIMAL.replace("[fleet]", "[device]\njoin = { count = 2 }\n[fleet]"), "SCENARIO_SYNTAX", "to_ms"),
-        (MINIMAL.replace("push = \"v2\"", "push = \"v2\"\nnotice = \"sideways\""), "SCENARIO_SYNTAX", "sideways"),
+        (MINIMAL.replace("[fleet]", "[device]\njoin = { count = 2 }\n[fleet]"), "SCENARIO_INVALID", "device.join: missing field `to_ms` (line 4, column 8)"),
+        (MINIMAL.replace("push = \"v2\"", "push = \"v2\"\nnotice = \"sideways\""), "SCENARIO_INVALID", "actions[0].notice: unknown variant `sideways`"),
         (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\""), "SCENARIO_INVALID", "firmware.v2.file"),
-        (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\"\nsign_method = \"hmacsha9\""), "SCENARIO_SYNTAX", "unknown mqtt sign method \"hmacsha9\""),
-        (format!("{MINIMAL}[[expect.steps]]\nsequence = [0, 101]\n"), "SCENARIO_SYNTAX", "invalid progress step 101"),
-        (format!("{MINIMAL}[device]\nfaults = [{{ count = 1, fault = {{ kind = \"fail\", failure = \"burn\", at_percent = 5 }} }}]\n"), "SCENARIO_SYNTAX", "burn"),
-        ("name = 3".to_owned(), "SCENARIO_SYNTAX", "name"),
+        (MINIMAL.replace("name = \"minimal\"", "name = \"minimal\"\n[connection]\nkind = \"aliyun\"\nregion = \"cn-shanghai\"\nsign_method = \"hmacsha9\""), "SCENARIO_INVALID", "unknown mqtt sign method \"hmacsha9\""),
+        (format!("{MINIMAL}[[expect.steps]]\nsequence = [0, 101]\n"), "SCENARIO_INVALID", "invalid progress step 101"),
+        (format!("{MINIMAL}[device]\nfaults = [{{ count = 1, fault = {{ kind = \"fail\", failure = \"burn\", at_percent = 5 }} }}]\n"), "SCENARIO_INVALID", "burn"),
+        ("name = 3".to_owned(), "SCENARIO_INVALID", "name: invalid type: integer `3`, expected a string (line 1, column 8)"),
+        ("name = \"x\"\n[device]\nflash_ms = -5\n".to_owned(), "SCENARIO_INVALID", "device.flash_ms: invalid value: integer `-5`, expected u64 (line 3, column 12)"),
+        ("name = \"x\n".to_owned(), "SCENARIO_SYNTAX", "line 1, column"),
         ("\u{0}\u{1}[[[".to_owned(), "SCENARIO_SYNTAX", ""),
     ];
     for (text, code, fragment) in cases {
