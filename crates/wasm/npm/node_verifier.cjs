@@ -9,7 +9,16 @@ const { createHash } = require('node:crypto');
 /** Builds the two exports over the package's WebAssembly module `wasm` (its Node build). */
 function nodeVerifier(wasm) {
   const algorithm = (expect) => (expect.signMethod === 'MD5' ? 'md5' : 'sha256');
-  const bytes = (name, value) => (value instanceof Uint8Array ? value : wasm.__bytesArg(name, value));
+  // `instanceof` runs a proxy's trap: the module's check reads anything else (and a detached
+  // view, which node:crypto cannot read, as no bytes).
+  const isBytes = (value) => {
+    try {
+      return value instanceof Uint8Array && value.length > 0;
+    } catch {
+      return false;
+    }
+  };
+  const bytes = (name, value) => (isBytes(value) ? value : wasm.__bytesArg(name, value));
 
   /** Verifies a firmware file while it streams in (size and MD5/SHA-256), in constant memory. */
   class FirmwareVerifier {

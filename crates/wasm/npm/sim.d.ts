@@ -235,15 +235,25 @@ export class Cloud {
   onChange(listener: () => void): () => boolean;
   /** Keeps a package's bytes so that MQTT notice kinds can serve it. */
   serve(pkg: Package, bytes: Uint8Array): number;
-  /** Where the broken-URL kinds point. */
+  /**
+   * Where the broken-URL kinds point: URL **prefixes** (http or https) to which the package's
+   * file name is appended (`http://127.0.0.1:8686/expired/` + `fw-2.0.0.bin`).
+   */
   setFaultUrls(urls: { flaky: string; expired: string; missing: string; slow?: string }): void;
   /** Pushes a notice to devices; returns the batch id. Throws OtaError (`NO_DEVICES`, `INVALID_PACKAGE`, `PACKAGE_NOT_LOADED`, ...). */
   push(devices: string[], pkg: Package, options?: { kind?: NoticeKind; signMethod?: 'MD5' | 'SHA256'; module?: string }): number;
+  /** Cancels a batch; returns how many jobs it cancelled. Throws OtaError `NO_SUCH_BATCH`, `BATCH_CANCELLED`. */
   cancel(batch: number): number;
+  /** Pushes a batch again to its failed devices; returns the new batch id. Throws OtaError `NO_SUCH_BATCH`, `NOTHING_TO_RETRY`. */
   retryFailed(batch: number): number;
+  /** A device's verdict by the platform's rule. Throws OtaError `INVALID_DEVICE_KEY` for anything but `productKey/deviceName`. */
   verdict(device: string): Verdict;
   batches(): BatchStatus[];
-  /** Resolves once every job is final or quiet for `quietMs`. */
+  /**
+   * Resolves with `true` once every job is final or quiet for `quietMs` (default 15000);
+   * rejects with OtaError `TIMEOUT` when neither happened within `timeoutMs` (default 600000; the
+   * cloud goes on), with `INVALID_ARGUMENT` for options that are not whole numbers of ms.
+   */
   whenSettled(options?: { quietMs?: number; timeoutMs?: number }): Promise<true>;
   /** The report of `devices` (default: every device heard from). */
   report(devices?: string[]): SimReport;

@@ -12,13 +12,59 @@ export function simDrivers(wasm, OtaError) {
     setTimeout: (fn, ms) => setTimeout(fn, ms),
     clearTimeout: (handle) => clearTimeout(handle),
   };
-  const kind = (value) => (value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value);
+  const kind = (value) => {
+    if (value === null) return 'null';
+    try {
+      if (Array.isArray(value)) return 'an array';
+    } catch {
+      return 'a revoked proxy';
+    }
+    return typeof value;
+  };
   const refuse = (path, message) => new OtaError(`${path}: ${message}`, 'INVALID_ARGUMENT', { path });
+
+  /**
+   * Reads the user's argument with `read`: a getter or proxy trap that throws while it is read
+   * is refused as `INVALID_ARGUMENT` naming `path`, never passed on as it is.
+   */
+  function guarded(path, read) {
+    try {
+      return read();
+    } catch (error) {
+      if (error instanceof OtaError) throw error;
+      throw refuse(path, `cannot be read: ${error?.message ?? String(error)}`);
+    }
+  }
+
+  /** An optional options object: its own keys, each of them one of `known`. */
+  function optionsObject(path, value, known) {
+    if (value === undefined || value === null) return {};
+    if (typeof value !== 'object' || guarded(path, () => Array.isArray(value))) throw refuse(path, `expected an object, found ${kind(value)}`);
+    return guarded(path, () => {
+      const copy = {};
+      for (const key of Object.keys(value)) {
+        if (!known.includes(key)) throw refuse(`${path}.${key}`, `unknown option; expected ${known.join(', ')}`);
+        copy[key] = value[key];
+      }
+      return copy;
+    });
+  }
+
+  /** A whole number of ms from 0 to `Number.MAX_SAFE_INTEGER`. */
+  function milliseconds(path, value) {
+    if (!Number.isSafeInteger(value) || value < 0) throw refuse(path, `expected a whole number of ms from 0 to ${Number.MAX_SAFE_INTEGER}, found ${typeof value === 'number' ? value : kind(value)}`);
+    return value;
+  }
 
   /** Checks the `{ mqtt, clock, fetch }` argument of both drivers. */
   function io(options, needsFetch) {
     if (options === null || typeof options !== 'object') throw refuse('io', `expected { mqtt, clock?, fetch? }, found ${kind(options)}`);
+    return guarded('io', () => checkIo(options, needsFetch));
+  }
+
+  function checkIo(options, needsFetch) {
     const { mqtt, clock = systemClock } = options;
+    if (clock === null || typeof clock !== 'object') throw refuse('io.clock', `expected { now(), setTimeout(fn, ms), clearTimeout(handle) }, found ${kind(clock)}`);
     for (const method of ['publish', 'subscribe', 'onMessage']) {
       if (!mqtt || typeof mqtt[method] !== 'function') {
         throw refuse('io.mqtt', `expected an adapter with publish(topic, payload, { qos, retain }), subscribe(filters) and onMessage(handler); ${method} is missing`);
@@ -94,8 +140,8 @@ export function simDrivers(wasm, OtaError) {
     #changes = new Listeners();
 
     constructor(options, ioOptions) {
-      this.#machine = new wasm.DeviceMachine(options);
       this.#io = io(ioOptions, true);
+      this.#machine = new wasm.DeviceMachine(options);
       this.#alarm = new Alarm(this.#io.clock);
       this.#topics = new Set(this.#machine.subscriptions());
       this.#io.mqtt.onMessage((topic, payload) => {
@@ -251,14 +297,10 @@ export function simDrivers(wasm, OtaError) {
     #errors = [];
     #changes = new Listeners();
 
-    constructor(options = {}, ioOptions) {
-      if (options === null || typeof options !== 'object') throw refuse('options', `expected { firstId? }, found ${kind(options)}`);
-      const { firstId = 1000, ...rest } = options;
-      const unknown = Object.keys(rest);
-      if (unknown.length) throw refuse(`options.${unknown[0]}`, 'unknown option; expected firstId');
-      if (!Number.isSafeInteger(firstId) || firstId < 1) throw refuse('options.firstId', `expected a positive integer, found ${firstId}`);
-      this.#machine = new wasm.CloudMachine(firstId);
+    constructor(options, ioOptions) {
+      const { firstId = 1000 } = optionsObject('options', options, ['firstId']);
       this.#io = io(ioOptions, false);
+      this.#machine = new wasm.CloudMachine(firstId);
       this.#alarm = new Alarm(this.#io.clock);
       this.#io.mqtt.onMessage((topic, payload) => {
         if (this.#stopped) return;
@@ -354,8 +396,21 @@ export function simDrivers(wasm, OtaError) {
       return this.#machine.batches();
     }
 
-    /** Resolves once every job is final or quiet for `quietMs` (default 15 s); rejects after `timeoutMs`. */
-    whenSettled({ quietMs = 15_000, timeoutMs = 600_000 } = {}) {
+    /**
+     * Resolves with `true` once every job is final or quiet for `quietMs` (default 15 s); rejects
+     * with OtaError `TIMEOUT` when neither happened within `timeoutMs` (default 10 min), and
+     * with `INVALID_ARGUMENT` for bad options.
+     */
+    whenSettled(options) {
+      let quietMs;
+      let timeoutMs;
+      try {
+        const given = optionsObject('options', options, ['quietMs', 'timeoutMs']);
+        quietMs = milliseconds('options.quietMs', given.quietMs ?? 15_000);
+        timeoutMs = milliseconds('options.timeoutMs', given.timeoutMs ?? 600_000);
+      } catch (error) {
+        return Promise.reject(error);
+      }
       const { clock } = this.#io;
       const until = this.#now() + timeoutMs;
       return new Promise((resolve, reject) => {
@@ -369,8 +424,8 @@ export function simDrivers(wasm, OtaError) {
     }
 
     /** The report of `devices` (default: every device heard from) as a `SimReport`. */
-    report(devices = this.devices) {
-      return this.#machine.report(devices, this.#now());
+    report(devices) {
+      return this.#machine.report(devices === undefined ? this.devices : devices, this.#now());
     }
 
     #now() {
@@ -416,9 +471,8 @@ export function simDrivers(wasm, OtaError) {
      * `firmware` (the package's bytes) for the MQTT cases, `faultUrls` for the broken-URL ones.
      */
     constructor(options, ioOptions) {
-      if (options === null || typeof options !== 'object') throw refuse('options', `expected { device, package, ... }, found ${kind(options)}`);
-      const { firmware, ...settings } = options;
-      if (firmware !== undefined && !(firmware instanceof Uint8Array)) throw refuse('options.firmware', `expected a Uint8Array, found ${kind(firmware)}`);
+      if (options === null || typeof options !== 'object' || guarded('options', () => Array.isArray(options))) throw refuse('options', `expected { device, package, ... }, found ${kind(options)}`);
+      const { firmware, ...settings } = guarded('options', () => ({ ...options }));
       this.#io = io(ioOptions, false);
       this.#alarm = new Alarm(this.#io.clock);
       this.#machine = new wasm.SuiteMachine(settings, firmware, this.#now());
@@ -510,8 +564,8 @@ export function simDrivers(wasm, OtaError) {
    * messages arrive as `Uint8Array`s, and a simulated reboot ends and reconnects the client.
    */
   function mqttJsAdapter(client) {
-    if (!client || typeof client.publish !== 'function' || typeof client.on !== 'function') {
-      throw refuse('client', 'expected an MQTT.js client');
+    if (!client || typeof client !== 'object' || guarded('client', () => typeof client.publish !== 'function' || typeof client.on !== 'function')) {
+      throw refuse('client', `expected an MQTT.js client, found ${kind(client)}`);
     }
     const done = (resolve, reject) => (error) => (error ? reject(error) : resolve());
     const bytes = (payload) => (typeof payload === 'string' || !globalThis.Buffer ? payload : globalThis.Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength));

@@ -14,72 +14,62 @@ use crate::convert::{
 };
 use crate::error::{JsResult, bad_argument, throw};
 
-/// The options object of `argument`, or an `INVALID_ARGUMENT`.
-fn options(argument: &str, value: &JsValue) -> JsResult<()> {
-    if value.is_object() && !js_sys::Array::is_array(value) {
-        Ok(())
-    } else {
-        Err(bad_argument(
-            argument,
-            format!("expected an object, found {}", type_name(value)),
-        ))
+/// The fields of the options object `argument`; every refusal names `argument.field`.
+struct Fields<'a> {
+    argument: &'a str,
+    object: &'a JsValue,
+}
+
+impl<'a> Fields<'a> {
+    /// The options object of `argument`, or an `INVALID_ARGUMENT`.
+    fn of(argument: &'a str, object: &'a JsValue) -> JsResult<Fields<'a>> {
+        otalab_js::object_keys(argument, object)?;
+        Ok(Fields { argument, object })
     }
-}
 
-/// `object[key]`, `None` when undefined or null.
-fn field(object: &JsValue, key: &str) -> Option<JsValue> {
-    Reflect::get(object, &key.into())
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
-}
+    fn path(&self, key: &str) -> String {
+        format!("{}.{key}", self.argument)
+    }
 
-/// A non-negative safe integer field (JavaScript numbers are exact up to 2^53 - 1).
-fn count(object: &JsValue, key: &str) -> JsResult<Option<u64>> {
-    let Some(value) = field(object, key) else {
-        return Ok(None);
-    };
-    match value.as_f64() {
-        Some(n) if n.fract() == 0.0 && (0.0..=MAX_SAFE_INTEGER as f64).contains(&n) => {
-            Ok(Some(n as u64))
+    /// `object[key]`, `None` when undefined or null; a getter that throws is refused.
+    fn field(&self, key: &str) -> JsResult<Option<JsValue>> {
+        let value = otalab_js::property(self.argument, self.object, key)?;
+        Ok((!value.is_undefined() && !value.is_null()).then_some(value))
+    }
+
+    fn missing(&self, key: &str) -> JsValue {
+        bad_argument(&self.path(key), "missing required field")
+    }
+
+    /// A non-negative safe integer field (JavaScript numbers are exact up to 2^53 - 1).
+    fn count(&self, key: &str) -> JsResult<Option<u64>> {
+        self.field(key)?
+            .map(|value| otalab_js::integer_arg(&self.path(key), &value, 0, MAX_SAFE_INTEGER))
+            .transpose()
+    }
+
+    fn required_count(&self, key: &str) -> JsResult<u64> {
+        self.count(key)?.ok_or_else(|| self.missing(key))
+    }
+
+    /// An optional string field.
+    fn text(&self, key: &str) -> JsResult<Option<String>> {
+        self.field(key)?
+            .map(|value| string_arg(&self.path(key), &value))
+            .transpose()
+    }
+
+    /// The `id` field: a string of digits or a number.
+    fn id_text(&self) -> JsResult<NumberOrText> {
+        let value = self.field("id")?.ok_or_else(|| self.missing("id"))?;
+        match (value.as_f64(), value.as_string()) {
+            (Some(n), _) => Ok(NumberOrText::Number(n)),
+            (_, Some(s)) => Ok(NumberOrText::Text(s)),
+            _ => Err(bad_argument(
+                &self.path("id"),
+                format!("expected a string or a number, found {}", type_name(&value)),
+            )),
         }
-        _ => Err(bad_argument(
-            key,
-            format!(
-                "expected a non-negative integer up to 2^53 - 1, found {}",
-                describe(&value)
-            ),
-        )),
-    }
-}
-
-fn required_count(object: &JsValue, key: &str) -> JsResult<u64> {
-    count(object, key)?.ok_or_else(|| bad_argument(key, "missing required field"))
-}
-
-fn describe(value: &JsValue) -> String {
-    match value.as_f64() {
-        Some(n) => n.to_string(),
-        None => type_name(value),
-    }
-}
-
-/// An optional string field.
-fn text(object: &JsValue, key: &str) -> JsResult<Option<String>> {
-    field(object, key)
-        .map(|value| string_arg(key, &value))
-        .transpose()
-}
-
-/// The `id` field: a string of digits or a number.
-fn id_text(object: &JsValue) -> JsResult<NumberOrText> {
-    let value = field(object, "id").ok_or_else(|| bad_argument("id", "missing required field"))?;
-    match (value.as_f64(), value.as_string()) {
-        (Some(n), _) => Ok(NumberOrText::Number(n)),
-        (_, Some(s)) => Ok(NumberOrText::Text(s)),
-        _ => Err(bad_argument(
-            "id",
-            format!("expected a string or a number, found {}", type_name(&value)),
-        )),
     }
 }
 
@@ -94,14 +84,14 @@ fn optional(value: Option<&String>) -> JsValue {
 /// `encodeFileBlockRequest({ id, streamId, fileId, offset, size, fileToken? })`: the T6 JSON text.
 #[wasm_bindgen(js_name = encodeFileBlockRequest)]
 pub fn encode_file_block_request(request: JsValue) -> JsResult<String> {
-    options("request", &request)?;
+    let request = Fields::of("request", &request)?;
     Ok(FileBlockRequest {
-        id: message_id("id", &id_text(&request)?)?,
-        stream_id: required_count(&request, "streamId")?,
-        file_id: required_count(&request, "fileId")?,
-        offset: required_count(&request, "offset")?,
-        size: required_count(&request, "size")?,
-        file_token: text(&request, "fileToken")?,
+        id: message_id("request.id", &request.id_text()?)?,
+        stream_id: request.required_count("streamId")?,
+        file_id: request.required_count("fileId")?,
+        offset: request.required_count("offset")?,
+        size: request.required_count("size")?,
+        file_token: request.text("fileToken")?,
     }
     .encode())
 }
@@ -125,28 +115,28 @@ pub fn decode_file_block_request(payload: JsValue) -> JsResult<JsValue> {
 /// frame as a `Uint8Array`. With a `code` other than 200, `block` may be left out (`bSize` 0).
 #[wasm_bindgen(js_name = encodeFileBlockReply)]
 pub fn encode_file_block_reply(reply: JsValue) -> JsResult<Uint8Array> {
-    options("reply", &reply)?;
-    let code = match field(&reply, "code") {
+    let fields = Fields::of("reply", &reply)?;
+    let code = match fields.field("code")? {
         None => 200,
         Some(value) => match value.as_f64() {
             Some(c) if c.fract() == 0.0 && c.abs() <= MAX_SAFE_INTEGER as f64 => c as i64,
             _ => {
                 return Err(bad_argument(
-                    "code",
-                    format!("expected an integer, found {}", describe(&value)),
+                    "reply.code",
+                    format!("expected an integer, found {}", type_name(&value)),
                 ));
             }
         },
     };
-    let block = match field(&reply, "block") {
+    let block = match fields.field("block")? {
         None if code != 200 => Vec::new(),
-        None => return Err(bad_argument("block", "missing required field")),
-        Some(value) => bytes_arg("block", &value)?.to_vec(),
+        None => return Err(fields.missing("block")),
+        Some(value) => bytes_arg("reply.block", &value)?.to_vec(),
     };
     // The frame must fit in one MQTT message that decoders accept.
     if block.len() > MAX_PAYLOAD_BYTES {
         return Err(bad_argument(
-            "block",
+            "reply.block",
             format!(
                 "{} bytes is over the limit of {MAX_PAYLOAD_BYTES} bytes per frame",
                 block.len()
@@ -154,17 +144,17 @@ pub fn encode_file_block_reply(reply: JsValue) -> JsResult<Uint8Array> {
         ));
     }
     let numbers = |key: &str| -> JsResult<u64> {
-        match count(&reply, key)? {
+        match fields.count(key)? {
             Some(n) => Ok(n),
             None if code != 200 => Ok(0),
-            None => Err(bad_argument(key, "missing required field")),
+            None => Err(fields.missing(key)),
         }
     };
     let frame = FileBlockReply {
-        id: id_text(&reply)?.to_text(),
+        id: fields.id_text()?.to_text(),
         code,
-        msg: text(&reply, "msg")?.unwrap_or_default(),
-        file_token: text(&reply, "fileToken")?,
+        msg: fields.text("msg")?.unwrap_or_default(),
+        file_token: fields.text("fileToken")?,
         file_length: numbers("fileLength")?,
         offset: numbers("offset")?,
         block,

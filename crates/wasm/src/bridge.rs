@@ -12,7 +12,7 @@ use crate::convert::{
 use crate::error::{JsResult, bad_argument};
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct DeviceIn {
     original_identity: String,
     product_key: String,
@@ -20,7 +20,6 @@ struct DeviceIn {
     device_secret: String,
 }
 
-#[derive(Deserialize)]
 struct BridgeIn {
     devices: Vec<DeviceIn>,
 }
@@ -57,16 +56,26 @@ impl JsOtaBridge {
     /// `new OtaBridge({ devices, publish })`.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> JsResult<JsOtaBridge> {
-        let publish = js_sys::Reflect::get(&options, &"publish".into())
-            .ok()
-            .and_then(|p| p.dyn_into::<Function>().ok())
-            .ok_or_else(|| {
+        for key in otalab_js::object_keys("options", &options)? {
+            if key != "devices" && key != "publish" {
+                return Err(bad_argument(
+                    &format!("options.{key}"),
+                    "unknown option; expected devices and publish",
+                ));
+            }
+        }
+        let publish = otalab_js::property("options", &options, "publish")?
+            .dyn_into::<Function>()
+            .map_err(|_| {
                 bad_argument(
                     "options.publish",
                     "expected a function (topic, payload, qos)",
                 )
             })?;
-        let parsed: BridgeIn = from_js("options", options)?;
+        let devices = otalab_js::property("options", &options, "devices")?;
+        let parsed = BridgeIn {
+            devices: from_js("options.devices", devices)?,
+        };
         let devices = parsed
             .devices
             .into_iter()

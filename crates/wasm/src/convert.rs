@@ -10,24 +10,25 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 use crate::error::{Coded, JsResult, bad_argument, ota_error, throw};
-pub use otalab_js::{string_arg, type_name};
+pub use otalab_js::{bytes_arg, string_arg, type_name};
 
-/// Reads an options object into a Rust shape; a wrong shape names the argument.
+/// Reads an argument into a Rust shape ([`otalab_js::json_arg`], then serde): a wrong shape
+/// names the field (`options.productKey`).
 pub fn from_js<T: DeserializeOwned>(argument: &str, value: JsValue) -> JsResult<T> {
-    serde_wasm_bindgen::from_value(value).map_err(|e| bad_argument(argument, e))
+    otalab_js::typed(argument, otalab_js::json_arg(argument, &value)?)
+        .map_err(|(path, message)| bad_argument(&path, message))
 }
 
 /// Writes a Rust value as plain JSON-compatible JavaScript objects.
 pub fn to_js<T: Serialize + ?Sized>(value: &T) -> JsResult<JsValue> {
-    value
-        .serialize(&serde_wasm_bindgen::Serializer::json_compatible())
-        .map_err(|e| {
-            ota_error(
-                "INTERNAL",
-                &format!("cannot convert result: {e}"),
-                Vec::new(),
-            )
-        })
+    let text = serde_json::to_string(value).map_err(|e| {
+        ota_error(
+            "INTERNAL",
+            &format!("cannot convert result: {e}"),
+            Vec::new(),
+        )
+    })?;
+    js_sys::JSON::parse(&text)
 }
 
 /// A value error about one argument: `id: invalid message id "x": ...`.
@@ -60,7 +61,7 @@ pub fn payload_bytes(payload: &JsValue) -> JsResult<Vec<u8>> {
         if size > MAX_PAYLOAD_BYTES {
             return Err(too_large(size));
         }
-        return Ok(bytes.to_vec());
+        return Ok(otalab_js::copy_bytes(bytes));
     }
     Err(bad_argument("payload", "expected a string or a Uint8Array"))
 }
@@ -74,31 +75,38 @@ pub fn optional_string_arg(argument: &str, value: &JsValue) -> JsResult<Option<S
     }
 }
 
-/// Bytes given as a `Uint8Array` (Node `Buffer` included) or an `ArrayBuffer`.
-pub fn bytes_arg(argument: &str, value: &JsValue) -> JsResult<Uint8Array> {
-    if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-        return Ok(bytes.clone());
-    }
-    if let Some(buffer) = value.dyn_ref::<js_sys::ArrayBuffer>() {
-        return Ok(Uint8Array::new(buffer));
-    }
-    Err(bad_argument(
-        argument,
-        format!(
-            "expected a Uint8Array or an ArrayBuffer, found {}",
-            type_name(value)
-        ),
-    ))
-}
-
 /// A number or string as JavaScript callers give ids, steps and timestamps.
-#[derive(Deserialize)]
-#[serde(untagged)]
 pub enum NumberOrText {
     /// A JavaScript number.
     Number(f64),
     /// A string.
     Text(String),
+}
+
+impl<'de> Deserialize<'de> for NumberOrText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// A number or a string, nothing else.
+        struct Either;
+        impl serde::de::Visitor<'_> for Either {
+            type Value = NumberOrText;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a number or a string")
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Number(n as f64))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Number(n as f64))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Number(n))
+            }
+            fn visit_str<E>(self, text: &str) -> Result<NumberOrText, E> {
+                Ok(NumberOrText::Text(text.to_owned()))
+            }
+        }
+        deserializer.deserialize_any(Either)
+    }
 }
 
 impl NumberOrText {
@@ -123,16 +131,16 @@ pub fn message_id(argument: &str, id: &NumberOrText) -> JsResult<MessageId> {
 }
 
 /// An optional module; absent or null means `default`.
-pub fn module(module: Option<&str>) -> JsResult<Module> {
+pub fn module(argument: &str, module: Option<&str>) -> JsResult<Module> {
     match module {
         None => Ok(Module::default()),
-        Some(m) => Module::parse(m).map_err(|e| argument_error("module", e)),
+        Some(m) => Module::parse(m).map_err(|e| argument_error(argument, e)),
     }
 }
 
 /// A progress step from a string or number.
-pub fn step(step: &NumberOrText) -> JsResult<Step> {
-    Step::parse(&step.to_text()).map_err(|e| argument_error("step", e))
+pub fn step(argument: &str, step: &NumberOrText) -> JsResult<Step> {
+    Step::parse(&step.to_text()).map_err(|e| argument_error(argument, e))
 }
 
 /// Throws a coded core error.

@@ -90,11 +90,11 @@ struct ReportIn {
 #[wasm_bindgen(js_name = encodeVersionReport)]
 pub fn encode_version_report(report: JsValue) -> JsResult<String> {
     let r: ReportIn = from_js("report", report)?;
-    let version = Version::parse(&r.version).map_err(|e| argument_error("version", e))?;
+    let version = Version::parse(&r.version).map_err(|e| argument_error("report.version", e))?;
     let report = VersionReport::new(
-        message_id("id", &r.id)?,
+        message_id("report.id", &r.id)?,
         version,
-        module(r.module.as_deref())?,
+        module("report.module", r.module.as_deref())?,
     );
     Ok(report.encode())
 }
@@ -118,10 +118,10 @@ struct ProgressIn {
 pub fn encode_progress(progress: JsValue) -> JsResult<String> {
     let p: ProgressIn = from_js("progress", progress)?;
     let progress = Progress::new(
-        message_id("id", &p.id)?,
-        step(&p.step)?,
+        message_id("progress.id", &p.id)?,
+        step("progress.step", &p.step)?,
         p.desc.unwrap_or_default(),
-        module(p.module.as_deref())?,
+        module("progress.module", p.module.as_deref())?,
     );
     Ok(progress.encode())
 }
@@ -142,7 +142,11 @@ struct FirmwareGetIn {
 #[wasm_bindgen(js_name = encodeFirmwareGet)]
 pub fn encode_firmware_get(request: JsValue) -> JsResult<String> {
     let r: FirmwareGetIn = from_js("request", request)?;
-    Ok(FirmwareGet::new(message_id("id", &r.id)?, module(r.module.as_deref())?).encode())
+    Ok(FirmwareGet::new(
+        message_id("request.id", &r.id)?,
+        module("request.module", r.module.as_deref())?,
+    )
+    .encode())
 }
 
 /// `decodeFirmwareGet(payload)`: `{ id, module }` of a T4 body.
@@ -152,7 +156,7 @@ pub fn decode_firmware_get(payload: JsValue) -> JsResult<JsValue> {
 }
 
 #[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct CredentialsIn {
     product_key: String,
     device_name: String,

@@ -7,6 +7,13 @@
 
 use std::cell::RefCell;
 
+pub mod args;
+pub use args::{
+    MAX_SAFE_INTEGER, bytes_arg, copy_bytes, describe, function_arg, integer_arg, is_array,
+    json_arg, object_arg, object_keys, optional_object_arg, property, string_list_arg, time_arg,
+    typed,
+};
+
 use js_sys::{Array, Function, Object, Reflect};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -61,12 +68,15 @@ pub fn bad_argument(argument: &str, message: impl std::fmt::Display) -> JsValue 
 
 /// A string argument; anything else is an `INVALID_ARGUMENT`.
 pub fn string_arg(argument: &str, value: &JsValue) -> JsResult<String> {
-    value.as_string().ok_or_else(|| {
-        bad_argument(
-            argument,
-            format!("expected a string, found {}", type_name(value)),
-        )
-    })
+    value
+        .as_string()
+        .filter(|_| value.is_string())
+        .ok_or_else(|| {
+            bad_argument(
+                argument,
+                format!("expected a string, found {}", type_name(value)),
+            )
+        })
 }
 
 /// A payload argument: text (as UTF-8) or a `Uint8Array`; anything else is an
@@ -75,7 +85,7 @@ pub fn payload_arg(argument: &str, value: &JsValue) -> JsResult<Vec<u8>> {
     if let Some(text) = value.as_string() {
         Ok(text.into_bytes())
     } else if let Some(bytes) = value.dyn_ref::<js_sys::Uint8Array>() {
-        Ok(bytes.to_vec())
+        Ok(copy_bytes(bytes))
     } else {
         Err(bad_argument(
             argument,
@@ -87,13 +97,7 @@ pub fn payload_arg(argument: &str, value: &JsValue) -> JsResult<Vec<u8>> {
     }
 }
 
-/// `typeof`-style name of a value, for error messages.
+/// What a value is, for error messages (see [`describe`]).
 pub fn type_name(value: &JsValue) -> String {
-    if value.is_null() {
-        "null".into()
-    } else if js_sys::Array::is_array(value) {
-        "an array".into()
-    } else {
-        value.js_typeof().as_string().unwrap_or_default()
-    }
+    describe(value)
 }

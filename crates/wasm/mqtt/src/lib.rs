@@ -15,12 +15,14 @@ use futures_channel::oneshot;
 use js_sys::{Array, Function, Object, Promise, Reflect, Uint8Array};
 use otalab_browser::{ClientError, ClientEvent, ClientOptions, MqttClient};
 use otalab_mqtt::{Event, Options, QoS, State};
-use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
 pub use otalab_js::set_error_class;
-use otalab_js::{JsResult, bad_argument, ota_error, payload_arg, string_arg, type_name};
+use otalab_js::{
+    JsResult, bad_argument, function_arg, integer_arg, object_keys, ota_error, payload_arg,
+    property, string_arg, type_name,
+};
 
 /// The options `new MqttClient(options)` knows.
 const OPTIONS: [&str; 8] = [
@@ -39,23 +41,23 @@ fn client_error(error: &ClientError) -> JsValue {
     ota_error(error.code(), &error.to_string(), Vec::new())
 }
 
-/// `options[name]`, or `None` when it is absent (`undefined` or `null`).
-fn field(options: &JsValue, name: &str) -> Option<JsValue> {
-    Reflect::get(options, &name.into())
-        .ok()
-        .filter(|v| !v.is_undefined() && !v.is_null())
+/// `options[name]`, or `None` when it is absent (`undefined` or `null`); a getter that throws
+/// is refused.
+fn field(options: &JsValue, name: &str) -> JsResult<Option<JsValue>> {
+    let value = property("options", options, name)?;
+    Ok((!value.is_undefined() && !value.is_null()).then_some(value))
 }
 
 /// An optional string option.
 fn string_option(options: &JsValue, name: &str) -> JsResult<Option<String>> {
-    field(options, name)
+    field(options, name)?
         .map(|v| string_arg(&format!("options.{name}"), &v))
         .transpose()
 }
 
 /// An optional boolean option.
 fn bool_option(options: &JsValue, name: &str) -> JsResult<Option<bool>> {
-    field(options, name)
+    field(options, name)?
         .map(|v| {
             v.as_bool().ok_or_else(|| {
                 bad_argument(
@@ -69,17 +71,8 @@ fn bool_option(options: &JsValue, name: &str) -> JsResult<Option<bool>> {
 
 /// An optional whole-number option within `0..=max`.
 fn number_option(options: &JsValue, name: &str, max: u32) -> JsResult<Option<u32>> {
-    field(options, name)
-        .map(|v| match v.as_f64() {
-            Some(n) if n.fract() == 0.0 && (0.0..=f64::from(max)).contains(&n) => Ok(n as u32),
-            _ => Err(bad_argument(
-                &format!("options.{name}"),
-                format!(
-                    "expected a whole number from 0 to {max}, found {}",
-                    type_name(&v)
-                ),
-            )),
-        })
+    field(options, name)?
+        .map(|v| integer_arg(&format!("options.{name}"), &v, 0, u64::from(max)).map(|n| n as u32))
         .transpose()
 }
 
@@ -89,8 +82,23 @@ fn qos_arg(argument: &str, value: Option<JsValue>) -> JsResult<QoS> {
         None if value.is_none() => Ok(QoS::AtLeastOnce),
         Some(0.0) => Ok(QoS::AtMostOnce),
         Some(1.0) => Ok(QoS::AtLeastOnce),
-        _ => Err(bad_argument(argument, "expected 0 or 1")),
+        _ => Err(bad_argument(
+            argument,
+            format!(
+                "expected 0 or 1, found {}",
+                type_name(value.as_ref().unwrap_or(&JsValue::UNDEFINED))
+            ),
+        )),
     }
+}
+
+/// A method's optional options object (`undefined` or `null`: none).
+fn method_options(options: &JsValue) -> JsResult<JsValue> {
+    if options.is_undefined() || options.is_null() {
+        return Ok(Object::new().into());
+    }
+    object_keys("options", options)?;
+    Ok(options.clone())
 }
 
 /// A plain object from key/value pairs.
@@ -165,17 +173,7 @@ impl JsMqttClient {
     /// `INVALID_ARGUMENT` with `path` for a bad or unknown option.
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> JsResult<JsMqttClient> {
-        if !options.is_object() || Array::is_array(&options) {
-            return Err(bad_argument(
-                "options",
-                format!(
-                    "expected {{ url, clientId, ... }}, found {}",
-                    type_name(&options)
-                ),
-            ));
-        }
-        for key in Object::keys(options.unchecked_ref::<Object>()) {
-            let key = key.as_string().unwrap_or_default();
+        for key in object_keys("options", &options)? {
             if !OPTIONS.contains(&key.as_str()) {
                 return Err(bad_argument(
                     &format!("options.{key}"),
@@ -296,8 +294,17 @@ impl JsMqttClient {
         let checked = (|| {
             let topic = string_arg("topic", &topic)?;
             let payload = payload_arg("payload", &payload)?;
-            let qos = qos_arg("options.qos", field(&options, "qos"))?;
-            let retain = field(&options, "retain").is_some_and(|v| v.is_truthy());
+            let options = method_options(&options)?;
+            let qos = qos_arg("options.qos", field(&options, "qos")?)?;
+            let retain = match field(&options, "retain")? {
+                None => false,
+                Some(v) => v.as_bool().ok_or_else(|| {
+                    bad_argument(
+                        "options.retain",
+                        format!("expected a boolean, found {}", type_name(&v)),
+                    )
+                })?,
+            };
             Ok::<_, JsValue>((topic, payload, qos, retain))
         })();
         let (topic, payload, qos, retain) = match checked {
@@ -319,11 +326,15 @@ impl JsMqttClient {
         let checked = (|| {
             let list: Vec<String> = if let Some(one) = filters.as_string() {
                 vec![one]
-            } else if Array::is_array(&filters) {
-                Array::from(&filters)
-                    .iter()
-                    .enumerate()
-                    .map(|(i, f)| string_arg(&format!("filters[{i}]"), &f))
+            } else if otalab_js::is_array("filters", &filters)? {
+                let length = otalab_js::property("filters", &filters, "length")?;
+                let length = otalab_js::integer_arg("filters.length", &length, 0, 1 << 16)?;
+                (0..length)
+                    .map(|i| {
+                        let item = js_sys::Reflect::get(&filters, &JsValue::from(i as u32))
+                            .unwrap_or_default();
+                        string_arg(&format!("filters[{i}]"), &item)
+                    })
                     .collect::<JsResult<_>>()?
             } else {
                 return Err(bad_argument(
@@ -334,7 +345,8 @@ impl JsMqttClient {
                     ),
                 ));
             };
-            let qos = qos_arg("options.qos", field(&options, "qos"))?;
+            let options = method_options(&options)?;
+            let qos = qos_arg("options.qos", field(&options, "qos")?)?;
             Ok((list, qos))
         })();
         let (list, qos) = match checked {
@@ -354,16 +366,20 @@ impl JsMqttClient {
 
     /// Calls `handler(topic, payload: Uint8Array)` for every message from now on.
     #[wasm_bindgen(js_name = onMessage)]
-    pub fn on_message(&self, handler: Function) {
+    pub fn on_message(&self, handler: JsValue) -> JsResult<()> {
+        let handler = function_arg("handler", &handler)?;
         self.messages.borrow_mut().push(handler);
+        Ok(())
     }
 
     /// Calls `listener(event)` for `{ kind: 'state', state }`, `{ kind: 'connected',
     /// sessionPresent }`, `{ kind: 'disconnected', code, reason }` and `{ kind:
     /// 'reconnecting', atMs, attempt }`.
     #[wasm_bindgen(js_name = onEvent)]
-    pub fn on_event(&self, listener: Function) {
+    pub fn on_event(&self, listener: JsValue) -> JsResult<()> {
+        let listener = function_arg("listener", &listener)?;
         self.listeners.borrow_mut().push(listener);
+        Ok(())
     }
 
     /// `idle`, `connecting`, `connected`, `waiting` (to reconnect) or `stopped`.

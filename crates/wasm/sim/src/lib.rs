@@ -8,7 +8,7 @@
 
 use std::collections::BTreeMap;
 
-use js_sys::{JSON, Object, Uint8Array};
+use js_sys::{JSON, Uint8Array};
 use otalab_sim::memory::{self, MemoryOptions, WorldStats};
 use otalab_sim::{Report, Scenario, ScenarioError, Shard};
 use serde::Serialize;
@@ -16,7 +16,7 @@ use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
 pub use otalab_js::set_error_class;
-use otalab_js::{JsResult, bad_argument, ota_error, string_arg, type_name};
+use otalab_js::{JsResult, bad_argument, object_keys, ota_error, property, string_arg, type_name};
 
 /// A scenario error as an `OtaError` (`SCENARIO_SYNTAX`, or `SCENARIO_INVALID` with `path`).
 fn scenario_error(error: ScenarioError) -> JsValue {
@@ -52,25 +52,22 @@ impl JsScenario {
     /// (with `path`, e.g. `actions[1].push`).
     #[wasm_bindgen(js_name = fromJSON)]
     pub fn from_json(value: JsValue) -> JsResult<JsScenario> {
-        let text = match value.as_string() {
-            Some(text) => text,
-            None if value.is_object() && !js_sys::Array::is_array(&value) => {
-                JSON::stringify(&value)
-                    .map_err(|_| bad_argument("value", "cannot be written as JSON"))?
-                    .into()
-            }
-            None => {
-                return Err(bad_argument(
-                    "value",
-                    format!(
-                        "expected JSON text or an object, found {}",
-                        type_name(&value)
-                    ),
-                ));
-            }
+        let scenario = if let Some(text) = value.as_string().filter(|_| value.is_string()) {
+            Scenario::from_json(&text)
+        } else if value.is_object() && !otalab_js::is_array("value", &value)? {
+            Scenario::from_value(otalab_js::json_arg("value", &value)?)
+        } else {
+            return Err(bad_argument(
+                "value",
+                format!(
+                    "expected JSON text or an object, found {}",
+                    type_name(&value)
+                ),
+            ));
         };
-        let scenario = Scenario::from_json(&text).map_err(scenario_error)?;
-        Ok(Self { scenario })
+        Ok(Self {
+            scenario: scenario.map_err(scenario_error)?,
+        })
     }
 
     /// Its name.
@@ -153,45 +150,37 @@ impl RunOptions {
         if options.is_undefined() || options.is_null() {
             return Ok(read);
         }
-        if !options.is_object() {
-            return Err(bad_argument(
-                "options",
-                format!("expected an object, found {}", type_name(&options)),
-            ));
+        for key in object_keys("options", &options)? {
+            if !["seed", "shard", "files"].contains(&key.as_str()) {
+                return Err(bad_argument(
+                    &format!("options.{key}"),
+                    "unknown option; expected seed, shard or files",
+                ));
+            }
         }
-        let get = |key: &str| js_sys::Reflect::get(&options, &key.into()).unwrap_or_default();
-        let seed = get("seed");
+        let seed = property("options", &options, "seed")?;
         if !seed.is_undefined() {
-            read.seed = seed
-                .as_f64()
-                .filter(|s| s.fract() == 0.0 && *s >= 0.0 && *s <= 9_007_199_254_740_991.0)
-                .ok_or_else(|| bad_argument("options.seed", "expected a non-negative integer"))?
-                as u64;
+            read.seed =
+                otalab_js::integer_arg("options.seed", &seed, 0, otalab_js::MAX_SAFE_INTEGER)?;
         }
-        let shard = get("shard");
+        let shard = property("options", &options, "shard")?;
         if !shard.is_undefined() {
             let text = string_arg("options.shard", &shard)?;
             read.shard = Shard::parse(&text).map_err(|e| bad_argument("options.shard", e))?;
         }
-        let files = get("files");
+        let files = property("options", &options, "files")?;
         if !files.is_undefined() {
-            if !files.is_object() {
-                return Err(bad_argument(
-                    "options.files",
-                    format!("expected an object, found {}", type_name(&files)),
-                ));
-            }
-            for entry in Object::entries(files.unchecked_ref()) {
-                let pair: js_sys::Array = entry.unchecked_into();
-                let name = pair.get(0).as_string().unwrap_or_default();
-                let value = pair.get(1);
-                let bytes = if let Some(text) = value.as_string() {
+            for name in object_keys("options.files", &files)? {
+                let path = format!("options.files[{name:?}]");
+                let value = js_sys::Reflect::get(&files, &name.as_str().into())
+                    .map_err(|_| bad_argument(&path, "cannot be read"))?;
+                let bytes = if let Some(text) = value.as_string().filter(|_| value.is_string()) {
                     text.into_bytes()
                 } else if let Some(bytes) = value.dyn_ref::<Uint8Array>() {
-                    bytes.to_vec()
+                    otalab_js::copy_bytes(bytes)
                 } else {
                     return Err(bad_argument(
-                        &format!("options.files[{name:?}]"),
+                        &path,
                         format!("expected a Uint8Array or text, found {}", type_name(&value)),
                     ));
                 };
@@ -250,9 +239,13 @@ impl JsSimReport {
 
     /// A self-contained HTML page (title: the scenario's name unless given).
     #[wasm_bindgen(js_name = toHtml)]
-    pub fn to_html(&self, title: Option<String>) -> String {
-        self.report
-            .to_html(title.as_deref().unwrap_or(&self.title), None)
+    pub fn to_html(&self, title: JsValue) -> JsResult<String> {
+        let title = if title.is_undefined() || title.is_null() {
+            self.title.clone()
+        } else {
+            string_arg("title", &title)?
+        };
+        Ok(self.report.to_html(&title, None))
     }
 
     /// What the in-memory world did: `{ virtualMs, messages, servedBytes, events }`.

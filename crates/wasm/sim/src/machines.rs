@@ -4,8 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use js_sys::{Array, JSON, Uint8Array};
-use otalab_js::{JsResult, bad_argument, ota_error, payload_arg, string_arg, type_name};
+use js_sys::{Array, Uint8Array};
+use otalab_js::{
+    JsResult, bad_argument, bytes_arg, integer_arg, object_arg, optional_object_arg, ota_error,
+    payload_arg, string_arg, string_list_arg, time_arg,
+};
 use otalab_protocol::{Module, SignMethod, Topic, TopicKind, Version};
 use otalab_sim::model::status_device;
 use otalab_sim::{
@@ -13,44 +16,64 @@ use otalab_sim::{
     Outgoing, Package, Qos, Suite, SuiteEvent, SuiteOptions,
 };
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wasm_bindgen::prelude::*;
 
 use crate::{JsSimReport, json_value};
 
-/// Reads an options object (or JSON text) into `T`; unknown or mistyped fields name the place.
-fn options<T: DeserializeOwned>(argument: &str, value: &JsValue) -> JsResult<T> {
-    let text: String = if let Some(text) = value.as_string() {
-        text
-    } else if value.is_object() && !Array::is_array(value) {
-        JSON::stringify(value)
-            .map_err(|_| bad_argument(argument, "cannot be written as JSON"))?
-            .into()
-    } else {
-        return Err(bad_argument(
-            argument,
-            format!("expected an object, found {}", type_name(value)),
-        ));
+/// A time argument (ms since 1970, a whole number).
+fn time(argument: &str, value: &JsValue) -> JsResult<u64> {
+    time_arg(argument, value)
+}
+
+/// A device key argument (`productKey/deviceName`): its error names the argument.
+fn device_key(argument: &str, value: &JsValue) -> JsResult<DeviceKey> {
+    let text = string_arg(argument, value)?;
+    text.parse::<DeviceKey>().map_err(|e| {
+        ota_error(
+            e.code(),
+            &format!("{argument}: {e}"),
+            vec![("path", argument.into())],
+        )
+    })
+}
+
+/// A list of device keys.
+fn device_keys(argument: &str, value: &JsValue) -> JsResult<Vec<DeviceKey>> {
+    let list = string_list_arg(argument, value)?;
+    list.iter()
+        .enumerate()
+        .map(|(i, d)| device_key(&format!("{argument}[{i}]"), &JsValue::from(d.as_str())))
+        .collect()
+}
+
+/// A package (what `Cloud.describe` gives): an http(s) URL, a version and hex digests.
+fn package_arg(argument: &str, value: &JsValue) -> JsResult<Package> {
+    let package: Package = object_arg(argument, value)?;
+    otalab_protocol::check_http_url(&package.url)
+        .map_err(|e| bad_argument(&format!("{argument}.url"), e))?;
+    // The engine's code for a package that cannot be pushed, with the field's path.
+    let invalid = |field: &str, message: String| {
+        let path = format!("{argument}.{field}");
+        ota_error(
+            "INVALID_PACKAGE",
+            &format!("{path}: {message}"),
+            vec![("path", path.as_str().into())],
+        )
     };
-    serde_json::from_str(&text).map_err(|e| bad_argument(argument, e))
-}
-
-/// A time argument (ms since 1970, a non-negative integer).
-fn time(argument: &str, value: f64) -> JsResult<u64> {
-    if value.fract() == 0.0 && (0.0..=9_007_199_254_740_991.0).contains(&value) {
-        Ok(value as u64)
-    } else {
-        Err(bad_argument(
-            argument,
-            format!("expected a time in ms (a non-negative integer), found {value}"),
-        ))
+    Version::parse(&package.version).map_err(|e| invalid("version", e.to_string()))?;
+    for (field, digest, length) in [("md5", &package.md5, 32), ("sha256", &package.sha256, 64)] {
+        if digest.len() != length || !digest.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid(
+                field,
+                format!("expected {length} hexadecimal digits, found {digest:?}"),
+            ));
+        }
     }
-}
-
-fn device_key(argument: &str, text: &str) -> JsResult<DeviceKey> {
-    text.parse::<DeviceKey>()
-        .map_err(|e| ota_error(e.code(), &format!("{argument}: {e}"), Vec::new()))
+    if package.size > otalab_js::MAX_SAFE_INTEGER {
+        return Err(bad_argument(&format!("{argument}.size"), "too large"));
+    }
+    Ok(package)
 }
 
 /// How a simulated device behaves: `new SimulatedDevice(options)`.
@@ -86,13 +109,21 @@ struct DeviceOptions {
 impl DeviceOptions {
     fn config(self) -> JsResult<DeviceConfig> {
         Topic::new(TopicKind::Inform, &self.product_key, &self.device_name).map_err(|e| {
+            let path = match &e {
+                otalab_protocol::TopicError::EmptySegment { segment }
+                | otalab_protocol::TopicError::IllegalChar { segment, .. } => {
+                    format!("options.{segment}")
+                }
+                _ => "options".to_owned(),
+            };
             ota_error(
                 e.code(),
-                &format!("options: {e}"),
-                vec![("path", "options.deviceName".into())],
+                &format!("{path}: {e}"),
+                vec![("path", path.as_str().into())],
             )
         })?;
         let version = self.version.unwrap_or_else(|| "1.0.0".to_owned());
+        Version::parse(&version).map_err(|e| bad_argument("options.version", e))?;
         let mut config = DeviceConfig::new(&self.product_key, &self.device_name, &version);
         config.modules.extend(self.modules);
         for (module, version) in &config.modules {
@@ -155,7 +186,7 @@ impl JsDeviceMachine {
     /// A device from its options (see `SimulatedDevice` in `sim.d.ts`).
     #[wasm_bindgen(constructor)]
     pub fn new(options: JsValue) -> JsResult<JsDeviceMachine> {
-        let options: DeviceOptions = self::options("options", &options)?;
+        let options: DeviceOptions = object_arg("options", &options)?;
         Ok(Self {
             device: Device::new(options.config()?),
         })
@@ -174,15 +205,15 @@ impl JsDeviceMachine {
     }
 
     /// The connection is up (first time, after a reboot or an outage): reports its versions.
-    pub fn connected(&mut self, now: f64) -> JsResult<JsValue> {
-        actions(self.device.connected(time("now", now)?))
+    pub fn connected(&mut self, now: JsValue) -> JsResult<JsValue> {
+        actions(self.device.connected(time("now", &now)?))
     }
 
     /// A message on one of its topics; throws the payload's `OtaError` for a malformed one.
-    pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
+    pub fn message(&mut self, topic: JsValue, body: JsValue, now: JsValue) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
         let body = payload_arg("payload", &body)?;
-        match self.device.message(&topic, &body, time("now", now)?) {
+        match self.device.message(&topic, &body, time("now", &now)?) {
             Ok(out) => actions(out.unwrap_or_default()),
             Err(e) => Err(ota_error(
                 e.code(),
@@ -193,38 +224,45 @@ impl JsDeviceMachine {
     }
 
     /// Starts the upgrade it was notified of (with `autoUpgrade: false`).
-    pub fn start(&mut self, now: f64) -> JsResult<JsValue> {
-        actions(self.device.start(time("now", now)?))
+    pub fn start(&mut self, now: JsValue) -> JsResult<JsValue> {
+        actions(self.device.start(time("now", &now)?))
     }
 
     /// Bytes of the download under way.
-    pub fn data(&mut self, bytes: Uint8Array, now: f64) -> JsResult<JsValue> {
-        actions(self.device.data(&bytes.to_vec(), time("now", now)?))
+    pub fn data(&mut self, bytes: JsValue, now: JsValue) -> JsResult<JsValue> {
+        let bytes = bytes_arg("bytes", &bytes)?.to_vec();
+        actions(self.device.data(&bytes, time("now", &now)?))
     }
 
     /// The download's body ended.
     #[wasm_bindgen(js_name = fetchEnded)]
-    pub fn fetch_ended(&mut self, now: f64) -> JsResult<JsValue> {
-        actions(self.device.fetch_ended(time("now", now)?))
+    pub fn fetch_ended(&mut self, now: JsValue) -> JsResult<JsValue> {
+        actions(self.device.fetch_ended(time("now", &now)?))
     }
 
     /// The download failed: an HTTP status (or none for a network error) and why.
     #[wasm_bindgen(js_name = fetchFailed)]
     pub fn fetch_failed(
         &mut self,
-        status: Option<u16>,
-        message: String,
-        now: f64,
+        status: JsValue,
+        message: JsValue,
+        now: JsValue,
     ) -> JsResult<JsValue> {
+        let status = if status.is_undefined() || status.is_null() {
+            None
+        } else {
+            Some(integer_arg("status", &status, 0, 999)? as u16)
+        };
+        let message = string_arg("message", &message)?;
         actions(
             self.device
-                .fetch_failed(status, &message, time("now", now)?),
+                .fetch_failed(status, &message, time("now", &now)?),
         )
     }
 
     /// A wake-up it asked for is due.
-    pub fn tick(&mut self, now: f64) -> JsResult<JsValue> {
-        actions(self.device.tick(time("now", now)?))
+    pub fn tick(&mut self, now: JsValue) -> JsResult<JsValue> {
+        actions(self.device.tick(time("now", &now)?))
     }
 
     /// `{ key, phase, percent, versions, steps }`: where it is and what it reported.
@@ -270,7 +308,7 @@ fn cloud_error(error: CloudError) -> JsValue {
 }
 
 /// `push(...)`'s options.
-#[derive(Deserialize)]
+#[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct PushOptions {
     #[serde(default)]
@@ -291,10 +329,11 @@ pub struct JsCloudMachine {
 impl JsCloudMachine {
     /// A cloud whose notice ids start at `firstId`.
     #[wasm_bindgen(constructor)]
-    pub fn new(first_id: f64) -> JsCloudMachine {
-        Self {
-            cloud: Cloud::new(first_id.max(1.0) as u64),
-        }
+    pub fn new(first_id: JsValue) -> JsResult<JsCloudMachine> {
+        let first_id = integer_arg("options.firstId", &first_id, 1, otalab_js::MAX_SAFE_INTEGER)?;
+        Ok(Self {
+            cloud: Cloud::new(first_id),
+        })
     }
 
     /// The topic filters it listens on (every device's T1, T3, T4 and T6).
@@ -304,20 +343,22 @@ impl JsCloudMachine {
 
     /// Describes a firmware file from its bytes (its `url` must be http or https):
     /// `{ name, url, size, md5, sha256, version }`.
-    pub fn describe(url: JsValue, version: JsValue, bytes: Uint8Array) -> JsResult<JsValue> {
+    pub fn describe(url: JsValue, version: JsValue, bytes: JsValue) -> JsResult<JsValue> {
         let url = string_arg("url", &url)?;
         otalab_protocol::check_http_url(&url).map_err(|e| bad_argument("url", e))?;
         let version = string_arg("version", &version)?;
         Version::parse(&version).map_err(|e| bad_argument("version", e))?;
-        json_value(&Package::describe(&url, &version, &bytes.to_vec()))
+        let bytes = bytes_arg("bytes", &bytes)?.to_vec();
+        json_value(&Package::describe(&url, &version, &bytes))
     }
 
     /// Keeps a package's bytes to serve it over MQTT; returns its stream id.
     #[wasm_bindgen(js_name = addStream)]
-    pub fn add_stream(&mut self, package: JsValue, bytes: Uint8Array) -> JsResult<f64> {
-        let package: Package = options("package", &package)?;
+    pub fn add_stream(&mut self, package: JsValue, bytes: JsValue) -> JsResult<f64> {
+        let package = package_arg("pkg", &package)?;
+        let bytes = bytes_arg("bytes", &bytes)?.to_vec();
         self.cloud
-            .add_stream(&package, bytes.to_vec())
+            .add_stream(&package, bytes)
             .map(|id| id as f64)
             .map_err(cloud_error)
     }
@@ -325,7 +366,8 @@ impl JsCloudMachine {
     /// Where the broken-URL notice kinds point: `{ flaky, expired, missing, slow }`.
     #[wasm_bindgen(js_name = setFaultUrls)]
     pub fn set_fault_urls(&mut self, urls: JsValue) -> JsResult<()> {
-        let urls: FaultUrls = options("urls", &urls)?;
+        let urls: FaultUrls = object_arg("urls", &urls)?;
+        check_fault_urls("urls", &urls)?;
         self.cloud.set_fault_urls(Some(urls));
         Ok(())
     }
@@ -334,26 +376,14 @@ impl JsCloudMachine {
     /// publish.
     pub fn push(
         &mut self,
-        devices: Vec<String>,
+        devices: JsValue,
         package: JsValue,
         how: JsValue,
-        now: f64,
+        now: JsValue,
     ) -> JsResult<JsValue> {
-        let keys = devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| device_key(&format!("devices[{i}]"), d))
-            .collect::<JsResult<Vec<_>>>()?;
-        let package: Package = options("package", &package)?;
-        let how: PushOptions = if how.is_undefined() || how.is_null() {
-            PushOptions {
-                kind: None,
-                sign_method: None,
-                module: None,
-            }
-        } else {
-            options("options", &how)?
-        };
+        let keys = device_keys("devices", &devices)?;
+        let package = package_arg("pkg", &package)?;
+        let how: PushOptions = optional_object_arg("options", &how)?;
         let method = match &how.sign_method {
             Some(m) => SignMethod::parse(m).map_err(|e| bad_argument("options.signMethod", e))?,
             None => SignMethod::Md5,
@@ -370,7 +400,7 @@ impl JsCloudMachine {
                 how.kind.unwrap_or(NoticeKind::Correct),
                 method,
                 &module,
-                time("now", now)?,
+                time("now", &now)?,
             )
             .map_err(cloud_error)?;
         Ok(outgoing(out))
@@ -378,30 +408,32 @@ impl JsCloudMachine {
 
     /// A message from a device; returns what to publish (answers to pulls, block frames, and
     /// notices pushed again).
-    pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
+    pub fn message(&mut self, topic: JsValue, body: JsValue, now: JsValue) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
         let body = payload_arg("payload", &body)?;
         Ok(outgoing(self.cloud.message(
             &topic,
             &body,
-            time("now", now)?,
+            time("now", &now)?,
         )))
     }
 
     /// Cancels batch `id`: the number of jobs cancelled.
-    pub fn cancel(&mut self, id: u32, now: f64) -> JsResult<u32> {
+    pub fn cancel(&mut self, id: JsValue, now: JsValue) -> JsResult<u32> {
+        let id = batch_id(&id)?;
         self.cloud
-            .cancel(id, time("now", now)?)
+            .cancel(id, time("now", &now)?)
             .map(|n| n as u32)
             .map_err(cloud_error)
     }
 
     /// Pushes batch `id` again to its failed devices: `{ batch, messages }`.
     #[wasm_bindgen(js_name = retryFailed)]
-    pub fn retry_failed(&mut self, id: u32, now: f64) -> JsResult<JsValue> {
+    pub fn retry_failed(&mut self, id: JsValue, now: JsValue) -> JsResult<JsValue> {
+        let id = batch_id(&id)?;
         let (batch, out) = self
             .cloud
-            .retry_failed(id, time("now", now)?)
+            .retry_failed(id, time("now", &now)?)
             .map_err(cloud_error)?;
         let result = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&result, &"batch".into(), &batch.into());
@@ -417,12 +449,12 @@ impl JsCloudMachine {
 
     /// Its timers are due: what to publish.
     #[wasm_bindgen(js_name = handleTimeout)]
-    pub fn handle_timeout(&mut self, now: f64) -> JsResult<JsValue> {
-        Ok(outgoing(self.cloud.handle_timeout(time("now", now)?)))
+    pub fn handle_timeout(&mut self, now: JsValue) -> JsResult<JsValue> {
+        Ok(outgoing(self.cloud.handle_timeout(time("now", &now)?)))
     }
 
     /// A device's verdict: `pending`, `upgrading`, `succeeded`, `failed` or `cancelled`.
-    pub fn verdict(&self, device: String) -> JsResult<String> {
+    pub fn verdict(&self, device: JsValue) -> JsResult<String> {
         let key = device_key("device", &device)?;
         let verdict = serde_json::to_value(self.cloud.verdict(&key)).unwrap_or_default();
         Ok(verdict.as_str().unwrap_or_default().to_owned())
@@ -434,21 +466,17 @@ impl JsCloudMachine {
     }
 
     /// Whether every job is final, or quiet for `quietMs`.
-    pub fn settled(&self, now: f64, quiet_ms: f64) -> JsResult<bool> {
+    pub fn settled(&self, now: JsValue, quiet_ms: JsValue) -> JsResult<bool> {
         Ok(self
             .cloud
-            .settled(time("now", now)?, time("quietMs", quiet_ms)?))
+            .settled(time("now", &now)?, time("options.quietMs", &quiet_ms)?))
     }
 
     /// The report of `devices` (`"pk/dn"`) at `now`.
-    pub fn report(&self, devices: Vec<String>, now: f64) -> JsResult<JsSimReport> {
-        let keys = devices
-            .iter()
-            .enumerate()
-            .map(|(i, d)| device_key(&format!("devices[{i}]"), d))
-            .collect::<JsResult<Vec<_>>>()?;
+    pub fn report(&self, devices: JsValue, now: JsValue) -> JsResult<JsSimReport> {
+        let keys = device_keys("devices", &devices)?;
         Ok(JsSimReport::new(
-            self.cloud.report(&keys, time("now", now)?),
+            self.cloud.report(&keys, time("now", &now)?),
             "otalab".to_owned(),
         ))
     }
@@ -486,14 +514,22 @@ impl JsSuiteMachine {
     /// A suite for `settings.device` from `now`; `firmware` (bytes of the package) is needed for
     /// the MQTT cases.
     #[wasm_bindgen(constructor)]
-    pub fn new(
-        settings: JsValue,
-        firmware: Option<Uint8Array>,
-        now: f64,
-    ) -> JsResult<JsSuiteMachine> {
-        let settings: SuiteSettings = options("options", &settings)?;
-        let now = time("now", now)?;
-        let device = device_key("options.device", &settings.device)?;
+    pub fn new(settings: JsValue, firmware: JsValue, now: JsValue) -> JsResult<JsSuiteMachine> {
+        let settings: SuiteSettings = object_arg("options", &settings)?;
+        let now = time("now", &now)?;
+        let device = device_key("options.device", &JsValue::from(settings.device.as_str()))?;
+        let package = package_arg("options.package", &json_value(&settings.package)?)?;
+        let firmware = if firmware.is_undefined() || firmware.is_null() {
+            None
+        } else {
+            Some(bytes_arg("options.firmware", &firmware)?)
+        };
+        if let Some(urls) = &settings.fault_urls {
+            check_fault_urls("options.faultUrls", urls)?;
+        }
+        if settings.wait_ms > otalab_js::MAX_SAFE_INTEGER {
+            return Err(bad_argument("options.waitMs", "too large"));
+        }
         let cases = settings.cases.unwrap_or_else(|| Case::ALL.to_vec());
         if cases.is_empty() {
             return Err(bad_argument("options.cases", "no case to run"));
@@ -517,12 +553,12 @@ impl JsSuiteMachine {
         match firmware {
             Some(bytes) if over_mqtt => {
                 cloud
-                    .add_stream(&settings.package, bytes.to_vec())
+                    .add_stream(&package, bytes.to_vec())
                     .map_err(cloud_error)?;
             }
             None if over_mqtt => {
                 return Err(bad_argument(
-                    "firmware",
+                    "options.firmware",
                     "the MQTT cases serve the package's bytes: give them (or leave the cases out)",
                 ));
             }
@@ -530,12 +566,12 @@ impl JsSuiteMachine {
         }
         let mut suite = Suite::new(
             device,
-            settings.package,
+            package,
             &cases,
             settings.limits.unwrap_or_default(),
             now,
         );
-        suite.wait_for_version(now + settings.wait_ms);
+        suite.wait_for_version(now.saturating_add(settings.wait_ms));
         Ok(Self { suite, cloud })
     }
 
@@ -552,7 +588,7 @@ impl JsSuiteMachine {
 
     /// A message from the device under test: the suite sees it, then the cloud answers. What to
     /// publish. Other devices' messages are left alone (other suites may be grading them).
-    pub fn message(&mut self, topic: JsValue, body: JsValue, now: f64) -> JsResult<JsValue> {
+    pub fn message(&mut self, topic: JsValue, body: JsValue, now: JsValue) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
         let DeviceKey(pk, dn) = self.suite.device();
         let mine = Topic::parse(&topic).is_ok_and(|t| t.product_key == *pk && t.device_name == *dn)
@@ -561,7 +597,7 @@ impl JsSuiteMachine {
             return Ok(Array::new().into());
         }
         let body = payload_arg("payload", &body)?;
-        let now = time("now", now)?;
+        let now = time("now", &now)?;
         Ok(outgoing(self.suite.handle_message(
             &mut self.cloud,
             &topic,
@@ -572,15 +608,18 @@ impl JsSuiteMachine {
 
     /// When `handleTimeout` is next due (ms), or nothing once the suite is over.
     #[wasm_bindgen(js_name = pollTimeout)]
-    pub fn poll_timeout(&self, now: f64) -> JsResult<Option<f64>> {
-        Ok(self.suite.poll_timeout(time("now", now)?).map(|t| t as f64))
+    pub fn poll_timeout(&self, now: JsValue) -> JsResult<Option<f64>> {
+        Ok(self
+            .suite
+            .poll_timeout(time("now", &now)?)
+            .map(|t| t as f64))
     }
 
     /// Time passed: `{ messages, events }`, events as `{ kind: 'version' | 'noVersion' |
     /// 'caseStarted' | 'caseJudged' | 'finished', ... }`.
     #[wasm_bindgen(js_name = handleTimeout)]
-    pub fn handle_timeout(&mut self, now: f64) -> JsResult<JsValue> {
-        let now = time("now", now)?;
+    pub fn handle_timeout(&mut self, now: JsValue) -> JsResult<JsValue> {
+        let now = time("now", &now)?;
         self.suite.handle_timeout(&mut self.cloud, now);
         let messages: Vec<Outgoing> = std::iter::from_fn(|| self.suite.poll_transmit()).collect();
         let mut events = Vec::new();
@@ -615,4 +654,23 @@ impl JsSuiteMachine {
     pub fn report_junit(&self) -> String {
         self.suite.report().to_junit()
     }
+}
+
+/// A batch id (what `push` returned).
+fn batch_id(value: &JsValue) -> JsResult<u32> {
+    integer_arg("batch", value, 0, u64::from(u32::MAX)).map(|id| id as u32)
+}
+
+/// Broken-URL prefixes must be http(s) URLs.
+fn check_fault_urls(argument: &str, urls: &FaultUrls) -> JsResult<()> {
+    let value = serde_json::to_value(urls).unwrap_or_default();
+    if let Some(map) = value.as_object() {
+        for (name, url) in map {
+            if let Some(url) = url.as_str().filter(|u| !u.is_empty()) {
+                otalab_protocol::check_http_url(url)
+                    .map_err(|e| bad_argument(&format!("{argument}.{name}"), e))?;
+            }
+        }
+    }
+    Ok(())
 }
