@@ -6,7 +6,9 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import mqtt from 'mqtt';
@@ -25,8 +27,13 @@ let firmware;
 const clients = [];
 const stops = [];
 
+let consumer;
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
 before(async () => {
-  sim = installTarball('sim-broker')('otalab/sim');
+  const require = installTarball('sim-broker');
+  sim = require('otalab/sim');
+  consumer = path.dirname(require.resolve('otalab/package.json')).replace(/[\\/]node_modules[\\/]otalab$/, '');
   broker = await startMosquitto();
   const root = mkdtempSync(path.join(os.tmpdir(), 'otalab-sim-fw-'));
   firmware = randomBytes(300 * 1024);
@@ -195,7 +202,11 @@ test('bad options and bad messages: typed errors that name the place, and the de
   };
   refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', colour: 'red' }, io), 'INVALID_ARGUMENT', 'options');
   refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', cadencePercent: 0 }, io), 'INVALID_ARGUMENT', 'options.cadencePercent');
-  refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', version: '' }, io), 'INVALID_ARGUMENT', 'options.modules');
+  refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', version: '' }, io), 'INVALID_ARGUMENT', 'options.version');
+  refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', flashMs: NaN }, io), 'INVALID_ARGUMENT', 'options.flashMs');
+  refused(() => new sim.SimulatedDevice({ productKey: '', deviceName: 'x' }, io), 'TOPIC_EMPTY_SEGMENT', 'options.productKey');
+  refused(() => new sim.SimulatedDevice({ productKey: 'a+1', deviceName: 'x' }, io), 'TOPIC_ILLEGAL_CHAR', 'options.productKey');
+  refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', fault: { kind: 'stall', at_percent: 'half' } }, io), 'INVALID_ARGUMENT', 'options.fault.at_percent');
   refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x', fault: { kind: 'explode' } }, io), 'INVALID_ARGUMENT', 'options');
   refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x' }, { mqtt: {} }), 'INVALID_ARGUMENT', 'io.mqtt');
   refused(() => new sim.SimulatedDevice({ productKey: 'a1', deviceName: 'x' }, { ...io, clock: { now: Date.now } }), 'INVALID_ARGUMENT', 'io.clock');
@@ -209,6 +220,12 @@ test('bad options and bad messages: typed errors that name the place, and the de
   refused(() => cl.push(['no-slash'], pkg()), 'INVALID_DEVICE_KEY');
   refused(() => cl.push(['a1/x'], pkg(), { kind: 'over_mqtt' }), 'PACKAGE_NOT_LOADED');
   refused(() => cl.cancel(99), 'NO_SUCH_BATCH');
+  refused(() => cl.cancel('x'), 'INVALID_ARGUMENT', 'batch');
+  refused(() => cl.serve(pkg()), 'INVALID_ARGUMENT', 'bytes');
+  assert.deepEqual(cl.batches(), [], 'the cloud works after a refused serve');
+  refused(() => sim.Cloud.describe(`${files.url}/fw-2.0.0.bin`, '2.0.0'), 'INVALID_ARGUMENT', 'bytes');
+  refused(() => sim.Cloud.describe(`${files.url}/fw-2.0.0.bin`, '2.0.0', { length: 3 }), 'INVALID_ARGUMENT', 'bytes');
+  await assert.rejects(cl.whenSettled({ timeoutMs: -1 }), (e) => e.code === 'INVALID_ARGUMENT' && e.path === 'options.timeoutMs');
   refused(() => sim.Cloud.describe('ftp://x/y', '2.0.0', firmware), 'INVALID_ARGUMENT', 'url');
   refused(() => sim.Cloud.describe(`${files.url}/fw-2.0.0.bin`, '', firmware), 'INVALID_ARGUMENT', 'version');
 
@@ -222,4 +239,19 @@ test('bad options and bad messages: typed errors that name the place, and the de
   const c2 = await cloud('npm-cloud-4');
   c2.push([d.key], pkg());
   await until('upgraded after the bad message', () => d.state.versions.default === '2.0.0', 30_000);
+});
+
+test("the README's examples on MQTT.js run as written against mosquitto", () => {
+  const readme = readFileSync(path.join(repo, 'crates/wasm/npm/README.md'), 'utf8');
+  const blocks = [...readme.matchAll(/```js\n([\s\S]*?)```/g)].map((m) => m[1]).filter((code) => code.includes("from 'mqtt'"));
+  assert.ok(blocks.length >= 1, 'the README has an MQTT.js example');
+  // `npm install otalab mqtt`: the consumer has otalab from the tarball, mqtt from the workspace.
+  const link = path.join(consumer, 'node_modules/mqtt');
+  if (!existsSync(link)) symlinkSync(path.join(repo, 'node_modules/mqtt'), link, 'dir');
+  blocks.forEach((code, i) => {
+    const file = path.join(consumer, `readme-mqtt-${i}.mjs`);
+    writeFileSync(file, code);
+    const r = spawnSync('node', [file], { cwd: consumer, encoding: 'utf8', timeout: 120_000, env: { ...process.env, MQTT_URL: broker.url } });
+    assert.equal(r.status, 0, `README MQTT.js example ${i}:\n${r.stdout}\n${r.stderr}`);
+  });
 });

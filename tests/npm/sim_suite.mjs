@@ -159,7 +159,16 @@ export function simCases(sim, core, mqtt) {
       same(syntax.line, 2, 'line');
       const invalid = throwsCode(core, () => Scenario.parse(HALF_BAD.replace('push = "v2"', 'push = "v3"')), 'SCENARIO_INVALID', 'unknown firmware');
       check(invalid.path.startsWith('actions[0]'), `path ${invalid.path}`);
-      throwsCode(core, () => Scenario.parse(HALF_BAD.replace('[expect]', '[expect]\nsurprise = 1')), 'SCENARIO_SYNTAX', 'unknown key');
+      const surprise = HALF_BAD.replace('[expect]', '[expect]\nsurprise = 1');
+      const unknown = throwsCode(core, () => Scenario.parse(surprise), 'SCENARIO_INVALID', 'unknown key');
+      same(unknown.path, 'expect.surprise', 'unknown key path');
+      same(unknown.line, surprise.split('\n').indexOf('surprise = 1') + 1, 'unknown key line');
+      same(unknown.column, 1, 'unknown key column');
+      const negative = HALF_BAD.replace('flash_ms = 600000', 'flash_ms = -5');
+      const range = throwsCode(core, () => Scenario.parse(negative), 'SCENARIO_INVALID', 'negative flash_ms');
+      same([range.path, range.line], ['device.flash_ms', negative.split('\n').findIndex((l) => l.startsWith('flash_ms = -5')) + 1], 'negative flash_ms place');
+      const wrongType = throwsCode(core, () => Scenario.fromJSON({ ...Scenario.parse(HALF_BAD).toJSON(), name: 3 }), 'SCENARIO_INVALID', 'JSON wrong type');
+      same(wrongType.path, 'name', 'JSON wrong type path');
       throwsCode(core, () => Scenario.parse(42), 'INVALID_ARGUMENT', 'not text');
       throwsCode(core, () => Scenario.fromJSON([1]), 'INVALID_ARGUMENT', 'an array');
       throwsCode(core, () => Scenario.fromJSON('{'), 'SCENARIO_SYNTAX', 'bad JSON');
