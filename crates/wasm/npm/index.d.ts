@@ -270,17 +270,35 @@ export function aliyunCredentials(options: AliyunCredentialOptions): AliyunCrede
 /** Reads a bridge `devices.conf` (HOCON); errors carry `line` (and `column`). */
 export function parseDevicesConf(text: string): DeviceEntry[];
 
-/** Every error otalab throws. */
+/**
+ * Every error otalab throws (a method that returns a promise rejects with it); never a
+ * `TypeError`, and a refused call leaves its object as it was. The package README's "Errors"
+ * table says when each code happens: `INVALID_ARGUMENT` (an argument or option of the wrong
+ * type, range or shape; `path` names it, e.g. `options.fault.at_percent`); payload errors
+ * (`INVALID_JSON`, `WRONG_TYPE`, `MISSING_FIELD`, `PAYLOAD_TOO_LARGE`, `INVALID_VERSION`,
+ * `INVALID_MODULE`, `INVALID_ID`, `INVALID_STEP`, `INVALID_DIGEST`, `INVALID_URL`,
+ * `UNKNOWN_SIGN_METHOD`, `UNKNOWN_DOWNLOAD_PROTOCOL`); block frames (`CLOUD_ERROR`,
+ * `SHORT_FRAME`, `FRAME_LENGTH_MISMATCH`, `CRC_MISMATCH`); topics (`TOPIC_EMPTY_SEGMENT`,
+ * `TOPIC_ILLEGAL_CHAR`, `TOPIC_UNKNOWN`); the verifier (`SIZE_EXCEEDED`, `VERIFIER_FINISHED`);
+ * logins (`CREDENTIALS_EMPTY_FIELD`, `UNKNOWN_MQTT_SIGN_METHOD`, `INVALID_CLIENT_ID`,
+ * `INVALID_TIMESTAMP`, `INVALID_ENDPOINT`); the bridge (`DEVICES_CONF_SYNTAX`,
+ * `DEVICES_CONF_DEVICE`, `UNKNOWN_DEVICE`, `DUPLICATE_DEVICE`); `otalab/sim`'s and
+ * `otalab/mqtt`'s codes are in their declarations and the same table.
+ */
 export class OtaError extends Error {
   name: 'OtaError';
   /** Stable code, e.g. 'WRONG_TYPE', 'DIGEST_MISMATCH', 'INVALID_ARGUMENT'. */
   code: string;
-  /** The field the error is about, for payload and argument errors. */
+  /**
+   * The field the error is about: for argument errors the argument and the field in it
+   * (`options.fault.at_percent`, `devices[2]`); for payload errors the field in the payload
+   * (`data.size`); for scenario errors the place in the scenario (`device.flash_ms`).
+   */
   path?: string;
   /** Expected and actual values, for verification errors. */
   expected?: string | number;
   actual?: string | number;
-  /** 1-based position, for devices.conf errors. */
+  /** 1-based position, for devices.conf and scenario (TOML) errors. */
   line?: number;
   column?: number;
   /** The topic, for malformed messages seen by OtaBridge.handleMessage. */

@@ -71,7 +71,7 @@ export interface RunInMemoryOptions {
 /** An OTA test scenario: the format of `otalab run` and the page (see the package README). */
 export class Scenario {
   private constructor();
-  /** Reads and checks a scenario file (TOML). Throws OtaError `SCENARIO_SYNTAX` (with `line`, `column`) or `SCENARIO_INVALID` (with `path`). */
+  /** Reads and checks a scenario file (TOML). Throws OtaError `SCENARIO_SYNTAX` (not TOML: `line`, `column`) or `SCENARIO_INVALID` (a wrong value, an unknown key or a broken reference: `path`, and `line`, `column` where the text names it). */
   static parse(text: string): Scenario;
   /** Checks a scenario given as JSON text or a plain object (what `toJSON()` gives). */
   static fromJSON(value: string | object): Scenario;
