@@ -95,7 +95,7 @@ test('ConformanceSuite refusals: a silent device (NO_VERSION), bad options named
   const refused = (options, code, where) => assert.throws(() => new sim.ConformanceSuite(options, io),
     (e) => e instanceof sim.OtaError && e.code === code && String(e.path ?? '').startsWith(where), JSON.stringify(options));
   refused({ device: 'a1/x', package: demo[0] }, 'INVALID_ARGUMENT', 'options.faultUrls');
-  refused({ device: 'a1/x', package: demo[0], cases: ['md5', 'mqtt'] }, 'INVALID_ARGUMENT', 'firmware');
+  refused({ device: 'a1/x', package: demo[0], cases: ['md5', 'mqtt'] }, 'INVALID_ARGUMENT', 'options.firmware');
   refused({ device: 'a1/x', package: demo[0], cases: ['sideways'] }, 'INVALID_ARGUMENT', 'options');
   refused({ device: 'a1/x', package: demo[0], cases: [] }, 'INVALID_ARGUMENT', 'options.cases');
   refused({ device: 'a1/x', package: demo[0], cases: ['md5'], limits: { caseTimeout: 1 } }, 'INVALID_ARGUMENT', 'options');
