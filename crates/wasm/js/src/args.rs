@@ -14,7 +14,7 @@ use serde_json::{Map, Number, Value};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 
-use crate::{JsResult, bad_argument};
+use crate::{JsResult, bad_argument, string_arg};
 
 /// The largest integer a JavaScript number holds exactly (`Number.MAX_SAFE_INTEGER`).
 pub const MAX_SAFE_INTEGER: u64 = 9_007_199_254_740_991;
@@ -385,32 +385,16 @@ pub fn string_list_arg(path: &str, value: &JsValue) -> JsResult<Vec<String>> {
             format!("expected an array of strings, found {}", describe(value)),
         ));
     }
-    match json_arg(path, value)? {
-        Value::Array(items) => items
-            .into_iter()
-            .enumerate()
-            .map(|(i, item)| match item {
-                Value::String(s) => Ok(s),
-                other => Err(bad_argument(
-                    &format!("{path}[{i}]"),
-                    format!("expected a string, found {}", json_kind(&other)),
-                )),
-            })
-            .collect(),
-        _ => Err(bad_argument(path, "expected an array of strings")),
-    }
-}
-
-/// What a JSON value is, for "found ...".
-fn json_kind(value: &Value) -> String {
-    match value {
-        Value::Null => "null".into(),
-        Value::Bool(_) => "a boolean".into(),
-        Value::Number(n) => format!("the number {n}"),
-        Value::String(_) => "a string".into(),
-        Value::Array(_) => "an array".into(),
-        Value::Object(_) => "an object".into(),
-    }
+    let length = property(path, value, "length")?;
+    let length = integer_arg(&format!("{path}.length"), &length, 0, u64::from(MAX_ITEMS))?;
+    (0..length as u32)
+        .map(|i| {
+            let at = format!("{path}[{i}]");
+            let item = Reflect::get(value, &i.into())
+                .map_err(|e| bad_argument(&at, format!("cannot be read: {}", thrown(&e))))?;
+            string_arg(&at, &item)
+        })
+        .collect()
 }
 
 /// Bytes from a `Uint8Array` (Node's `Buffer` included) or an `ArrayBuffer`; other typed

@@ -327,15 +327,7 @@ impl JsMqttClient {
             let list: Vec<String> = if let Some(one) = filters.as_string() {
                 vec![one]
             } else if otalab_js::is_array("filters", &filters)? {
-                let length = otalab_js::property("filters", &filters, "length")?;
-                let length = otalab_js::integer_arg("filters.length", &length, 0, 1 << 16)?;
-                (0..length)
-                    .map(|i| {
-                        let item = js_sys::Reflect::get(&filters, &JsValue::from(i as u32))
-                            .unwrap_or_default();
-                        string_arg(&format!("filters[{i}]"), &item)
-                    })
-                    .collect::<JsResult<_>>()?
+                otalab_js::string_list_arg("filters", &filters)?
             } else {
                 return Err(bad_argument(
                     "filters",

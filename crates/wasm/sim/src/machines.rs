@@ -21,14 +21,13 @@ use wasm_bindgen::prelude::*;
 
 use crate::{JsSimReport, json_value};
 
-/// A time argument (ms since 1970, a whole number).
-fn time(argument: &str, value: &JsValue) -> JsResult<u64> {
-    time_arg(argument, value)
-}
-
 /// A device key argument (`productKey/deviceName`): its error names the argument.
 fn device_key(argument: &str, value: &JsValue) -> JsResult<DeviceKey> {
-    let text = string_arg(argument, value)?;
+    parse_device_key(argument, &string_arg(argument, value)?)
+}
+
+/// `productKey/deviceName` read from text, its error naming `argument`.
+fn parse_device_key(argument: &str, text: &str) -> JsResult<DeviceKey> {
     text.parse::<DeviceKey>().map_err(|e| {
         ota_error(
             e.code(),
@@ -40,10 +39,10 @@ fn device_key(argument: &str, value: &JsValue) -> JsResult<DeviceKey> {
 
 /// A list of device keys.
 fn device_keys(argument: &str, value: &JsValue) -> JsResult<Vec<DeviceKey>> {
-    let list = string_list_arg(argument, value)?;
-    list.iter()
+    string_list_arg(argument, value)?
+        .iter()
         .enumerate()
-        .map(|(i, d)| device_key(&format!("{argument}[{i}]"), &JsValue::from(d.as_str())))
+        .map(|(i, d)| parse_device_key(&format!("{argument}[{i}]"), d))
         .collect()
 }
 
@@ -206,14 +205,14 @@ impl JsDeviceMachine {
 
     /// The connection is up (first time, after a reboot or an outage): reports its versions.
     pub fn connected(&mut self, now: JsValue) -> JsResult<JsValue> {
-        actions(self.device.connected(time("now", &now)?))
+        actions(self.device.connected(time_arg("now", &now)?))
     }
 
     /// A message on one of its topics; throws the payload's `OtaError` for a malformed one.
     pub fn message(&mut self, topic: JsValue, body: JsValue, now: JsValue) -> JsResult<JsValue> {
         let topic = string_arg("topic", &topic)?;
         let body = payload_arg("payload", &body)?;
-        match self.device.message(&topic, &body, time("now", &now)?) {
+        match self.device.message(&topic, &body, time_arg("now", &now)?) {
             Ok(out) => actions(out.unwrap_or_default()),
             Err(e) => Err(ota_error(
                 e.code(),
@@ -225,19 +224,19 @@ impl JsDeviceMachine {
 
     /// Starts the upgrade it was notified of (with `autoUpgrade: false`).
     pub fn start(&mut self, now: JsValue) -> JsResult<JsValue> {
-        actions(self.device.start(time("now", &now)?))
+        actions(self.device.start(time_arg("now", &now)?))
     }
 
     /// Bytes of the download under way.
     pub fn data(&mut self, bytes: JsValue, now: JsValue) -> JsResult<JsValue> {
         let bytes = bytes_arg("bytes", &bytes)?.to_vec();
-        actions(self.device.data(&bytes, time("now", &now)?))
+        actions(self.device.data(&bytes, time_arg("now", &now)?))
     }
 
     /// The download's body ended.
     #[wasm_bindgen(js_name = fetchEnded)]
     pub fn fetch_ended(&mut self, now: JsValue) -> JsResult<JsValue> {
-        actions(self.device.fetch_ended(time("now", &now)?))
+        actions(self.device.fetch_ended(time_arg("now", &now)?))
     }
 
     /// The download failed: an HTTP status (or none for a network error) and why.
@@ -256,13 +255,13 @@ impl JsDeviceMachine {
         let message = string_arg("message", &message)?;
         actions(
             self.device
-                .fetch_failed(status, &message, time("now", &now)?),
+                .fetch_failed(status, &message, time_arg("now", &now)?),
         )
     }
 
     /// A wake-up it asked for is due.
     pub fn tick(&mut self, now: JsValue) -> JsResult<JsValue> {
-        actions(self.device.tick(time("now", &now)?))
+        actions(self.device.tick(time_arg("now", &now)?))
     }
 
     /// `{ key, phase, percent, versions, steps }`: where it is and what it reported.
@@ -400,7 +399,7 @@ impl JsCloudMachine {
                 how.kind.unwrap_or(NoticeKind::Correct),
                 method,
                 &module,
-                time("now", &now)?,
+                time_arg("now", &now)?,
             )
             .map_err(cloud_error)?;
         Ok(outgoing(out))
@@ -414,7 +413,7 @@ impl JsCloudMachine {
         Ok(outgoing(self.cloud.message(
             &topic,
             &body,
-            time("now", &now)?,
+            time_arg("now", &now)?,
         )))
     }
 
@@ -422,7 +421,7 @@ impl JsCloudMachine {
     pub fn cancel(&mut self, id: JsValue, now: JsValue) -> JsResult<u32> {
         let id = batch_id(&id)?;
         self.cloud
-            .cancel(id, time("now", &now)?)
+            .cancel(id, time_arg("now", &now)?)
             .map(|n| n as u32)
             .map_err(cloud_error)
     }
@@ -433,7 +432,7 @@ impl JsCloudMachine {
         let id = batch_id(&id)?;
         let (batch, out) = self
             .cloud
-            .retry_failed(id, time("now", &now)?)
+            .retry_failed(id, time_arg("now", &now)?)
             .map_err(cloud_error)?;
         let result = js_sys::Object::new();
         let _ = js_sys::Reflect::set(&result, &"batch".into(), &batch.into());
@@ -450,7 +449,7 @@ impl JsCloudMachine {
     /// Its timers are due: what to publish.
     #[wasm_bindgen(js_name = handleTimeout)]
     pub fn handle_timeout(&mut self, now: JsValue) -> JsResult<JsValue> {
-        Ok(outgoing(self.cloud.handle_timeout(time("now", &now)?)))
+        Ok(outgoing(self.cloud.handle_timeout(time_arg("now", &now)?)))
     }
 
     /// A device's verdict: `pending`, `upgrading`, `succeeded`, `failed` or `cancelled`.
@@ -467,16 +466,17 @@ impl JsCloudMachine {
 
     /// Whether every job is final, or quiet for `quietMs`.
     pub fn settled(&self, now: JsValue, quiet_ms: JsValue) -> JsResult<bool> {
-        Ok(self
-            .cloud
-            .settled(time("now", &now)?, time("options.quietMs", &quiet_ms)?))
+        Ok(self.cloud.settled(
+            time_arg("now", &now)?,
+            time_arg("options.quietMs", &quiet_ms)?,
+        ))
     }
 
     /// The report of `devices` (`"pk/dn"`) at `now`.
     pub fn report(&self, devices: JsValue, now: JsValue) -> JsResult<JsSimReport> {
         let keys = device_keys("devices", &devices)?;
         Ok(JsSimReport::new(
-            self.cloud.report(&keys, time("now", &now)?),
+            self.cloud.report(&keys, time_arg("now", &now)?),
             "otalab".to_owned(),
         ))
     }
@@ -516,8 +516,8 @@ impl JsSuiteMachine {
     #[wasm_bindgen(constructor)]
     pub fn new(settings: JsValue, firmware: JsValue, now: JsValue) -> JsResult<JsSuiteMachine> {
         let settings: SuiteSettings = object_arg("options", &settings)?;
-        let now = time("now", &now)?;
-        let device = device_key("options.device", &JsValue::from(settings.device.as_str()))?;
+        let now = time_arg("now", &now)?;
+        let device = parse_device_key("options.device", &settings.device)?;
         let package = package_arg("options.package", &json_value(&settings.package)?)?;
         let firmware = if firmware.is_undefined() || firmware.is_null() {
             None
@@ -597,7 +597,7 @@ impl JsSuiteMachine {
             return Ok(Array::new().into());
         }
         let body = payload_arg("payload", &body)?;
-        let now = time("now", &now)?;
+        let now = time_arg("now", &now)?;
         Ok(outgoing(self.suite.handle_message(
             &mut self.cloud,
             &topic,
@@ -611,7 +611,7 @@ impl JsSuiteMachine {
     pub fn poll_timeout(&self, now: JsValue) -> JsResult<Option<f64>> {
         Ok(self
             .suite
-            .poll_timeout(time("now", &now)?)
+            .poll_timeout(time_arg("now", &now)?)
             .map(|t| t as f64))
     }
 
@@ -619,7 +619,7 @@ impl JsSuiteMachine {
     /// 'caseStarted' | 'caseJudged' | 'finished', ... }`.
     #[wasm_bindgen(js_name = handleTimeout)]
     pub fn handle_timeout(&mut self, now: JsValue) -> JsResult<JsValue> {
-        let now = time("now", &now)?;
+        let now = time_arg("now", &now)?;
         self.suite.handle_timeout(&mut self.cloud, now);
         let messages: Vec<Outgoing> = std::iter::from_fn(|| self.suite.poll_transmit()).collect();
         let mut events = Vec::new();
